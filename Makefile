@@ -1,0 +1,26 @@
+# The README's two commands: `make demo` and `make test`.
+# Both build .venv on first use; torch is pinned to the CPU wheel on this machine
+# and installed first so that no other torch build is pulled in.
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+STAMP := .venv/.glassformer-installed
+
+.PHONY: demo test setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	.venv/bin/glassformer demo
+
+clean:
+	rm -rf .venv build src/*.egg-info
