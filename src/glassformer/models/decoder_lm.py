@@ -1,0 +1,265 @@
+"""A GPT-2-style decoder-only language model.
+
+Token embedding + learned positions → pre-norm blocks of causal self-attention and
+feed-forward → final LayerNorm → ``lm_head`` (optionally tied to the token embedding) giving
+next-token logits. A GPT block has no cross-attention, so it is an :class:`EncoderLayer` run
+with a causal mask; a :class:`KVCache` per block makes generation cost one position per step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from glassformer.models.outputs import LMOutput
+from glassformer.nn import (
+    Encoder,
+    EncoderLayer,
+    KVCache,
+    LearnedPositionalEmbedding,
+    TokenEmbedding,
+    causal_mask,
+    get_activation,
+    padding_mask,
+)
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class DecoderLMConfig:
+    """Hyperparameters of a GPT-style language model; the defaults are GPT-2 small (124M)."""
+
+    vocab_size: int = 50257
+    max_position: int = 1024
+    d_model: int = 768
+    n_heads: int = 12
+    n_layers: int = 12
+    d_ff: int = 3072
+    dropout: float = 0.1  # embeddings, attention probabilities, residual branches (GPT-2 uses one rate)
+    activation: str = "gelu_tanh"
+    layer_norm_eps: float = 1e-5
+    tie_embeddings: bool = True
+    bias: bool = True
+    initializer_range: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        get_activation(self.activation)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: object) -> "DecoderLMConfig":
+        """A named configuration (see ``DECODER_LM_PRESETS``), with any field overridden."""
+        if name not in DECODER_LM_PRESETS:
+            raise ValueError(f"unknown decoder LM preset {name!r}; choose one of {sorted(DECODER_LM_PRESETS)}")
+        return replace(DECODER_LM_PRESETS[name], **overrides)
+
+
+DECODER_LM_PRESETS: dict[str, DecoderLMConfig] = {
+    "gpt2": DecoderLMConfig(),
+    "gpt2-medium": DecoderLMConfig(d_model=1024, n_heads=16, n_layers=24, d_ff=4096),
+    "gpt2-large": DecoderLMConfig(d_model=1280, n_heads=20, n_layers=36, d_ff=5120),
+    # A character-level model small enough to train on a laptop CPU in minutes.
+    "char-small": DecoderLMConfig(vocab_size=256, max_position=256, d_model=192, n_heads=6, n_layers=6, d_ff=768),
+    "tiny": DecoderLMConfig(vocab_size=256, max_position=64, d_model=32, n_heads=4, n_layers=2, d_ff=64),
+}
+
+
+def sample_next_token(
+    logits: Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Pick one token id per row of ``logits`` ``(B, V)`` → ``(B, 1)``.
+
+    Greedy takes the argmax. Otherwise the logits are divided by ``temperature``, cut to the
+    ``top_k`` largest and to the smallest set whose probability reaches ``top_p`` (nucleus),
+    and a token is drawn from the softmax of what remains.
+    """
+    if greedy or temperature == 0.0:
+        return logits.argmax(dim=-1, keepdim=True)
+    if temperature < 0.0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    logits = logits / temperature
+    if top_k is not None:
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        kth_largest = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
+    if top_p is not None:
+        if not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(dim=-1)
+        # Drop a token once the tokens ranked above it already reach top_p; the first always stays.
+        outside = probs.cumsum(dim=-1) - probs >= top_p
+        sorted_logits = sorted_logits.masked_fill(outside, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)
+
+
+class DecoderLM(nn.Module):
+    """GPT-style language model: p(x_t | x_<t) = softmax(LayerNorm(h_t) W_Eᵀ) over causal self-attention blocks."""
+
+    def __init__(self, config: DecoderLMConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.token_embedding = TokenEmbedding(config.vocab_size, config.d_model)
+        self.position_embedding = LearnedPositionalEmbedding(config.max_position, config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = Encoder(
+            lambda: EncoderLayer(
+                config.d_model,
+                config.n_heads,
+                config.d_ff,
+                dropout=config.dropout,
+                activation=config.activation,
+                norm_first=True,
+                layer_norm_eps=config.layer_norm_eps,
+                bias=config.bias,
+                ffn_dropout=0.0,
+            ),
+            config.n_layers,
+            final_norm=True,
+        )
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.token_embedding.weight
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """GPT-2's initialisation: N(0, 0.02) weights, zero biases.
+
+        The projections that write into the residual stream (attention output, second FFN layer)
+        get std / √(2·n_layers), so the stream's variance does not grow with depth. ``apply``
+        visits a layer after its children, so this overrides their plain initialisation.
+        """
+        std = self.config.initializer_range
+        if isinstance(module, EncoderLayer):
+            residual_std = std / math.sqrt(2 * self.config.n_layers)
+            nn.init.normal_(module.self_attn.out_proj.weight, std=residual_std)
+            nn.init.normal_(module.ffn.fc2.weight, std=residual_std)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (TokenEmbedding, LearnedPositionalEmbedding)):
+            nn.init.normal_(module.weight, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def new_cache(self) -> list[KVCache]:
+        """An empty key/value cache, one per block."""
+        return self.blocks.new_cache()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        *,
+        cache: list[KVCache] | None = None,
+        use_cache: bool = False,
+        labels: Tensor | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> LMOutput:
+        """Next-token logits ``(B, T, V)`` for ``input_ids`` ``(B, T)``.
+
+        With a ``cache`` (or ``use_cache=True``, which starts one), ``input_ids`` are the new
+        positions only; they are placed after the cached ones and the cache grows in place.
+        ``attention_mask`` ``(B, T_cached + T)`` marks real tokens with 1. ``labels`` ``(B, T)``
+        are aligned with ``input_ids`` (usually a copy of them): the logits at position t are
+        scored against ``labels[:, t + 1]``, and ``-100`` marks positions left out of the loss.
+        """
+        if use_cache and cache is None:
+            cache = self.new_cache()
+        _, t = input_ids.shape
+        past = cache[0].length if cache else 0
+        x = self.token_embedding(input_ids)  # (B, T, D)
+        x = x + self.position_embedding.embed_range(t, offset=past)  # positions past .. past + T - 1
+        x = self.dropout(x)
+        mask = causal_mask(t, past + t, device=input_ids.device)  # (1, 1, T, past + T)
+        if attention_mask is not None:
+            if attention_mask.shape[-1] != past + t:
+                raise ValueError(
+                    f"attention_mask must cover the {past} cached and {t} new positions ({past + t}), "
+                    f"got length {attention_mask.shape[-1]}"
+                )
+            mask = mask & padding_mask(attention_mask)  # (B, 1, T, past + T)
+        out = self.blocks(
+            x,
+            mask,
+            caches=cache,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+        )  # last_hidden_state (B, T, D), after the final LayerNorm
+        logits = self.lm_head(out.last_hidden_state)  # (B, T, V)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]),
+                labels[:, 1:].reshape(-1),
+                ignore_index=IGNORE_INDEX,
+            )
+        return LMOutput(
+            logits=logits,
+            loss=loss,
+            cache=cache,
+            last_hidden_state=out.last_hidden_state,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+        eos_token_id: int | None = None,
+    ) -> Tensor:
+        """Continue ``input_ids`` ``(B, T)`` by up to ``max_new_tokens`` tokens → ``(B, T + new)``.
+
+        The prompt is run once to fill the cache; each later step feeds only the newest token.
+        Rows that produced ``eos_token_id`` keep emitting it; generation stops once all have.
+        Call ``model.eval()`` first unless you want dropout while sampling.
+        """
+        _, t = input_ids.shape
+        if t == 0:
+            raise ValueError("generate needs a prompt of at least one token")
+        if t + max_new_tokens - 1 > self.config.max_position:
+            raise ValueError(
+                f"prompt of {t} tokens plus {max_new_tokens} new ones does not fit in "
+                f"max_position={self.config.max_position}"
+            )
+        cache = self.new_cache()
+        logits = self(input_ids, cache=cache).logits[:, -1]  # (B, V)
+        tokens = [input_ids]
+        finished = torch.zeros(input_ids.shape[0], 1, dtype=torch.bool, device=input_ids.device)
+        for step in range(max_new_tokens):
+            next_id = sample_next_token(
+                logits, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, generator=generator
+            )  # (B, 1)
+            if eos_token_id is not None:
+                next_id = next_id.masked_fill(finished, eos_token_id)
+                finished |= next_id == eos_token_id
+            tokens.append(next_id)
+            if step == max_new_tokens - 1 or bool(finished.all()):
+                break
+            logits = self(next_id, cache=cache).logits[:, -1]
+        return torch.cat(tokens, dim=1)

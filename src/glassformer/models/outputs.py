@@ -1,0 +1,76 @@
+"""What the models return: small dataclasses with named intermediates, so nobody indexes tuples by position.
+
+Shared conventions:
+- ``hidden_states``: the embedding output followed by each layer's output (``n_layers + 1``
+  tensors of ``(B, T, D)``), taken before any final LayerNorm; ``None`` unless asked for.
+- ``attentions`` / ``cross_attentions``: one ``(B, H, T_q, T_k)`` tensor of attention weights
+  per layer; ``None`` unless asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from glassformer.nn import DecoderLayerCache, KVCache
+
+
+@dataclass
+class EncoderOutput:
+    """Output of a bidirectional encoder (BERT backbone, Seq2Seq encoder)."""
+
+    last_hidden_state: Tensor  # (B, T, D)
+    pooled: Tensor | None = None  # (B, D): pooler output on the first ([CLS]) token
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class ClassifierOutput:
+    """Output of a sequence or image classifier: logits, loss if labels were given, the backbone's intermediates."""
+
+    logits: Tensor  # (B, num_labels)
+    loss: Tensor | None = None
+    last_hidden_state: Tensor | None = None
+    pooled: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class LMOutput:
+    """Output of a decoder-only language model."""
+
+    logits: Tensor  # (B, T, vocab_size)
+    loss: Tensor | None = None
+    cache: list[KVCache] | None = None
+    last_hidden_state: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class DecoderOutput:
+    """Output of the decoder half of an encoder–decoder model."""
+
+    logits: Tensor  # (B, T, vocab_size)
+    cache: list[DecoderLayerCache] | None = None
+    last_hidden_state: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+    cross_attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class Seq2SeqOutput:
+    """Output of an encoder–decoder model run with teacher forcing."""
+
+    logits: Tensor  # (B, T_tgt, vocab_size)
+    loss: Tensor | None = None
+    encoder_last_hidden_state: Tensor | None = None
+    encoder_hidden_states: tuple[Tensor, ...] | None = None
+    encoder_attentions: tuple[Tensor, ...] | None = None
+    decoder_hidden_states: tuple[Tensor, ...] | None = None
+    decoder_attentions: tuple[Tensor, ...] | None = None
+    cross_attentions: tuple[Tensor, ...] | None = None

@@ -1,0 +1,249 @@
+"""The encoder–decoder Transformer of "Attention Is All You Need", as used for translation.
+
+Source and target share one token embedding (scaled by √d_model) plus sinusoidal positions.
+The encoder reads the whole source; the decoder reads the target so far under a causal mask
+and attends to the encoder output through cross-attention; a linear projection (tied to the
+embedding by default) turns each decoder state into next-token logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from glassformer.models.outputs import DecoderOutput, EncoderOutput, Seq2SeqOutput
+from glassformer.nn import (
+    Decoder,
+    DecoderLayer,
+    DecoderLayerCache,
+    Encoder,
+    EncoderLayer,
+    SinusoidalPositionalEncoding,
+    TokenEmbedding,
+    causal_mask,
+    get_activation,
+    padding_mask,
+)
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Hyperparameters of an encoder–decoder Transformer; the defaults are the paper's base model."""
+
+    vocab_size: int = 37000
+    max_position: int = 5000
+    d_model: int = 512
+    n_heads: int = 8
+    n_encoder_layers: int = 6
+    n_decoder_layers: int = 6
+    d_ff: int = 2048
+    dropout: float = 0.1
+    activation: str = "relu"
+    layer_norm_eps: float = 1e-5
+    norm_first: bool = False  # post-norm as in the paper; pre-norm adds a final LayerNorm per stack
+    tie_embeddings: bool = True
+    pad_token_id: int = 0
+    bos_token_id: int = 1
+    eos_token_id: int = 2
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        get_activation(self.activation)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: object) -> "Seq2SeqConfig":
+        """A named configuration (see ``SEQ2SEQ_PRESETS``), with any field overridden."""
+        if name not in SEQ2SEQ_PRESETS:
+            raise ValueError(f"unknown seq2seq preset {name!r}; choose one of {sorted(SEQ2SEQ_PRESETS)}")
+        return replace(SEQ2SEQ_PRESETS[name], **overrides)
+
+
+SEQ2SEQ_PRESETS: dict[str, Seq2SeqConfig] = {
+    "transformer-base": Seq2SeqConfig(),
+    "transformer-big": Seq2SeqConfig(d_model=1024, n_heads=16, d_ff=4096, dropout=0.3),
+    "tiny": Seq2SeqConfig(
+        vocab_size=128, max_position=128, d_model=32, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=64
+    ),
+}
+
+
+def shift_right(labels: Tensor, bos_token_id: int, pad_token_id: int) -> Tensor:
+    """Teacher-forcing decoder input from ``labels`` ``(B, T)``: ``[bos, y_1 .. y_{T-1}]``, ``-100`` read as padding."""
+    shifted = labels.new_full(labels.shape, bos_token_id)
+    shifted[:, 1:] = labels[:, :-1]
+    return shifted.masked_fill(shifted == IGNORE_INDEX, pad_token_id)
+
+
+class Seq2SeqTransformer(nn.Module):
+    """Encoder–decoder Transformer: p(y_t | y_<t, x) = softmax(Decoder(y_<t, Encoder(x)) W_Eᵀ)."""
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = TokenEmbedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id, scale=True)
+        self.positional = SinusoidalPositionalEncoding(config.d_model, config.max_position, config.dropout)
+        layer_args = dict(
+            d_model=config.d_model,
+            n_heads=config.n_heads,
+            d_ff=config.d_ff,
+            dropout=config.dropout,
+            activation=config.activation,
+            norm_first=config.norm_first,
+            layer_norm_eps=config.layer_norm_eps,
+        )
+        self.encoder = Encoder(lambda: EncoderLayer(**layer_args), config.n_encoder_layers, config.norm_first)
+        self.decoder = Decoder(lambda: DecoderLayer(**layer_args), config.n_decoder_layers, config.norm_first)
+        self.output_proj = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self._init_weights()
+        if config.tie_embeddings:
+            self.output_proj.weight = self.embedding.weight
+
+    def _init_weights(self) -> None:
+        """Glorot/Xavier-uniform for every matrix, zero biases, identity LayerNorms (annotated Transformer's choice)."""
+        for name, param in self.named_parameters():
+            if param.dim() > 1:
+                nn.init.xavier_uniform_(param)
+            elif "norm" not in name:
+                nn.init.zeros_(param)
+
+    def new_cache(self) -> list[DecoderLayerCache]:
+        """An empty self- and cross-attention cache per decoder layer."""
+        return self.decoder.new_cache()
+
+    def encode(
+        self,
+        src_ids: Tensor,
+        src_attention_mask: Tensor | None = None,
+        *,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> EncoderOutput:
+        """Encode ``src_ids`` ``(B, S)``; ``src_attention_mask`` ``(B, S)`` is 1 for real tokens, 0 for padding."""
+        x = self.positional(self.embedding(src_ids))  # (B, S, D)
+        mask = None if src_attention_mask is None else padding_mask(src_attention_mask)  # (B, 1, 1, S)
+        out = self.encoder(x, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+        return EncoderOutput(out.last_hidden_state, None, out.hidden_states, out.attentions)
+
+    def decode(
+        self,
+        tgt_ids: Tensor,
+        memory: Tensor,
+        src_attention_mask: Tensor | None = None,
+        tgt_attention_mask: Tensor | None = None,
+        *,
+        cache: list[DecoderLayerCache] | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> DecoderOutput:
+        """Next-token logits ``(B, T, V)`` for ``tgt_ids`` ``(B, T)`` given the encoder output ``memory`` ``(B, S, D)``.
+
+        With a ``cache``, ``tgt_ids`` are the new positions only and ``tgt_attention_mask``
+        (if any) covers cached and new positions.
+        """
+        _, t = tgt_ids.shape
+        past = cache[0].length if cache else 0
+        x = self.positional(self.embedding(tgt_ids), offset=past)  # (B, T, D)
+        self_mask = causal_mask(t, past + t, device=tgt_ids.device)  # (1, 1, T, past + T)
+        if tgt_attention_mask is not None:
+            self_mask = self_mask & padding_mask(tgt_attention_mask)
+        memory_mask = None if src_attention_mask is None else padding_mask(src_attention_mask)  # (B, 1, 1, S)
+        out = self.decoder(
+            x,
+            memory,
+            self_mask,
+            memory_mask,
+            caches=cache,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+        )
+        logits = self.output_proj(out.last_hidden_state)  # (B, T, V)
+        return DecoderOutput(
+            logits=logits,
+            cache=cache,
+            last_hidden_state=out.last_hidden_state,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
+            cross_attentions=out.cross_attentions,
+        )
+
+    def forward(
+        self,
+        src_ids: Tensor,
+        tgt_ids: Tensor,
+        src_attention_mask: Tensor | None = None,
+        tgt_attention_mask: Tensor | None = None,
+        labels: Tensor | None = None,
+        *,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> Seq2SeqOutput:
+        """Teacher forcing: logits ``(B, T, V)`` for every target position at once.
+
+        ``tgt_ids`` is the decoder input ``[bos, y_1 .. y_{T-1}]`` (see :func:`shift_right`);
+        ``labels`` ``(B, T)`` are what each position should predict, ``[y_1 .. y_T]``, not
+        shifted again here; ``-100`` marks positions left out of the loss.
+        """
+        enc = self.encode(
+            src_ids, src_attention_mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+        )
+        dec = self.decode(
+            tgt_ids,
+            enc.last_hidden_state,
+            src_attention_mask,
+            tgt_attention_mask,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+        )
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                dec.logits.reshape(-1, dec.logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX
+            )
+        return Seq2SeqOutput(
+            logits=dec.logits,
+            loss=loss,
+            encoder_last_hidden_state=enc.last_hidden_state,
+            encoder_hidden_states=enc.hidden_states,
+            encoder_attentions=enc.attentions,
+            decoder_hidden_states=dec.hidden_states,
+            decoder_attentions=dec.attentions,
+            cross_attentions=dec.cross_attentions,
+        )
+
+    @torch.no_grad()
+    def greedy_decode(
+        self,
+        src_ids: Tensor,
+        max_len: int,
+        bos_id: int | None = None,
+        eos_id: int | None = None,
+        src_attention_mask: Tensor | None = None,
+    ) -> Tensor:
+        """Translate greedily: ``(B, S)`` source → ``(B, 1 + n)`` target ids starting with BOS, ``n <= max_len``.
+
+        The source is encoded once; each step feeds only the newest target token through the
+        cache. Rows that emitted EOS are padded with ``pad_token_id``; decoding stops when all have.
+        """
+        bos_id = self.config.bos_token_id if bos_id is None else bos_id
+        eos_id = self.config.eos_token_id if eos_id is None else eos_id
+        memory = self.encode(src_ids, src_attention_mask).last_hidden_state  # (B, S, D)
+        cache = self.new_cache()
+        tokens = src_ids.new_full((src_ids.shape[0], 1), bos_id)  # (B, 1)
+        finished = torch.zeros_like(tokens, dtype=torch.bool)
+        next_input = tokens
+        for _ in range(max_len):
+            logits = self.decode(next_input, memory, src_attention_mask, cache=cache).logits[:, -1]  # (B, V)
+            next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+            next_id = next_id.masked_fill(finished, self.config.pad_token_id)
+            tokens = torch.cat([tokens, next_id], dim=1)
+            finished |= next_id == eos_id
+            if bool(finished.all()):
+                break
+            next_input = next_id
+        return tokens

@@ -1,0 +1,167 @@
+"""Scaled dot-product attention and multi-head attention, with a key/value cache.
+
+Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V.
+
+Two paths compute it behind one switch (``fused``): the explicit path below spells out the
+formula and can return the attention weights; the fused path calls
+``torch.nn.functional.scaled_dot_product_attention``, which is faster and lighter on memory.
+Asking for the weights always takes the explicit path. Masks follow :mod:`glassformer.nn.masks`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from glassformer.nn.masks import check_mask
+
+
+def _guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Let fully masked query rows see every key (so softmax stays finite) and report which rows had a key.
+
+    The caller zeroes those rows afterwards. Doing it this way keeps both the forward values
+    and the gradients free of NaN, which ``-inf`` everywhere in a row would not.
+    """
+    has_key = mask.any(dim=-1, keepdim=True)  # (B|1, H|1, T_q|1, 1)
+    return mask | ~has_key, has_key
+
+
+def scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None = None,
+    *,
+    dropout_p: float = 0.0,
+    need_weights: bool = False,
+    fused: bool = True,
+    scale: float | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """softmax(Q Kᵀ · scale) V for q ``(B, H, T_q, d)``, k and v ``(B, H, T_k, d)``; scale defaults to 1/√d.
+
+    Returns the output ``(B, H, T_q, d_v)`` and, when ``need_weights`` (explicit path), the
+    attention weights ``(B, H, T_q, T_k)`` before dropout, i.e. the distribution each query put
+    over the keys. ``dropout_p`` is applied as given: pass 0.0 at evaluation time.
+    """
+    batch, n_heads, t_q, d_k = q.shape
+    t_k = k.shape[-2]
+    has_key: Tensor | None = None
+    if mask is not None:
+        check_mask(mask, batch, n_heads, t_q, t_k)
+        mask, has_key = _guard_empty_rows(mask)
+    scale = 1.0 / math.sqrt(d_k) if scale is None else scale
+
+    if fused and not need_weights:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+        if has_key is not None:
+            out = out.masked_fill(~has_key, 0.0)
+        return out, None
+
+    scores = (q @ k.transpose(-2, -1)) * scale  # (B, H, T_q, T_k)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(dim=-1)
+    if has_key is not None:
+        weights = weights.masked_fill(~has_key, 0.0)
+    dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0.0 else weights
+    out = dropped @ v  # (B, H, T_q, d_v)
+    return out, (weights if need_weights else None)
+
+
+@dataclass
+class KVCache:
+    """The keys and values one attention layer has already computed, each ``(B, H, T, d_head)``.
+
+    Self-attention appends the new positions' keys and values at every decoding step.
+    Cross-attention fills the cache once with the projected encoder memory and then only reads it.
+    """
+
+    k: Tensor | None = None
+    v: Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        """Number of cached positions."""
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def append(self, k_new: Tensor, v_new: Tensor) -> tuple[Tensor, Tensor]:
+        """Add keys/values for new positions along the time axis; return the full keys and values."""
+        if self.k is None or self.v is None:
+            self.k, self.v = k_new, v_new
+        else:
+            self.k = torch.cat([self.k, k_new], dim=-2)
+            self.v = torch.cat([self.v, v_new], dim=-2)
+        return self.k, self.v
+
+    def reorder(self, batch_indices: Tensor) -> None:
+        """Select batch rows in place (beam search keeps the cache of the surviving beams)."""
+        if self.k is not None and self.v is not None:
+            self.k = self.k.index_select(0, batch_indices)
+            self.v = self.v.index_select(0, batch_indices)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention: concat_h(softmax(Q_h K_hᵀ/√d_head) V_h) W_O with Q = x W_Q, K = m W_K, V = m W_V.
+
+    ``m`` is ``x`` itself for self-attention and the encoder output (``memory``) for cross-attention.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__()
+        if d_model % n_heads != 0:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.d_head = d_model // n_heads
+        self.dropout = dropout
+        self.fused = True
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def _split_heads(self, x: Tensor) -> Tensor:
+        batch, t, _ = x.shape
+        return x.view(batch, t, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, d_head)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor | None = None,
+        mask: Tensor | None = None,
+        *,
+        cache: KVCache | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Attend from ``x`` ``(B, T_q, D)`` to itself or to ``memory`` ``(B, T_k, D)``.
+
+        ``mask`` covers all keys, cached ones included. Returns ``(B, T_q, D)`` and the weights
+        ``(B, H, T_q, T_k)`` when ``need_weights``.
+        """
+        batch, t_q, d_model = x.shape
+        if d_model != self.d_model:
+            raise ValueError(f"expected inputs with d_model={self.d_model} features, got {d_model}")
+        q = self._split_heads(self.q_proj(x))  # (B, H, T_q, d_head)
+        if memory is not None and cache is not None and cache.k is not None:
+            k, v = cache.k, cache.v  # cross-attention: the memory was projected on the first step
+        else:
+            source = x if memory is None else memory
+            k = self._split_heads(self.k_proj(source))  # (B, H, T_new, d_head)
+            v = self._split_heads(self.v_proj(source))
+            if cache is not None:
+                k, v = cache.append(k, v)  # (B, H, T_k, d_head)
+        out, weights = scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            mask,
+            dropout_p=self.dropout if self.training else 0.0,
+            need_weights=need_weights,
+            fused=self.fused,
+        )
+        out = out.transpose(1, 2).reshape(batch, t_q, d_model)  # (B, T_q, D): heads concatenated
+        return self.out_proj(out), weights

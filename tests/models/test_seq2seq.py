@@ -1,0 +1,127 @@
+"""Encoder–decoder Seq2SeqTransformer: cache parity, causality, real cross-attention, greedy decoding, training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from glassformer.models import Seq2SeqConfig, Seq2SeqTransformer, shift_right
+
+from .helpers import train_steps
+
+V = 30
+
+
+def _model(seed: int = 0, **overrides: object) -> Seq2SeqTransformer:
+    torch.manual_seed(seed)
+    base = dict(vocab_size=V, max_position=64, d_model=32, n_heads=4, d_ff=64, dropout=0.0)
+    base.update(n_encoder_layers=2, n_decoder_layers=2)
+    return Seq2SeqTransformer(Seq2SeqConfig(**{**base, **overrides})).eval()
+
+
+def _batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    src = torch.randint(3, V, (2, 7))
+    src_mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
+    tgt = torch.randint(3, V, (2, 6))
+    return src, src_mask, tgt
+
+
+def test_forward_shapes_and_intermediates() -> None:
+    model = _model()
+    src, src_mask, tgt = _batch()
+    out = model(src, tgt, src_mask, output_hidden_states=True, output_attentions=True)
+    assert out.logits.shape == (2, 6, V)
+    assert out.encoder_last_hidden_state.shape == (2, 7, 32)
+    assert len(out.encoder_hidden_states) == 3 and len(out.decoder_hidden_states) == 3
+    assert out.encoder_attentions[0].shape == (2, 4, 7, 7)
+    assert out.decoder_attentions[0].shape == (2, 4, 6, 6)
+    assert len(out.cross_attentions) == 2 and out.cross_attentions[1].shape == (2, 4, 6, 7)
+    assert (out.cross_attentions[0][1, :, :, 4:] == 0).all()  # padded source positions
+
+
+def test_output_projection_is_tied_to_the_shared_embedding() -> None:
+    model = _model()
+    assert model.output_proj.weight is model.embedding.weight
+    assert _model(tie_embeddings=False).output_proj.weight is not _model(tie_embeddings=False).embedding.weight
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_incremental_decoding_matches_full_recompute(norm_first: bool) -> None:
+    model = _model(1, norm_first=norm_first)
+    src, src_mask, tgt = _batch()
+    full = model(src, tgt, src_mask).logits
+    memory = model.encode(src, src_mask).last_hidden_state
+    cache = model.new_cache()
+    steps = [model.decode(tgt[:, t : t + 1], memory, src_mask, cache=cache).logits for t in range(6)]
+    assert cache[0].length == 6
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
+
+
+def test_changing_a_later_target_token_never_changes_earlier_logits() -> None:
+    model = _model(2)
+    src, src_mask, tgt = _batch()
+    changed = tgt.clone()
+    changed[:, 3] = (tgt[:, 3] + 1) % V
+    a, b = model(src, tgt, src_mask).logits, model(src, changed, src_mask).logits
+    torch.testing.assert_close(a[:, :3], b[:, :3], atol=0, rtol=0)
+    assert (a[:, 3:] - b[:, 3:]).abs().max() > 1e-4
+
+
+def test_decoder_output_depends_on_the_source() -> None:
+    """Cross-attention is real: a different source changes the logits at every target position."""
+    model = _model(3)
+    src, src_mask, tgt = _batch()
+    other = src.clone()
+    other[:, 0] = (src[:, 0] + 1) % V
+    a, b = model(src, tgt, src_mask).logits, model(other, tgt, src_mask).logits
+    assert ((a - b).abs().amax(dim=-1) > 1e-5).all()
+
+
+def test_source_padding_does_not_change_the_output() -> None:
+    model = _model(4)
+    src, src_mask, tgt = _batch()
+    alone = model(src[1:, :4], tgt[1:]).logits
+    torch.testing.assert_close(model(src, tgt, src_mask).logits[1:], alone, atol=1e-5, rtol=0)
+
+
+def test_greedy_decode_matches_argmax_without_cache() -> None:
+    """Reference: recompute the whole target prefix each step and take the argmax."""
+    model = _model(5)
+    src, src_mask, _ = _batch()
+    out = model.greedy_decode(src, max_len=5, bos_id=1, eos_id=V + 1, src_attention_mask=src_mask)
+    expected = torch.ones(2, 1, dtype=torch.long)
+    for _ in range(5):
+        next_id = model(src, expected, src_mask).logits[:, -1].argmax(-1, keepdim=True)
+        expected = torch.cat([expected, next_id], dim=1)
+    assert torch.equal(out, expected)
+
+
+def test_greedy_decode_stops_at_eos() -> None:
+    model = _model(6)
+    src, src_mask, _ = _batch()
+    first = model.greedy_decode(src, max_len=1, src_attention_mask=src_mask)[:, 1]
+    out = model.greedy_decode(src[:1], max_len=8, eos_id=int(first[0]), src_attention_mask=src_mask[:1])
+    assert out.tolist() == [[1, int(first[0])]]
+
+
+def test_shift_right() -> None:
+    labels = torch.tensor([[5, 6, 2, -100]])
+    assert shift_right(labels, bos_token_id=1, pad_token_id=0).tolist() == [[1, 5, 6, 2]]
+    assert shift_right(torch.tensor([[5, 2, -100, -100]]), 1, 0).tolist() == [[1, 5, 2, 0]]
+
+
+def test_training_learns_to_copy() -> None:
+    model = _model(7)
+    src = torch.randint(3, V, (8, 5))
+    labels = torch.cat([src, torch.full((8, 1), 2)], dim=1)
+    tgt = shift_right(labels, 1, 0)
+    first, last = train_steps(model, lambda: model(src, tgt, labels=labels).loss, steps=20)
+    assert last < 0.5 * first
+
+
+def test_bad_inputs_raise_value_error() -> None:
+    model = _model()
+    with pytest.raises(ValueError, match=f"token id {V} is out of range"):
+        model(torch.tensor([[1, V]]), torch.tensor([[1]]))
+    with pytest.raises(ValueError, match="sequence of length 65 is longer than the max_len=64 positions"):
+        model.encode(torch.ones(1, 65, dtype=torch.long))
