@@ -1,0 +1,154 @@
+"""Hugging Face ``tokenizer.json``: export and import for `ByteLevelBPE` and `WordPiece`.
+
+The file describes HF's pipeline (normalizer → pre-tokenizer → model → post-processor → decoder) as JSON.
+We write the pieces that reproduce our tokenizers exactly and read back only files of those shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from glassformer._files import atomic_write
+from glassformer.tokenizers.base import Tokenizer, TokenizerFileError
+from glassformer.tokenizers.byte_bpe import GPT2_PATTERN, ByteLevelBPE, token_to_unicode, unicode_to_token
+from glassformer.tokenizers.wordpiece import WordPiece
+
+
+def _added(token: str, index: int) -> dict[str, Any]:
+    return {"id": index, "content": token, "single_word": False, "lstrip": False, "rstrip": False,
+            "normalized": False, "special": True}
+
+
+def to_tokenizer_json(tokenizer: Tokenizer) -> dict[str, Any]:
+    """The ``tokenizer.json`` document for a ByteLevelBPE or WordPiece tokenizer."""
+    added = [_added(t, i) for t, i in sorted(tokenizer.special_tokens.items(), key=lambda item: item[1])]
+    if isinstance(tokenizer, ByteLevelBPE):
+        byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+        if tokenizer.pattern == GPT2_PATTERN:
+            pre_tokenizer: dict[str, Any] = byte_level
+        else:
+            pre_tokenizer = {"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": tokenizer.pattern}, "behavior": "Isolated", "invert": False},
+                {**byte_level, "use_regex": False}]}
+        vocab = {token_to_unicode(t): i for i, t in sorted(tokenizer.id_to_bytes.items())}
+        vocab.update(tokenizer.special_tokens)
+        merges = [[token_to_unicode(tokenizer.id_to_bytes[a]), token_to_unicode(tokenizer.id_to_bytes[b])]
+                  for a, b in tokenizer.merges]
+        return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+                "normalizer": None, "pre_tokenizer": pre_tokenizer, "post_processor": None,
+                "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+                "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                          "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                          "ignore_merges": False, "vocab": vocab, "merges": merges}}
+    if isinstance(tokenizer, WordPiece):
+        cls_id, sep_id = tokenizer.token_to_id[tokenizer.cls_token], tokenizer.token_to_id[tokenizer.sep_token]
+
+        def special(token: str, type_id: int) -> dict[str, Any]:
+            return {"SpecialToken": {"id": token, "type_id": type_id}}
+
+        def sequence(name: str, type_id: int) -> dict[str, Any]:
+            return {"Sequence": {"id": name, "type_id": type_id}}
+
+        cls_token, sep_token = tokenizer.cls_token, tokenizer.sep_token
+        return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+                "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                               "strip_accents": tokenizer.strip_accents, "lowercase": tokenizer.lowercase},
+                "pre_tokenizer": {"type": "BertPreTokenizer"},
+                "post_processor": {
+                    "type": "TemplateProcessing",
+                    "single": [special(cls_token, 0), sequence("A", 0), special(sep_token, 0)],
+                    "pair": [special(cls_token, 0), sequence("A", 0), special(sep_token, 0),
+                             sequence("B", 1), special(sep_token, 1)],
+                    "special_tokens": {cls_token: {"id": cls_token, "ids": [cls_id], "tokens": [cls_token]},
+                                       sep_token: {"id": sep_token, "ids": [sep_id], "tokens": [sep_token]}}},
+                "decoder": {"type": "WordPiece", "prefix": tokenizer.prefix, "cleanup": True},
+                "model": {"type": "WordPiece", "unk_token": tokenizer.unk_token,
+                          "continuing_subword_prefix": tokenizer.prefix,
+                          "max_input_chars_per_word": tokenizer.max_input_chars_per_word,
+                          "vocab": {t: i for i, t in enumerate(tokenizer.vocab)}}}
+    raise TypeError(f"tokenizer.json export supports ByteLevelBPE and WordPiece, got {type(tokenizer).__name__}")
+
+
+def save_tokenizer_json(tokenizer: Tokenizer, path: str | os.PathLike) -> Path:
+    """Write `tokenizer` as a Hugging Face ``tokenizer.json`` (atomically)."""
+    path = Path(path)
+    document = to_tokenizer_json(tokenizer)
+    with atomic_write(path) as handle:
+        json.dump(document, handle, ensure_ascii=False, indent=1)
+        handle.write("\n")
+    return path
+
+
+def load_tokenizer_json(path: str | os.PathLike) -> ByteLevelBPE | WordPiece:
+    """Read a Hugging Face ``tokenizer.json`` holding a byte-level BPE or a BERT WordPiece tokenizer."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"tokenizer.json not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TokenizerFileError(f"{path}: not valid JSON ({exc})") from None
+    model = document.get("model") if isinstance(document, dict) else None
+    if not isinstance(model, dict) or "vocab" not in model:
+        raise TokenizerFileError(f"{path}: expected a tokenizer.json with a 'model' that has a 'vocab'")
+    specials = {t["content"]: t["id"] for t in document.get("added_tokens") or [] if t.get("special")}
+    kind = model.get("type")
+    try:
+        if kind == "BPE":
+            return _bpe_from_json(document, model, specials, path)
+        if kind == "WordPiece":
+            return _wordpiece_from_json(document, model, path)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, TokenizerFileError):
+            raise
+        raise TokenizerFileError(f"{path}: malformed {kind} model: {exc!r}") from None
+    raise TokenizerFileError(f"{path}: model type {kind!r} is not supported; expected 'BPE' or 'WordPiece'")
+
+
+def _bpe_from_json(document: dict, model: dict, specials: dict[str, int], path: Path) -> ByteLevelBPE:
+    pre = document.get("pre_tokenizer") or {}
+    pattern = None
+    if pre.get("type") == "ByteLevel" and pre.get("use_regex", True) and not pre.get("add_prefix_space"):
+        pattern = GPT2_PATTERN
+    elif pre.get("type") == "Sequence":
+        steps = pre.get("pretokenizers", [])
+        if (len(steps) == 2 and steps[0].get("type") == "Split" and "Regex" in steps[0].get("pattern", {})
+                and steps[1].get("type") == "ByteLevel" and not steps[1].get("use_regex")
+                and not steps[1].get("add_prefix_space")):
+            pattern = steps[0]["pattern"]["Regex"]
+    if pattern is None:
+        raise TokenizerFileError(f"{path}: a BPE tokenizer.json needs a ByteLevel pre-tokenizer without a prefix "
+                                 f"space (alone, or after a regex Split); got {json.dumps(pre)[:200]}")
+    vocab = {int(i): unicode_to_token(t, str(path)) for t, i in model["vocab"].items() if t not in specials}
+    by_text = {t: i for t, i in model["vocab"].items()}
+    merges = []
+    for number, merge in enumerate(model.get("merges", [])):
+        a, b = merge.split(" ") if isinstance(merge, str) else merge
+        if a not in by_text or b not in by_text or a + b not in by_text:
+            raise TokenizerFileError(f"{path}: merge {number} ({a!r}, {b!r}) uses tokens missing from the vocab")
+        merges.append((by_text[a], by_text[b]))
+    tokenizer = ByteLevelBPE(pattern)
+    tokenizer._set_model(vocab, merges)
+    tokenizer.add_special_tokens(specials)
+    return tokenizer
+
+
+def _wordpiece_from_json(document: dict, model: dict, path: Path) -> WordPiece:
+    normalizer = document.get("normalizer") or {}
+    if normalizer.get("type") != "BertNormalizer":
+        raise TokenizerFileError(f"{path}: a WordPiece tokenizer.json needs a BertNormalizer, got "
+                                 f"{normalizer.get('type')!r}")
+    vocab_map = model["vocab"]
+    vocab = [""] * len(vocab_map)
+    for token, index in vocab_map.items():
+        if not 0 <= index < len(vocab) or vocab[index]:
+            raise TokenizerFileError(f"{path}: vocabulary ids are not 0..{len(vocab) - 1} each used once "
+                                     f"(id {index} for {token!r})")
+        vocab[index] = token
+    return WordPiece(vocab, lowercase=bool(normalizer.get("lowercase", True)),
+                     strip_accents=normalizer.get("strip_accents"), unk_token=model["unk_token"],
+                     prefix=model.get("continuing_subword_prefix", "##"),
+                     max_input_chars_per_word=model.get("max_input_chars_per_word", 100))

@@ -1,0 +1,134 @@
+"""WordPiece against Hugging Face's BertTokenizerFast and tokenizers.Tokenizer with the MiniLM (BERT uncased) vocab."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+
+from glassformer.tokenizers import Tokenizer, TokenizerFileError, WordPiece, load_tokenizer_json, save_tokenizer_json
+from glassformer.tokenizers.wordpiece import truncate_longest_first
+
+from .strategies import any_text, old_unicode_text
+
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def test_brown_sample_equals_bert_tokenizer_fast(bert, hf_bert, brown):
+    """Every fifth Brown document, with and without [CLS]/[SEP]."""
+    for text in brown[::5]:
+        assert bert.encode(text) == hf_bert(text)["input_ids"]
+    text = brown[3]
+    assert bert.encode(text, add_special_tokens=False) == hf_bert(text, add_special_tokens=False)["input_ids"]
+
+
+@FAST
+@given(text=any_text)
+def test_generated_unicode_equals_bert_tokenizer_fast(bert, hf_bert, text):
+    assert bert.encode(text, allowed_special="all") == hf_bert(text)["input_ids"]
+    assert bert.encode(text, add_special_tokens=False, allowed_special="all") == \
+        hf_bert(text, add_special_tokens=False)["input_ids"]
+
+
+@FAST
+@given(first=old_unicode_text, second=old_unicode_text)
+def test_pairs_and_truncation_equal_bert_tokenizer_fast(bert, hf_bert, first, second):
+    assume(second != "")  # transformers treats text_pair="" as no pair at all
+    ours = bert.encode_plus(first, second, allowed_special="all")
+    theirs = hf_bert(first, second)
+    assert (ours.ids, ours.token_type_ids, ours.attention_mask) == \
+        (theirs["input_ids"], theirs["token_type_ids"], theirs["attention_mask"])
+    for max_length in (3, 8, 17):
+        ours = bert.encode_plus(first, second, max_length=max_length, allowed_special="all")
+        theirs = hf_bert(first, second, max_length=max_length, truncation=True)
+        assert (ours.ids, ours.token_type_ids) == (theirs["input_ids"], theirs["token_type_ids"])
+
+
+def test_truncation_of_brown_pairs(bert, hf_bert, brown):
+    first, second = brown[0][:3000], brown[1][:800]
+    for max_length in (16, 64, 128, 512):
+        ours = bert.encode_plus(first, second, max_length=max_length)
+        theirs = hf_bert(first, second, max_length=max_length, truncation=True)
+        assert (ours.ids, ours.token_type_ids) == (theirs["input_ids"], theirs["token_type_ids"])
+    assert bert.encode(first, max_length=20) == hf_bert(first, max_length=20, truncation=True)["input_ids"]
+
+
+def test_longest_first_lengths_match_hf_table():
+    # The (max_length=7) table from Hugging Face tokenizers' truncation tests: lengths 0, 2, 4, 8.
+    cases = {(0, 8): (0, 7), (2, 8): (2, 5), (4, 4): (3, 4), (4, 8): (3, 4), (8, 2): (5, 2), (8, 4): (4, 3),
+             (8, 8): (3, 4), (2, 4): (2, 4)}
+    for (n1, n2), expected in cases.items():
+        first, second = truncate_longest_first(list(range(n1)), list(range(n2)), 7)
+        assert (len(first), len(second)) == expected
+
+
+def test_batch_padding_equals_hf(bert, hf_bert):
+    texts = ["Hello there!", "A much longer sentence, with commas and more words.", ""]
+    pairs = ["one", "two three", "four"]
+    ours = bert.encode_batch(texts, pairs)
+    theirs = hf_bert(texts, pairs, padding="longest")
+    assert ours.input_ids == theirs["input_ids"]
+    assert ours.token_type_ids == theirs["token_type_ids"]
+    assert ours.attention_mask == theirs["attention_mask"]
+    fixed = bert.encode_batch(texts, max_length=12, padding="max_length")
+    theirs = hf_bert(texts, max_length=12, padding="max_length", truncation=True)
+    assert fixed.input_ids == theirs["input_ids"] and fixed.attention_mask == theirs["attention_mask"]
+
+
+def test_long_word_becomes_unk(bert):
+    assert bert.encode("a" * 101, add_special_tokens=False) == [bert.token_to_id["[UNK]"]]
+    assert bert.encode("a" * 100, add_special_tokens=False) != [bert.token_to_id["[UNK]"]]
+
+
+def test_special_token_policy(bert, hf_bert):
+    with pytest.raises(ValueError, match=r"special token '\[SEP\]'"):
+        bert.encode("first [SEP] second")
+    assert bert.encode("first [SEP] second", allowed_special="all") == hf_bert("first [SEP] second")["input_ids"]
+    assert 102 not in bert.encode_ordinary("first [SEP] second")
+
+
+def test_decode_joins_pieces(bert):
+    assert bert.decode(bert.encode("Tokenization is unbelievable")) == "tokenization is unbelievable"
+
+
+def test_minilm_tokenizer_json_import(bert, brown):
+    """Importing MiniLM's own tokenizer.json gives the same ids as HF reading that file."""
+    from tokenizers import Tokenizer as HFTokenizer
+
+    from glassformer.data import fetch
+
+    path = fetch("minilm", quiet=True) / "tokenizer.json"
+    imported = load_tokenizer_json(path)
+    reference = HFTokenizer.from_file(str(path))
+    reference.no_truncation()
+    reference.no_padding()
+    for text in brown[100:103]:
+        assert imported.encode(text) == reference.encode(text).ids
+
+
+def test_export_to_tokenizer_json_loads_in_hf(bert, brown, tmp_path):
+    from tokenizers import Tokenizer as HFTokenizer
+
+    directory = bert.save(tmp_path / "bert")
+    reference = HFTokenizer.from_file(str(directory / "tokenizer.json"))
+    loaded = Tokenizer.load(directory)
+    assert isinstance(loaded, WordPiece)
+    for text in brown[200:203]:
+        assert loaded.encode(text) == reference.encode(text).ids
+    assert loaded.encode("q?", "a!") == reference.encode("q?", "a!").ids
+    save_tokenizer_json(bert, tmp_path / "t.json")
+    assert load_tokenizer_json(tmp_path / "t.json").vocab == bert.vocab
+
+
+def test_bad_inputs(bert, tmp_path):
+    with pytest.raises(TypeError, match="text must be str, got bytes"):
+        bert.encode(b"hello")
+    with pytest.raises(FileNotFoundError, match="WordPiece vocabulary not found"):
+        WordPiece.from_vocab_file(tmp_path / "nope.txt")
+    small = tmp_path / "vocab.txt"
+    small.write_text("[PAD]\nhello\n")
+    with pytest.raises(TokenizerFileError, match=r"vocab.txt: unk_token='\[UNK\]' is not in the vocabulary"):
+        WordPiece.from_vocab_file(small)
+    broken = tmp_path / "tokenizer.json"
+    broken.write_text('{"model": {"type": "WordPiece", "vocab": ')
+    with pytest.raises(TokenizerFileError, match="tokenizer.json: not valid JSON"):
+        load_tokenizer_json(broken)
