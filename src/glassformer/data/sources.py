@@ -69,7 +69,8 @@ class Source:
     def manual_hint(self) -> str:
         """How to supply the archive by hand."""
         where = cache_dir() / "downloads" / self.filename
-        client = " ".join(self.download_command(Path("DIR")))
+        # Another machine has its own interpreter; show the portable spelling of the command.
+        client = " ".join("python" if part == sys.executable else part for part in self.download_command(Path("DIR")))
         return (f"to supply it by hand, obtain {self.filename} (sha256 {self.sha256}), for example with "
                 f"`{client}` on a machine that can reach the registry, and put it at {where}")
 

@@ -1,0 +1,460 @@
+"""One trainer for every task: the task brings a model, a loss and a metric; the trainer does the rest.
+
+The loop, per optimizer step: for each of ``grad_accum`` micro-batches, run ``loss_fn(model, batch)``
+(under bf16 autocast on CUDA), divide by the number of micro-batches and backpropagate; then clip the
+gradient norm, take an AdamW step and advance the warmup-then-decay schedule. Every ``eval_every``
+steps (or at the end of each epoch) ``evaluate(model, loader)`` scores the validation data; the best
+score's weights are kept and training stops early after ``patience`` evaluations without improvement.
+
+A checkpoint holds the model, optimizer, scheduler, random generators and the data position
+(epoch and batch within it). Batches come from a sampler seeded by (seed, epoch), so resuming
+skips exactly the batches already consumed and replays the rest in the same order: a resumed run
+ends with the same weights, bit for bit, as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from glassformer.data.batching import BucketBatchSampler
+from glassformer.training import distributed
+from glassformer.training.checkpoint import (CheckpointError, load_checkpoint, load_model_state, rng_state,
+                                             save_checkpoint, set_rng_state)
+from glassformer.training.metrics import MetricsLog
+from glassformer.training.schedules import SCHEDULES, decay_groups, make_scheduler
+
+LossFn = Callable[[nn.Module, Mapping[str, Any]], torch.Tensor]
+EvalFn = Callable[[nn.Module, DataLoader], Mapping[str, float]]
+Callback = Callable[["Trainer", dict], None]
+
+# Settings that fix which examples make up each step; a run cannot resume under different ones.
+_POSITION_SETTINGS = ("batch_size", "grad_accum", "seed", "bucket_batches")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that shapes a training run; stored in every checkpoint."""
+
+    out_dir: str | None = None  # checkpoints, metrics.jsonl and metrics.png go here (None: keep nothing)
+    epochs: int = 1
+    max_steps: int | None = None  # optimizer steps; when set it replaces epochs as the run's length
+    batch_size: int = 32  # examples per forward pass summed over all processes
+    grad_accum: int = 1  # forward passes per optimizer step
+    lr: float = 5e-5  # peak learning rate
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    schedule: str = "cosine"  # "cosine", "linear" or "constant" after warmup
+    warmup_ratio: float = 0.1  # fraction of the steps spent warming up (warmup_steps overrides it)
+    warmup_steps: int | None = None
+    min_lr_ratio: float = 0.0  # the learning rate at the last step, as a fraction of lr
+    max_grad_norm: float | None = 1.0
+    eval_every: int | None = None  # steps between evaluations; None: at the end of every epoch
+    eval_batch_size: int | None = None  # defaults to batch_size
+    metric: str = "loss"  # the key of evaluate()'s result that picks the best checkpoint
+    greater_is_better: bool | None = None  # None: False for names containing "loss", True otherwise
+    patience: int | None = None  # evaluations without improvement before stopping early
+    checkpoint_every: int | None = None  # steps between checkpoints besides those after each evaluation
+    load_best_at_end: bool = True
+    log_every: int = 10
+    seed: int = 0
+    bf16: bool = True  # bf16 autocast; used on CUDA only
+    deterministic: bool = True  # torch.use_deterministic_algorithms on CPU during the run
+    bucket_batches: int = 50  # length buckets hold this many batches
+    num_workers: int = 0
+    device: str | None = None  # None: this process's GPU if there is one, else the CPU
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        if self.grad_accum < 1 or self.batch_size < 1:
+            raise ValueError(f"batch_size and grad_accum must be >= 1, got {self.batch_size} and {self.grad_accum}")
+        if not 0 <= self.warmup_ratio <= 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio}")
+        self.betas = tuple(self.betas)
+
+    @property
+    def maximize(self) -> bool:
+        if self.greater_is_better is not None:
+            return self.greater_is_better
+        return "loss" not in self.metric and "perplexity" not in self.metric
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports: steps taken, the best evaluation and where things were written."""
+
+    steps: int
+    epochs: float
+    best_metric: float | None
+    best_step: int | None
+    stopped_early: bool
+    seconds: float
+    evaluations: list[dict] = field(default_factory=list)
+    out_dir: str | None = None
+
+
+@dataclass
+class _Progress:
+    """The part of the trainer's state that a checkpoint must carry besides model and optimizer."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0  # batches of `epoch` already consumed
+    best: float | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    evaluations: list[dict] = field(default_factory=list)
+
+
+def model_loss(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
+    """The default loss_fn: call the model on the batch's fields and take ``.loss`` (or the output itself)."""
+    out = model(**batch)
+    loss = getattr(out, "loss", out)
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        raise TypeError(f"the model returned {type(out).__name__} without a scalar .loss; "
+                        f"give Trainer a loss_fn(model, batch) -> scalar tensor")
+    return loss
+
+
+class Trainer:
+    """Trains any nn.Module on any task with AdamW, warmup + decay, accumulation, clipping, DDP and resume."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, train_data: Sequence, *,
+                 collate_fn: Callable[[list], Mapping[str, Any]], loss_fn: LossFn = model_loss,
+                 eval_data: Sequence | None = None, evaluate: EvalFn | None = None,
+                 lengths: Sequence[int] | None = None, eval_lengths: Sequence[int] | None = None,
+                 callbacks: Sequence[Callback] = ()) -> None:
+        self.model = model
+        self.config = config
+        self.train_data = train_data
+        self.collate_fn = collate_fn
+        self.loss_fn = loss_fn
+        self.eval_data = eval_data
+        self.evaluate_fn = evaluate or self._mean_loss
+        self.lengths = lengths
+        self.eval_lengths = eval_lengths
+        self.callbacks = list(callbacks)
+        self.out_dir = Path(config.out_dir) if config.out_dir else None
+        self.should_stop = False
+        self.progress = _Progress()
+        self.dist = distributed.DistInfo()
+        self.device = torch.device("cpu")
+
+    # --- paths ------------------------------------------------------------------------------------
+
+    @property
+    def last_checkpoint(self) -> Path | None:
+        return self.out_dir / "checkpoints" / "last.pt" if self.out_dir else None
+
+    @property
+    def best_checkpoint(self) -> Path | None:
+        return self.out_dir / "checkpoints" / "best.pt" if self.out_dir else None
+
+    # --- the run ----------------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        """Train until the step budget is spent or early stopping fires; with `resume`, continue from last.pt."""
+        cfg = self.config
+        self.dist = distributed.init_distributed()
+        self.device = distributed.device_for(self.dist, cfg.device)
+        deterministic_before = torch.are_deterministic_algorithms_enabled()
+        if cfg.deterministic and self.device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        try:
+            return self._fit(resume)
+        finally:
+            torch.use_deterministic_algorithms(deterministic_before)
+
+    def _fit(self, resume: bool) -> TrainResult:
+        cfg, info = self.config, self.dist
+        random.seed(cfg.seed + info.rank)
+        np.random.seed(cfg.seed + info.rank)
+        torch.manual_seed(cfg.seed + info.rank)
+        model = self.model.to(self.device)
+        model.train()
+
+        sampler = BucketBatchSampler(self.lengths, cfg.batch_size, n_examples=len(self.train_data), shuffle=True,
+                                     seed=cfg.seed, bucket_batches=cfg.bucket_batches,
+                                     num_replicas=info.world_size, rank=info.rank)
+        # Its own generator keeps the loader from drawing on the global RNG that dropout uses.
+        loader = DataLoader(self.train_data, batch_sampler=sampler, collate_fn=self.collate_fn,
+                            num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed))
+        batches_per_epoch = len(sampler)
+        steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
+        total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
+        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_ratio * total_steps)
+
+        optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
+                                      eps=cfg.eps)
+        scheduler = make_scheduler(optimizer, cfg.schedule, min(warmup, total_steps), total_steps, cfg.min_lr_ratio)
+        log = MetricsLog(self.out_dir / "metrics.jsonl") if self.out_dir and info.is_main else None
+
+        self.progress = _Progress()
+        if resume and self.last_checkpoint and self.last_checkpoint.is_file():
+            self._restore(self.last_checkpoint, model, optimizer, scheduler)
+            if log:
+                log.truncate_after(self.progress.step)
+        else:
+            if resume and info.is_main:
+                print(f"glassformer: no checkpoint at {self.last_checkpoint}; starting from the beginning",
+                      file=sys.stderr)
+            if log and log.path.exists():
+                log.path.unlink()
+        state = self.progress
+
+        wrapped: nn.Module = model
+        if info.enabled:
+            wrapped = nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self._best_in_memory: dict[str, torch.Tensor] | None = None
+        bar = tqdm(total=total_steps, initial=state.step, disable=not (cfg.progress and info.is_main),
+                   unit="step", dynamic_ncols=True, file=sys.stderr)
+        started = time.perf_counter()
+        window = {"loss": 0.0, "steps": 0, "examples": 0, "tokens": 0, "since": time.perf_counter()}
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (
+            cfg.bf16 and self.device.type == "cuda") else contextlib.nullcontext()
+        self.should_stop = False
+        evaluated_at = saved_at = -1
+
+        while state.step < total_steps and not self.should_stop:
+            sampler.set_epoch(state.epoch, state.batch)
+            group_loss = 0.0
+            for index, batch in enumerate(loader, start=state.batch):
+                group_start = index - index % cfg.grad_accum
+                group_len = min(cfg.grad_accum, batches_per_epoch - group_start)
+                last_in_group = index == group_start + group_len - 1
+                # Counted on the host copy of the batch, so that no step waits for the GPU.
+                window["examples"] += _count(batch, "examples") * info.world_size
+                window["tokens"] += _count(batch, "tokens") * info.world_size
+                batch = _to_device(batch, self.device)
+                no_sync = wrapped.no_sync() if info.enabled and not last_in_group else contextlib.nullcontext()
+                with no_sync:
+                    with autocast:
+                        loss = self.loss_fn(wrapped, batch)
+                    (loss / group_len).backward()
+                group_loss += loss.detach().float() / group_len
+                if not last_in_group:
+                    continue
+
+                if cfg.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.step += 1
+                state.batch = index + 1
+                window["loss"] += group_loss
+                window["steps"] += 1
+                group_loss = 0.0
+                bar.update(1)
+
+                record: dict[str, Any] = {"kind": "train", "step": state.step,
+                                          "epoch": round(state.epoch + state.batch / batches_per_epoch, 4)}
+                if state.step % cfg.log_every == 0 or state.step == total_steps:
+                    record.update(self._flush_window(window, scheduler.get_last_lr()[0]))
+                    if log:
+                        log.write(record)
+                    bar.set_postfix(loss=f"{record['loss']:.4f}", ex_s=f"{record['examples_per_s']:.1f}",
+                                    lr=f"{record['lr']:.2e}", refresh=False)
+
+                end_of_epoch = state.batch == batches_per_epoch
+                if self.eval_data is not None and (
+                        (cfg.eval_every and state.step % cfg.eval_every == 0)
+                        or (not cfg.eval_every and end_of_epoch) or state.step == total_steps):
+                    self._evaluate_and_track(model, log)
+                    evaluated_at = state.step
+                if end_of_epoch:
+                    state.epoch, state.batch = state.epoch + 1, 0
+                if (evaluated_at == state.step or (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)
+                        or state.step == total_steps):
+                    self._save(model, optimizer, scheduler)
+                    saved_at = state.step
+                for callback in self.callbacks:
+                    callback(self, record)
+                if self.should_stop or state.step >= total_steps:
+                    break
+        bar.close()
+        if self.should_stop and saved_at != state.step:
+            self._save(model, optimizer, scheduler)
+        if log:
+            log.plot(self.out_dir / "metrics.png")
+        if cfg.load_best_at_end and state.best_step is not None:
+            self._load_best(model)
+        distributed.barrier()
+        return TrainResult(steps=state.step, epochs=round(state.epoch + state.batch / batches_per_epoch, 4),
+                           best_metric=state.best, best_step=state.best_step,
+                           stopped_early=self.should_stop and state.step < total_steps,
+                           seconds=time.perf_counter() - started, evaluations=list(state.evaluations),
+                           out_dir=str(self.out_dir) if self.out_dir else None)
+
+    # --- evaluation -------------------------------------------------------------------------------
+
+    def eval_loader(self) -> DataLoader:
+        """Batches of the validation data in a fixed order (length-sorted within buckets when lengths are known)."""
+        size = self.config.eval_batch_size or self.config.batch_size
+        sampler = BucketBatchSampler(self.eval_lengths, size, n_examples=len(self.eval_data), shuffle=False,
+                                     bucket_batches=self.config.bucket_batches)
+        return DataLoader(self.eval_data, batch_sampler=sampler, collate_fn=self.collate_fn,
+                          num_workers=self.config.num_workers)
+
+    def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
+        """Score the validation data with the task's evaluate function (eval mode, no gradients)."""
+        model = model if model is not None else self.model
+        was_training = model.training
+        model.eval()
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (
+            self.config.bf16 and self.device.type == "cuda") else contextlib.nullcontext()
+        try:
+            with torch.no_grad(), autocast:
+                metrics = dict(self.evaluate_fn(model, self.eval_loader()))
+        finally:
+            model.train(was_training)
+        return {k: float(v) if isinstance(v, (int, float, torch.Tensor)) else v for k, v in metrics.items()}
+
+    def _mean_loss(self, model: nn.Module, loader: DataLoader) -> dict[str, float]:
+        total, count = 0.0, 0
+        for batch in loader:
+            batch = _to_device(batch, self.device)
+            n = _count(batch, "examples")
+            total += float(self.loss_fn(model, batch)) * n
+            count += n
+        return {"loss": total / max(count, 1)}
+
+    def _evaluate_and_track(self, model: nn.Module, log: MetricsLog | None) -> None:
+        cfg, state = self.config, self.progress
+        metrics = self.evaluate(model) if self.dist.is_main else None
+        # Only rank 0 evaluates; everyone must take the same early-stopping decision.
+        metrics = distributed.broadcast_object(metrics)
+        if cfg.metric not in metrics:
+            raise KeyError(f"evaluate() returned {sorted(metrics)}, without the metric {cfg.metric!r} "
+                           f"that TrainConfig.metric names")
+        value = float(metrics[cfg.metric])
+        improved = state.best is None or (value > state.best if cfg.maximize else value < state.best)
+        if improved:
+            state.best, state.best_step, state.bad_evals = value, state.step, 0
+            self._save_best(model, metrics)
+        else:
+            state.bad_evals += 1
+            if cfg.patience is not None and state.bad_evals >= cfg.patience:
+                self.should_stop = True
+        record = {"kind": "eval", "step": state.step, "metrics": metrics, "best": state.best,
+                  "best_step": state.best_step}
+        state.evaluations.append(record)
+        if log:
+            log.write(record)
+
+    # --- checkpoints ------------------------------------------------------------------------------
+
+    def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        if not self.out_dir:
+            return
+        rng = distributed.gather_objects(rng_state())  # collective: every rank takes part
+        if self.dist.is_main:
+            state = self.progress
+            save_checkpoint(self.last_checkpoint, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": rng,
+                "position": {"step": state.step, "epoch": state.epoch, "batch": state.batch},
+                "trainer": {"best": state.best, "best_step": state.best_step, "bad_evals": state.bad_evals,
+                            "evaluations": state.evaluations},
+                "config": asdict(self.config), "world_size": self.dist.world_size,
+            })
+
+    def _save_best(self, model: nn.Module, metrics: Mapping[str, Any]) -> None:
+        if not self.config.load_best_at_end and not self.out_dir:
+            return
+        if not self.out_dir:
+            self._best_in_memory = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif self.dist.is_main:
+            save_checkpoint(self.best_checkpoint, {"model": model.state_dict(), "step": self.progress.step,
+                                                   "metrics": dict(metrics)})
+
+    def _load_best(self, model: nn.Module) -> None:
+        if self._best_in_memory is not None:
+            model.load_state_dict(self._best_in_memory)
+            return
+        distributed.barrier()  # rank 0 may still be writing it
+        if self.best_checkpoint and self.best_checkpoint.is_file():
+            state = load_checkpoint(self.best_checkpoint, require=("model",))
+            load_model_state(model, state["model"], str(self.best_checkpoint))
+
+    def _restore(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        state = load_checkpoint(path)
+        saved = state.get("config", {})
+        changed = [f"{k}: checkpoint {saved[k]!r}, now {getattr(self.config, k)!r}"
+                   for k in _POSITION_SETTINGS if k in saved and saved[k] != getattr(self.config, k)]
+        if changed:
+            raise CheckpointError(f"cannot resume from {path}: these settings decide which examples each "
+                                  f"step sees and they changed ({'; '.join(changed)})")
+        load_model_state(model, state["model"], str(path))
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint {path}: optimizer state does not fit this model ({exc})") from exc
+        rng = state["rng"]
+        if isinstance(rng, list) and len(rng) == self.dist.world_size:
+            set_rng_state(rng[self.dist.rank])
+        else:
+            # A different number of processes: the old streams do not map onto the new ranks.
+            torch.manual_seed(self.config.seed + self.dist.rank + state["position"]["step"])
+        position, trainer = state["position"], state["trainer"]
+        self.progress = _Progress(step=position["step"], epoch=position["epoch"], batch=position["batch"],
+                                  best=trainer["best"], best_step=trainer["best_step"],
+                                  bad_evals=trainer["bad_evals"], evaluations=list(trainer["evaluations"]))
+        if self.dist.is_main:
+            print(f"glassformer: resuming from {path} at step {position['step']} "
+                  f"(epoch {position['epoch']}, batch {position['batch']})", file=sys.stderr)
+
+    def _flush_window(self, window: dict, lr: float) -> dict[str, float]:
+        elapsed = max(time.perf_counter() - window["since"], 1e-9)
+        # One all-reduce per log line: the mean over processes of the window's summed step losses.
+        loss = float(distributed.all_reduce_mean(torch.as_tensor(window["loss"], dtype=torch.float32,
+                                                                 device=self.device)))
+        out = {"loss": loss / max(window["steps"], 1), "lr": lr,
+               "examples_per_s": window["examples"] / elapsed}
+        if window["tokens"]:
+            out["tokens_per_s"] = window["tokens"] / elapsed
+        window.update(loss=0.0, steps=0, examples=0, tokens=0, since=time.perf_counter())
+        return out
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+def _count(batch: Any, what: str) -> int:
+    """Examples (first dimension of the first tensor) or real tokens (attention_mask sum) in a batch."""
+    if isinstance(batch, Mapping):
+        if what == "tokens":
+            mask = batch.get("attention_mask")
+            return int(mask.sum()) if isinstance(mask, torch.Tensor) else 0
+        tensors = [v for v in batch.values() if isinstance(v, torch.Tensor) and v.dim() > 0]
+    elif isinstance(batch, (list, tuple)):
+        if what == "tokens":
+            return 0
+        tensors = [v for v in batch if isinstance(v, torch.Tensor) and v.dim() > 0]
+    else:
+        return 0
+    return int(tensors[0].shape[0]) if tensors else 0
