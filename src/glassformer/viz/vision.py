@@ -1,0 +1,189 @@
+"""What a Vision Transformer looks at: the [CLS] token's attention over patches, drawn over the image, and rollout.
+
+Attention rollout (Abnar & Zuidema 2020, "Quantifying Attention Flow in Transformers") follows
+attention through the layers: each layer's weights are averaged over heads, the identity is
+added for the residual connection, rows are renormalised to sum to 1, and the per-layer
+matrices are multiplied, ``R = Â_L ⋯ Â_2 Â_1``. Row 0 of ``R`` (the [CLS] token) says how much
+each input patch contributed to the final [CLS] state.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
+OVERLAY_CMAP = "inferno"
+
+
+def attention_rollout(attentions: Sequence[Tensor], *, add_residual: bool = True) -> Tensor:
+    """Attention rollout ``R = Â_L ⋯ Â_1`` with ``Â_l = rownorm(mean_heads(A_l) + I)``; returns ``(B, T, T)``.
+
+    ``attentions`` is one ``(B, H, T, T)`` (or ``(H, T, T)``) tensor per layer, first layer first.
+    With ``add_residual=False`` the identity is not added (the plain product of mean attentions).
+    """
+    if not attentions:
+        raise ValueError("attention rollout needs at least one layer of attention weights")
+    rollout = None
+    for index, layer in enumerate(attentions):
+        layer = layer.detach().to(torch.float64)
+        if layer.dim() == 3:
+            layer = layer.unsqueeze(0)
+        if layer.dim() != 4 or layer.shape[-1] != layer.shape[-2]:
+            raise ValueError(f"layer {index}: expected (B, H, T, T) self-attention, got shape {tuple(layer.shape)}")
+        mixed = layer.mean(dim=1)  # (B, T, T)
+        if add_residual:
+            mixed = mixed + torch.eye(mixed.shape[-1], dtype=mixed.dtype, device=mixed.device)
+            mixed = mixed / mixed.sum(dim=-1, keepdim=True)
+        rollout = mixed if rollout is None else mixed @ rollout  # later layers multiply on the left
+    return rollout.float()
+
+
+def patch_grid(n_patches: int) -> int:
+    """The side of the square patch grid: 16 patches → 4."""
+    side = math.isqrt(n_patches)
+    if side * side != n_patches:
+        raise ValueError(f"{n_patches} patches do not form a square grid")
+    return side
+
+
+def cls_attention(attentions: Sequence[Tensor], layer: int, head: int | None = None, batch_index: int = 0) -> np.ndarray:
+    """How much [CLS] attends to each patch in one layer (one head, or the mean when None), as a ``(g, g)`` grid."""
+    weights = attentions[layer][batch_index].detach().float().cpu()  # (H, T, T)
+    row = weights[:, 0, 1:].mean(dim=0) if head is None else weights[head, 0, 1:]  # (N,)
+    side = patch_grid(row.numel())
+    return row.reshape(side, side).numpy()
+
+
+def rollout_map(attentions: Sequence[Tensor], batch_index: int = 0) -> np.ndarray:
+    """The [CLS] row of :func:`attention_rollout` over the patches, as a ``(g, g)`` grid."""
+    row = attention_rollout(attentions)[batch_index, 0, 1:]
+    side = patch_grid(row.numel())
+    return row.reshape(side, side).cpu().numpy()
+
+
+def _display_image(image: Tensor | np.ndarray) -> tuple[np.ndarray, str | None]:
+    """An image ``(C, H, W)`` or ``(H, W)`` stretched to [0, 1] for drawing, and the colour map it needs."""
+    array = image.detach().float().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image, dtype=np.float32)
+    if array.ndim == 4:
+        array = array[0]
+    if array.ndim == 3:
+        array = array[0] if array.shape[0] == 1 else np.transpose(array, (1, 2, 0))
+    low, high = float(array.min()), float(array.max())
+    array = (array - low) / (high - low) if high > low else np.zeros_like(array)
+    return array, ("gray" if array.ndim == 2 else None)
+
+
+def _draw_overlay(ax, picture: np.ndarray, cmap: str | None, heat: np.ndarray, title: str, alpha: float) -> None:
+    height, width = picture.shape[:2]
+    ax.imshow(picture, cmap=cmap, extent=(0, width, height, 0))
+    ax.imshow(heat, cmap=OVERLAY_CMAP, alpha=alpha, extent=(0, width, height, 0), interpolation="nearest")
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def overlay_figure(image: Tensor | np.ndarray, heat: np.ndarray, title: str = "", alpha: float = 0.55) -> Figure:
+    """One patch map ``(g, g)`` drawn over the image, beside the image alone."""
+    picture, cmap = _display_image(image)
+    fig = Figure(figsize=(6, 3.2))
+    left, right = fig.subplots(1, 2)
+    left.imshow(picture, cmap=cmap)
+    left.set_title("image", fontsize=9)
+    left.set_xticks([])
+    left.set_yticks([])
+    _draw_overlay(right, picture, cmap, np.asarray(heat), title, alpha)
+    fig.tight_layout()
+    return fig
+
+
+def image_attention_figure(
+    image: Tensor | np.ndarray,
+    attentions: Sequence[Tensor],
+    *,
+    layers: Sequence[int] | None = None,
+    heads: bool = True,
+    alpha: float = 0.55,
+    title: str | None = None,
+) -> Figure:
+    """The [CLS] attention over the patches per layer (rows) and head (columns, plus the mean), and the rollout.
+
+    The first row holds the image and the rollout across all layers; each later row is one
+    layer: its mean over heads, then each head. Pass ``heads=False`` for the means only.
+    """
+    picture, cmap = _display_image(image)
+    n_layers = len(attentions)
+    layers = list(range(n_layers)) if layers is None else [l if l >= 0 else n_layers + l for l in layers]
+    for layer in layers:
+        if not 0 <= layer < n_layers:
+            raise ValueError(f"layer {layer} is out of range for {n_layers} layers")
+    n_heads = attentions[0].shape[1]
+    cols = 1 + (n_heads if heads else 0)
+    cols = max(cols, 2)
+    rows = 1 + len(layers)
+    fig = Figure(figsize=(1.5 * cols + 0.4, 1.55 * rows + 0.5))
+    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
+    for ax in axes.flat:
+        ax.axis("off")
+    axes[0, 0].imshow(picture, cmap=cmap)
+    axes[0, 0].set_title("image", fontsize=8)
+    _draw_overlay(axes[0, 1], picture, cmap, rollout_map(attentions), "rollout (all layers)", alpha)
+    axes[0, 1].axis("on")
+    for row, layer in enumerate(layers, start=1):
+        _draw_overlay(axes[row, 0], picture, cmap, cls_attention(attentions, layer), f"layer {layer}, mean", alpha)
+        axes[row, 0].axis("on")
+        if heads:
+            for head in range(n_heads):
+                ax = axes[row, 1 + head]
+                _draw_overlay(ax, picture, cmap, cls_attention(attentions, layer, head), f"L{layer} head {head}", alpha)
+                ax.axis("on")
+    fig.suptitle(title or "[CLS] attention over patches", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def load_image(
+    path: str | os.PathLike,
+    image_size: int,
+    channels: int,
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    max_pixels: int = 40_000_000,
+) -> Tensor:
+    """Read an image file (PNG, JPEG, BMP, GIF, WebP only) as a model input ``(1, C, H, W)`` in [0, 1].
+
+    It is converted to grey (``channels=1``) or RGB (``channels=3``) and resized to
+    ``image_size`` × ``image_size``; ``mean``/``std`` (one value per channel), when given,
+    normalise it the way the model was trained. Files that are not images raise ValueError.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    try:
+        with Image.open(path, formats=list(IMAGE_FORMATS)) as opened:
+            if opened.width * opened.height > max_pixels:
+                raise ValueError(f"{path}: image of {opened.width}×{opened.height} pixels is larger than "
+                                 f"the {max_pixels:,} allowed")
+            picture = opened.convert("L" if channels == 1 else "RGB")
+            picture = picture.resize((image_size, image_size), Image.Resampling.BILINEAR)
+    except (UnidentifiedImageError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a readable image ({', '.join(IMAGE_FORMATS)} expected): {exc}") from None
+    array = np.asarray(picture, dtype=np.float32) / 255.0
+    tensor = torch.from_numpy(array.reshape(image_size, image_size, channels)).permute(2, 0, 1)  # (C, H, W)
+    if mean is not None or std is not None:
+        mean_t = torch.tensor(list(mean if mean is not None else [0.0] * channels), dtype=torch.float32)
+        std_t = torch.tensor(list(std if std is not None else [1.0] * channels), dtype=torch.float32)
+        if mean_t.numel() != channels or std_t.numel() != channels:
+            raise ValueError(f"mean and std need {channels} values, got {mean_t.numel()} and {std_t.numel()}")
+        tensor = (tensor - mean_t[:, None, None]) / std_t[:, None, None]
+    return tensor.unsqueeze(0)
