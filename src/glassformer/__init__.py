@@ -1,3 +1,16 @@
 """glassformer: a transformer toolkit written from scratch that people can see through."""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Lazy: `import glassformer` stays light; torch and the checkpoint code load on first use.
+    if name in ("from_pretrained", "save_pretrained"):
+        from glassformer import pretrained
+
+        return getattr(pretrained, name)
+    if name == "pipeline":
+        from glassformer.inference.pipelines import pipeline
+
+        return pipeline
+    raise AttributeError(f"module 'glassformer' has no attribute {name!r}")

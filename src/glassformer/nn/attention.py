@@ -20,13 +20,17 @@ from torch import Tensor, nn
 from glassformer.nn.masks import check_mask
 
 
-def _guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor]:
+def _guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor | None]:
     """Let fully masked query rows see every key (so softmax stays finite) and report which rows had a key.
 
     The caller zeroes those rows afterwards. Doing it this way keeps both the forward values
-    and the gradients free of NaN, which ``-inf`` everywhere in a row would not.
+    and the gradients free of NaN, which ``-inf`` everywhere in a row would not. When every row
+    has a key (the usual case) it returns ``None`` for the report, sparing every layer a full
+    extra pass over its attention output.
     """
     has_key = mask.any(dim=-1, keepdim=True)  # (B|1, H|1, T_q|1, 1)
+    if bool(has_key.all()):
+        return mask, None
     return mask | ~has_key, has_key
 
 

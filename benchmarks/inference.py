@@ -1,0 +1,160 @@
+"""MiniLM (all-MiniLM-L6-v2) encoder inference: glassformer vs Hugging Face transformers, same process.
+
+Run:  .venv/bin/python benchmarks/inference.py [--threads N] [--repeats R]
+
+Prints one table: tokens per second for a batch of 32 × 128 tokens in fp32 (glassformer fused
+path and transformers ``BertModel`` with ``attn_implementation="sdpa"``), glassformer's int8
+path, batch-1 latency for a 32-token sentence, and this machine's fp32 matmul GFLOP/s measured
+in the same run, so every figure also reads as a fraction of that limit. Every timing is the
+median of several repeats after warm-up, under ``torch.inference_mode``, with the candidates
+interleaved so a change in machine load hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Sibling scripts (benchmarks/tokenizers.py) must not shadow the packages of the same name.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import torch  # noqa: E402
+
+SENTENCES = [
+    "A man is playing a guitar on the street corner.",
+    "The new movie is awesome, the acting and the score are wonderful.",
+    "Stocks fell sharply after the central bank raised interest rates again.",
+    "How do I reset my password if I no longer have access to my email?",
+    "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen.",
+    "The cat sat on the mat.",
+    "Der schnelle braune Fuchs springt über den faulen Hund.",
+    "Transformers read every token of a sentence at once and weigh them by attention.",
+    "Please book a table for two at eight o'clock tonight.",
+    "The committee will publish its final report next spring, after two years of hearings.",
+    "Rain is expected tomorrow in the north, with sunshine returning by the weekend.",
+    "She scored the winning goal in the last minute of extra time.",
+    "I didn't like the ending at all.",
+    "Binary search halves the interval at every step, so it needs log n comparisons.",
+    "Fresh bread, olive oil and a little salt make a fine lunch.",
+    "What is the capital of Australia?",
+]
+
+
+ROWS = (("hf", "HF BertModel sdpa (fp32)"), ("ours", "glassformer fast path (fp32)"),
+        ("plain", "glassformer, plain nn.Linear (fp32)"), ("int8", "glassformer int8 dynamic"))
+
+
+def interleaved(fns: dict[str, callable], warmup: int, repeats: int) -> dict[str, float]:
+    """Median seconds per call of each function, running them in turn each round."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 10) -> float:
+    """Best of ``repeats`` fp32 n³ matmuls: the machine's attainable limit, so the best run, not the median."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def flops_per_token(d: int, d_ff: int, layers: int, seq: int) -> float:
+    """Forward multiply-adds ×2 per token: the Linear layers plus QKᵀ and AV."""
+    return layers * (2 * (4 * d * d + 2 * d * d_ff) + 2 * 2 * seq * d)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    import transformers
+
+    from glassformer.pretrained import SentenceEncoder, from_pretrained
+
+    loaded = from_pretrained("minilm")
+    ours = loaded.model
+    plain = from_pretrained("minilm", fast=False, tokenizer=False).model
+    int8 = from_pretrained("minilm", int8=True).model
+    hf = transformers.BertModel.from_pretrained(str(loaded.path), attn_implementation="sdpa").eval()
+    cfg = ours.config
+
+    batch, seq = 32, 128
+    ids = torch.randint(1000, cfg.vocab_size, (batch, seq))
+    ids[:, 0], ids[:, -1] = 101, 102  # [CLS] ... [SEP]
+    mask = torch.ones_like(ids)
+    short_ids, short_mask = ids[:1, :32].clone(), mask[:1, :32].clone()
+    short_ids[0, -1] = 102
+
+    with torch.inference_mode():
+        diff = (ours(ids, mask).last_hidden_state - hf(input_ids=ids, attention_mask=mask).last_hidden_state)
+        max_diff = diff.abs().max().item()
+        peak = matmul_gflops()
+        big = interleaved({
+            "hf": lambda: hf(input_ids=ids, attention_mask=mask),
+            "ours": lambda: ours(ids, mask),
+            "plain": lambda: plain(ids, mask),
+            "int8": lambda: int8(ids, mask),
+        }, warmup=2, repeats=args.repeats)
+        small = interleaved({
+            "hf": lambda: hf(input_ids=short_ids, attention_mask=short_mask),
+            "ours": lambda: ours(short_ids, short_mask),
+            "plain": lambda: plain(short_ids, short_mask),
+            "int8": lambda: int8(short_ids, short_mask),
+        }, warmup=5, repeats=max(20, 4 * args.repeats))
+        peak_after = matmul_gflops()
+
+    fp32_enc = SentenceEncoder(ours, loaded.tokenizer, loaded.sentence)
+    int8_enc = SentenceEncoder(int8, loaded.tokenizer, loaded.sentence)
+    cosine = torch.nn.functional.cosine_similarity(fp32_enc.encode(SENTENCES), int8_enc.encode(SENTENCES), dim=-1)
+
+    tokens = batch * seq
+    work = flops_per_token(cfg.d_model, cfg.d_ff, cfg.n_layers, seq) * tokens / 1e9  # GFLOP per batch
+    peak_best = max(peak, peak_after)
+    print(f"# MiniLM-L6 encoder forward, batch {batch} x {seq} tokens, fp32 unless noted")
+    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+          f"{torch.__version__}, transformers {transformers.__version__}, threads {torch.get_num_threads()}")
+    print(f"# load average at start: {os.getloadavg()[0]:.2f}; fp32 matmul 1024^3 (best of 10): {peak:.0f} GFLOP/s "
+          f"before, {peak_after:.0f} GFLOP/s after the timings; the larger is the peak below")
+    print(f"# parity: max |ours - HF| on the batch = {max_diff:.2e}; model work {work:.1f} GFLOP per batch")
+    print()
+    print(f"| {'path':<36} | {'tokens/s':>9} | {'vs HF fp32':>10} | {'GFLOP/s':>7} | {'of matmul peak':>14} |")
+    print(f"|{'-' * 38}|{'-' * 11}|{'-' * 12}|{'-' * 9}|{'-' * 16}|")
+    for name, label in ROWS:
+        rate = tokens / big[name]
+        gflops = work / big[name]
+        print(f"| {label:<36} | {rate:>9.0f} | {big['hf'] / big[name]:>9.2f}x | {gflops:>7.1f} | "
+              f"{gflops / peak_best:>13.0%} |")
+    print()
+    print(f"| {'batch-1 latency, 32 tokens':<36} | {'ms':>9} | {'vs HF fp32':>10} |")
+    print(f"|{'-' * 38}|{'-' * 11}|{'-' * 12}|")
+    for name, label in ROWS:
+        print(f"| {label:<36} | {small[name] * 1e3:>9.2f} | {small['hf'] / small[name]:>9.2f}x |")
+    print()
+    print(f"int8 vs fp32 sentence embeddings over {len(SENTENCES)} sentences: cosine min {cosine.min():.5f}, "
+          f"mean {cosine.mean():.5f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""Hugging Face–format checkpoints in and out of glassformer: BERT family, GPT-2, ViT; sentence embeddings; int8."""
+
+from glassformer.pretrained.api import FAMILIES, Pretrained, from_pretrained, load_model
+from glassformer.pretrained.hub import KNOWN, resolve
+from glassformer.pretrained.loading import CheckpointError, read_config, read_state_dict
+from glassformer.pretrained.quantize import Int8Linear, quantize_int8
+from glassformer.pretrained.save import save_pretrained
+from glassformer.pretrained.sentence import SentenceConfig, SentenceEncoder, pool
+
+__all__ = [
+    "FAMILIES", "KNOWN", "CheckpointError", "Int8Linear", "Pretrained", "SentenceConfig", "SentenceEncoder",
+    "from_pretrained", "load_model", "pool", "quantize_int8", "read_config", "read_state_dict", "resolve",
+    "save_pretrained",
+]

@@ -1,0 +1,50 @@
+"""Names → local directories: paths, known names, and the Hub path (exercised without a network)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from glassformer.models.encoder import EncoderConfig, TransformerEncoderModel
+from glassformer.pretrained import CheckpointError, from_pretrained, resolve, save_pretrained
+
+
+def test_known_name_resolves_to_the_fetched_cache(minilm_dir):
+    assert resolve("minilm") == minilm_dir
+    assert resolve(str(minilm_dir)) == minilm_dir
+
+
+def test_top_level_from_pretrained_is_lazy_and_works(minilm_dir):
+    import glassformer
+
+    loaded = glassformer.from_pretrained("minilm")
+    assert loaded.family == "bert" and loaded.sentence.max_seq_length == 256
+
+
+def test_hub_id_downloads_data_files_then_loads(tmp_path, monkeypatch):
+    """The Hub branch asks only for data files (safetensors preferred) and loads what it got."""
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    torch.manual_seed(0)
+    save_pretrained(TransformerEncoderModel(EncoderConfig.preset("tiny")), tmp_path / "snapshot")
+    asked = {}
+
+    def fake_list(repo_id):
+        return ["config.json", "model.safetensors", "pytorch_model.bin", "modeling_evil.py"]
+
+    def fake_snapshot(repo_id, allow_patterns):
+        asked["repo"], asked["patterns"] = repo_id, allow_patterns
+        return str(tmp_path / "snapshot")
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", fake_list)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    loaded = from_pretrained("someone/tiny-bert")
+    assert loaded.family == "bert" and asked["repo"] == "someone/tiny-bert"
+    assert "*.safetensors" in asked["patterns"]
+    assert not any(p.endswith(".py") or p.endswith(".bin") or p == "*" for p in asked["patterns"])
+
+
+def test_hub_id_offline_gives_a_clear_error(monkeypatch):
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CheckpointError, match="could not download 'nobody/nothing'.*local checkpoint directory"):
+        resolve("nobody/nothing")
