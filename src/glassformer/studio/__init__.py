@@ -1,0 +1,11 @@
+"""glassformer studio: a Gradio app that shows every model's inside (`glassformer studio`, `make demo`).
+
+The app calls the library's public APIs only; importing this package imports Gradio.
+"""
+
+from glassformer.studio.app import build_app, default_models, ensure_sentiment_model, launch, serve
+from glassformer.studio.handlers import StudioModels
+from glassformer.studio.walkthrough import WalkthroughSteps, walkthrough, walkthrough_html
+
+__all__ = ["StudioModels", "WalkthroughSteps", "build_app", "default_models", "ensure_sentiment_model", "launch",
+           "serve", "walkthrough", "walkthrough_html"]

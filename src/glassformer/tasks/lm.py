@@ -1,0 +1,414 @@
+"""Language modelling on Shakespeare: character-level models scored in bits per character.
+
+The data is the ``shakespeare`` source split by work (:func:`glassformer.data.corpora.load_shakespeare`):
+4 of the 42 texts are held out whole, so validation text is never seen in training. The vocabulary is
+the set of characters of the training works; a validation character outside it is scored as the
+model's unknown token.
+
+Every model is scored the same way, so the numbers compare: each validation character is predicted
+from the characters before it in the same work, and
+
+    loss = −(1/n) Σ_t ln P(c_t | c_<t)  (nats per character),  perplexity = e^loss,  bits_per_char = loss / ln 2.
+
+The baseline here is the :class:`~glassformer.models.markov.MarkovChain` of order N with interpolated
+Kneser–Ney smoothing; a saved baseline is a directory with ``config.json`` (the saved-model layout of
+:mod:`glassformer.training.saved`, with ``"task": "lm"`` and ``"model": "markov"``) and ``markov.json``,
+the chain's own file.
+
+The transformer is a :class:`~glassformer.models.decoder_lm.DecoderLM` over characters
+(:class:`~glassformer.tokenizers.CharTokenizer`) or a byte-level BPE learnt on the training works;
+each work starts after an ``<|endoftext|>`` token, and a BPE model's nats over the tokens of a work
+are divided by its characters, so its bits per character compare with the others'. It is saved with
+:func:`glassformer.training.save_model`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+import glassformer
+from glassformer._files import atomic_dir
+from glassformer.data import cache_dir
+from glassformer.data.corpora import PlaySplit, load_shakespeare
+from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
+from glassformer.models.markov import MarkovChain
+from glassformer.tokenizers import ByteLevelBPE, CharTokenizer
+from glassformer.tokenizers.base import Tokenizer
+from glassformer.tokenizers.chars import END_OF_TEXT
+from glassformer.training import TrainConfig, Trainer, load_saved, save_model
+from glassformer.training.saved import FORMAT as SAVED_FORMAT, FORMAT_VERSION as SAVED_FORMAT_VERSION, read_config
+
+TASK = "lm"
+MODELS = ("markov", "transformer")
+CONFIG_FILE = "config.json"
+MARKOV_FILE = "markov.json"
+
+
+@dataclass(frozen=True)
+class MarkovRun:
+    """What :func:`train_markov` measured and where it saved the model."""
+
+    out_dir: Path
+    order: int
+    loss: float
+    perplexity: float
+    bits_per_char: float
+    n_chars: int
+    fit_seconds: float
+    eval_seconds: float
+
+
+def default_out_dir(model: str, order: int | None = None) -> Path:
+    """Where `train` saves when no directory is given: ``cache_dir()/models/lm-MODEL[-oN]``."""
+    return cache_dir() / "models" / (f"lm-{model}-o{order}" if order is not None else f"lm-{model}")
+
+
+def score_markov(model: MarkovChain, texts: Iterable[str]) -> dict[str, float]:
+    """``{"loss", "perplexity", "bits_per_char", "n"}`` of `model` on `texts`, one character at a time.
+
+    Unlike :meth:`MarkovChain.evaluate`, the end-of-sequence token is not scored: only characters
+    count, as they do for any other language model on the same text.
+    """
+    total, n = 0.0, 0
+    for text in texts:
+        for t, char in enumerate(text):
+            p = model.prob(char, text[max(0, t - model.order) : t])
+            total += math.log(p) if p > 0 else -math.inf
+        n += len(text)
+    if n == 0:
+        raise ValueError("score_markov got no characters to score")
+    loss = -total / n
+    return {"loss": loss, "perplexity": math.exp(loss) if loss < 700 else math.inf,
+            "bits_per_char": loss / math.log(2), "n": n}
+
+
+def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", out: str | Path | None = None,
+                 seed: int = 0, n_validation: int = 4, data: PlaySplit | None = None,
+                 progress: bool = True) -> MarkovRun:
+    """Fit a character-level Markov chain of `order` on the training works, score it on validation, save it.
+
+    `data` replaces the Shakespeare split (tests pass a tiny one); otherwise
+    ``load_shakespeare(seed=seed, n_validation=n_validation)``.
+    """
+    split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation, quiet=not progress)
+    started = time.perf_counter()
+    model = MarkovChain(order=order, smoothing=smoothing).fit(list(split.train.values()))
+    fitted = time.perf_counter()
+    metrics = score_markov(model, split.validation.values())
+    scored = time.perf_counter()
+    out_dir = Path(out) if out is not None else default_out_dir("markov", order)
+    # The layout of glassformer's saved-model config.json, so `glassformer eval` can dispatch on "task";
+    # the counts live in the chain's own JSON file instead of a safetensors file.
+    config = {
+        "format": SAVED_FORMAT, "format_version": SAVED_FORMAT_VERSION, "glassformer_version": glassformer.__version__,
+        "model_class": "MarkovChain", "model_module": MarkovChain.__module__,
+        "model_config": {"order": order, "smoothing": smoothing, "k": model.k, "discount": model.discount},
+        "task": TASK, "model": "markov", "model_file": MARKOV_FILE, "label_names": None, "tokenizer_class": None,
+        "extra": {"data": "shakespeare" if data is None else "custom", "seed": split.seed,
+                  "n_validation": len(split.validation), "validation_works": sorted(split.validation),
+                  "vocab_size": len(model.vocab),
+                  "metrics": {"validation": metrics, "fit_seconds": round(fitted - started, 2),
+                              "eval_seconds": round(scored - fitted, 2)}},
+    }
+    with atomic_dir(out_dir) as tmp:
+        model.save(tmp / MARKOV_FILE)
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if progress:
+        print(f"order {order}: {metrics['bits_per_char']:.4f} bits/char on {metrics['n']:,} validation characters "
+              f"(fit {fitted - started:.1f} s, score {scored - fitted:.1f} s); saved to {out_dir}")
+    return MarkovRun(out_dir, order, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
+                     metrics["n"], fitted - started, scored - fitted)
+
+
+def train(model: str = "markov", *, order: int = 5, out: str | Path | None = None, seed: int = 0,
+          progress: bool = True, **options: Any) -> MarkovRun | TransformerRun:
+    """Train a language model of kind `model` on Shakespeare and save it to `out`.
+
+    ``"transformer"`` takes :func:`train_transformer`'s options (``preset``, ``tokenizer``, ...) and ignores `order`.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if model == "transformer":
+        return train_transformer(out=out, seed=seed, progress=progress, **options)
+    return train_markov(order, out=out, seed=seed, progress=progress, **options)
+
+
+def read_lm_config(directory: str | Path) -> dict[str, Any]:
+    """The checked ``config.json`` of a saved language model."""
+    config = read_config(directory)
+    if config.get("task") != TASK:
+        raise ValueError(f"{directory} holds a model for task {config.get('task')!r}, not {TASK!r}")
+    return config
+
+
+def load_markov(directory: str | Path) -> MarkovChain:
+    """The Markov chain saved by :func:`train_markov` in `directory`."""
+    config = read_lm_config(directory)
+    if config.get("model") != "markov":
+        raise ValueError(f"{directory} holds a {config.get('model')!r} language model, not a Markov chain")
+    path = Path(directory) / config.get("model_file", MARKOV_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} lacks its Markov chain file {path.name}")
+    return MarkovChain.load(path)
+
+
+def evaluate(directory: str | Path, split: str = "validation", data: str | None = None) -> dict[str, Any]:
+    """``{"loss", "perplexity", "bits_per_char", "n", "split"}`` of the saved model on a Shakespeare split.
+
+    `data`, when given, is a UTF-8 text file scored instead (``split`` is then ignored).
+    """
+    config = read_lm_config(directory)
+    extra = config.get("extra") or {}
+    if data is not None:
+        texts, split = [Path(data).read_text(encoding="utf-8")], str(data)
+    else:
+        if split not in ("train", "validation"):
+            raise ValueError(f"split must be 'train' or 'validation' (the works held out; there is no test split), "
+                             f"got {split!r}")
+        if extra.get("data") != "shakespeare":
+            raise ValueError(f"{directory} was trained on {extra.get('data')!r} data; pass data=FILE to score a text")
+        works = load_shakespeare(seed=int(extra["seed"]), n_validation=int(extra["n_validation"]), quiet=True)
+        if sorted(works.validation) != extra["validation_works"]:
+            raise ValueError(f"the Shakespeare validation works are now {sorted(works.validation)}, but "
+                             f"{directory} was trained with {extra['validation_works']} held out")
+        texts = list((works.train if split == "train" else works.validation).values())
+    if config.get("model_class") == "DecoderLM":
+        model, tokenizer = load_transformer(directory)
+        return {**score_transformer(model, tokenizer, texts), "split": split}
+    return {**score_markov(load_markov(directory), texts), "split": split}
+
+
+# --- the transformer ---------------------------------------------------------------------------------
+
+TOKENIZERS = ("char", "bpe")
+
+
+@dataclass(frozen=True)
+class TransformerPreset:
+    """A named recipe for the transformer language model: its size, context and training budget."""
+
+    name: str
+    d_model: int
+    n_heads: int
+    n_layers: int
+    d_ff: int
+    context: int  # tokens the model sees at once (its max_position)
+    batch_size: int
+    max_steps: int
+    lr: float
+    warmup_steps: int
+    dropout: float = 0.0
+    weight_decay: float = 0.1
+    bpe_vocab_size: int = 2048  # with --tokenizer bpe: 256 bytes + merges + <|endoftext|>
+    eval_windows: int = 64  # validation windows scored during training (the final score uses all the text)
+
+    def model_config(self, vocab_size: int) -> DecoderLMConfig:
+        """The DecoderLM of this preset for a vocabulary of `vocab_size`."""
+        return DecoderLMConfig(vocab_size=vocab_size, max_position=self.context, d_model=self.d_model,
+                               n_heads=self.n_heads, n_layers=self.n_layers, d_ff=self.d_ff, dropout=self.dropout)
+
+    def train_config(self, out_dir: str | None, *, seed: int = 0, progress: bool = True) -> TrainConfig:
+        """The trainer settings of this preset: AdamW, linear warmup, cosine decay to a tenth of the peak."""
+        return TrainConfig(out_dir=out_dir, max_steps=self.max_steps, batch_size=self.batch_size, lr=self.lr,
+                           weight_decay=self.weight_decay, betas=(0.9, 0.95), warmup_steps=self.warmup_steps,
+                           min_lr_ratio=0.1, eval_every=max(self.max_steps // 4, 1), eval_batch_size=32,
+                           checkpoint_every=100, log_every=10, seed=seed, progress=progress)
+
+
+TRANSFORMER_PRESETS: dict[str, TransformerPreset] = {
+    # About 5 minutes on 2 idle CPU cores: shows learning, not a good model.
+    "quick": TransformerPreset("quick", d_model=128, n_heads=4, n_layers=4, d_ff=512, context=128, batch_size=32,
+                               max_steps=150, lr=3e-3, warmup_steps=15),
+    # About 25 minutes on 2 idle CPU cores, with --tokenizer bpe (a token is about 2.7 characters).
+    "full": TransformerPreset("full", d_model=192, n_heads=6, n_layers=4, d_ff=768, context=128, batch_size=32,
+                              max_steps=450, lr=2e-3, warmup_steps=30),
+}
+
+
+def get_transformer_preset(name: str, **overrides: Any) -> TransformerPreset:
+    """The preset called `name` with any field replaced."""
+    if name not in TRANSFORMER_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(TRANSFORMER_PRESETS)}")
+    return replace(TRANSFORMER_PRESETS[name], **overrides)
+
+
+def build_tokenizer(kind: str, texts: Sequence[str], bpe_vocab_size: int = 2048) -> Tokenizer:
+    """A character or byte-level BPE vocabulary learnt from `texts`, with ``<|endoftext|>`` as a special token."""
+    if kind == "char":
+        tokenizer = CharTokenizer()
+        tokenizer.train(texts)
+        return tokenizer
+    if kind == "bpe":
+        bpe = ByteLevelBPE()
+        bpe.train(list(texts), bpe_vocab_size, special_tokens=[END_OF_TEXT], progress=False)
+        return bpe
+    raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {kind!r}")
+
+
+def encode_work(tokenizer: Tokenizer, text: str) -> list[int]:
+    """The ids of one work, after an ``<|endoftext|>`` that gives its first token a context to be predicted from."""
+    return [tokenizer.special_tokens[END_OF_TEXT]] + tokenizer.encode_ordinary(text)
+
+
+class TokenWindows(torch.utils.data.Dataset):
+    """Windows of `length` tokens cut from one long stream of ids, each overlapping the next by one token.
+
+    The model predicts tokens 1..length-1 of a window from the ones before, so with the one-token
+    overlap every token of the stream after the first is a target exactly once per epoch.
+    """
+
+    def __init__(self, stream: Tensor, length: int) -> None:
+        if stream.numel() < length:
+            raise ValueError(f"the token stream has {stream.numel()} ids, fewer than one window of {length}")
+        self.stream = stream
+        self.length = length
+        self.starts = range(0, stream.numel() - length + 1, length - 1)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index: int) -> Tensor:
+        start = self.starts[index]
+        return self.stream[start : start + self.length]
+
+
+def collate_windows(windows: list[Tensor]) -> dict[str, Tensor]:
+    """A batch of equal-length windows: the labels are the inputs, DecoderLM shifts them by one."""
+    ids = torch.stack(windows)  # (B, T)
+    return {"input_ids": ids, "labels": ids}
+
+
+@torch.no_grad()
+def score_transformer(model: DecoderLM, tokenizer: Tokenizer, texts: Iterable[str], *, stride: int | None = None,
+                      batch_size: int = 32) -> dict[str, float]:
+    """``{"loss", "perplexity", "bits_per_char", "n", "n_tokens"}`` of `model` on `texts`, nats per CHARACTER.
+
+    Each text is encoded on its own after ``<|endoftext|>`` and scored with a sliding window: the
+    first window predicts all its tokens, each later one (shifted by `stride`, default three quarters
+    of the context) only its last `stride` tokens, so every token is scored once with at least
+    ``context - stride`` tokens before it. The summed −ln P over the tokens is divided by the number
+    of characters, so a character model and a BPE model (and the Markov chain) are on one scale.
+    """
+    window = model.config.max_position
+    stride = stride or max(window * 3 // 4, 1)
+    if not 0 < stride < window:
+        raise ValueError(f"stride must be in 1..{window - 1} (the context is {window}), got {stride}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, n_chars, n_tokens = 0.0, 0, 0
+    try:
+        for text in texts:
+            ids = torch.tensor(encode_work(tokenizer, text), device=device)
+            starts = [0]
+            while starts[-1] + window < ids.numel():
+                starts.append(starts[-1] + stride)
+            full = [s for s in starts if s + window <= ids.numel()]
+            pieces = [(ids[s : s + window], 1 if s == 0 else window - stride) for s in full]
+            if len(full) < len(starts):  # the last window is cut short by the end of the text
+                s = starts[-1]
+                pieces.append((ids[s:], 1 if s == 0 else window - stride))
+            for b in range(0, len(pieces), batch_size):
+                group = pieces[b : b + batch_size]
+                if len({p.numel() for p, _ in group}) > 1:  # the short last window goes on its own
+                    group_lists = [group[:-1], group[-1:]]
+                else:
+                    group_lists = [group]
+                for chunk in group_lists:
+                    batch = torch.stack([p for p, _ in chunk])  # (B, T)
+                    log_probs = model(batch).logits.float().log_softmax(-1)  # (B, T, V)
+                    for row, (piece, first) in enumerate(chunk):
+                        targets = piece[first:]
+                        picked = log_probs[row, first - 1 : piece.numel() - 1].gather(-1, targets[:, None])
+                        total -= float(picked.sum())
+                        n_tokens += targets.numel()
+            n_chars += len(text)
+    finally:
+        model.train(was_training)
+    if n_chars == 0:
+        raise ValueError("score_transformer got no characters to score")
+    loss = total / n_chars
+    return {"loss": loss, "perplexity": math.exp(loss) if loss < 700 else math.inf,
+            "bits_per_char": loss / math.log(2), "n": n_chars, "n_tokens": n_tokens}
+
+
+@dataclass(frozen=True)
+class TransformerRun:
+    """What :func:`train_transformer` measured and where it saved the model."""
+
+    out_dir: Path
+    preset: TransformerPreset
+    tokenizer: str
+    loss: float
+    perplexity: float
+    bits_per_char: float
+    n_chars: int
+    steps: int
+    train_seconds: float
+    eval_seconds: float
+    train_tokens: int
+
+
+def train_transformer(preset: str | TransformerPreset = "quick", *, tokenizer: str = "char",
+                      out: str | Path | None = None, seed: int = 0, n_validation: int = 4,
+                      data: PlaySplit | None = None, resume: bool = False, progress: bool = True,
+                      **overrides: Any) -> TransformerRun:
+    """Train a DecoderLM on the training works, score it on the validation works in bits per character, save it.
+
+    `overrides` replace preset fields (``max_steps=...``). Checkpoints live in ``out/run`` until the
+    saved model replaces the directory, so a killed run continues with ``resume=True``.
+    """
+    recipe = preset if isinstance(preset, TransformerPreset) else get_transformer_preset(preset)
+    recipe = replace(recipe, **overrides) if overrides else recipe
+    split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation, quiet=not progress)
+    out_dir = Path(out) if out is not None else cache_dir() / "models" / f"lm-transformer-{tokenizer}-{recipe.name}"
+    run_dir = out_dir / "run"
+
+    vocab = build_tokenizer(tokenizer, list(split.train.values()), recipe.bpe_vocab_size)
+    train_stream = torch.tensor([i for text in split.train.values() for i in encode_work(vocab, text)])
+    valid_stream = torch.tensor([i for text in split.validation.values() for i in encode_work(vocab, text)])
+    train_windows = TokenWindows(train_stream, recipe.context)
+    valid_windows = TokenWindows(valid_stream, recipe.context)
+    valid_subset = [valid_windows[i] for i in torch.linspace(0, len(valid_windows) - 1,
+                                                             min(recipe.eval_windows, len(valid_windows))).long()]
+
+    torch.manual_seed(seed)
+    model = DecoderLM(recipe.model_config(vocab.vocab_size))
+    trainer = Trainer(model, recipe.train_config(str(run_dir), seed=seed, progress=progress), train_windows,
+                      collate_fn=collate_windows, eval_data=valid_subset)
+    result = trainer.fit(resume=resume)
+    scored_at = time.perf_counter()
+    metrics = score_transformer(model, vocab, split.validation.values())
+    eval_seconds = time.perf_counter() - scored_at
+    train_tokens = result.steps * recipe.batch_size * (recipe.context - 1)
+    extra = {
+        "model": "transformer", "tokenizer": tokenizer, "preset": asdict(recipe),
+        "data": "shakespeare" if data is None else "custom", "seed": split.seed,
+        "n_validation": len(split.validation), "validation_works": sorted(split.validation),
+        "metrics": {"validation": metrics, "steps": result.steps, "train_tokens": train_tokens,
+                    "train_seconds": round(result.seconds, 1), "eval_seconds": round(eval_seconds, 1)},
+    }
+    save_model(out_dir, model, task=TASK, tokenizer=vocab, metrics_file=run_dir / "metrics.jsonl", extra=extra)
+    if progress:
+        print(f"transformer ({tokenizer}, {recipe.name}): {metrics['bits_per_char']:.4f} bits/char on "
+              f"{metrics['n']:,} validation characters ({result.steps} steps, {train_tokens:,} training tokens, "
+              f"train {result.seconds:.0f} s, score {eval_seconds:.0f} s); saved to {out_dir}")
+    return TransformerRun(out_dir, recipe, tokenizer, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
+                          metrics["n"], result.steps, result.seconds, eval_seconds, train_tokens)
+
+
+def load_transformer(directory: str | Path) -> tuple[DecoderLM, Tokenizer]:
+    """The DecoderLM and tokenizer saved by :func:`train_transformer` in `directory` (eval mode)."""
+    saved = load_saved(directory)
+    if not isinstance(saved.model, DecoderLM) or saved.task != TASK:
+        raise ValueError(f"{directory} holds a {saved.config.get('model_class')} for task {saved.task!r}, "
+                         f"not a DecoderLM language model")
+    return saved.model, saved.tokenizer
