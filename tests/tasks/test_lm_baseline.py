@@ -72,6 +72,41 @@ def test_saved_model_reloads_and_scores_the_same(tiny, tmp_path):
     assert isinstance(lm.load_markov(tmp_path / "m"), MarkovChain)
 
 
+def test_bpe_chain_scores_tokens_per_character_like_hand_counted_bigrams(tiny, tmp_path):
+    run = lm.train_markov(1, smoothing="add_k", tokenizer="bpe", bpe_vocab_size=300, data=tiny,
+                          out=tmp_path / "m", progress=False)
+    bpe = lm.load_markov_tokenizer(tmp_path / "m")
+    assert bpe is not None and bpe.vocab_size == 300
+    pairs, history, seen = Counter(), Counter(), set()
+    for text in tiny.train.values():
+        ids = bpe.encode_ordinary(text)
+        seen.update(ids)
+        padded = ["<s>"] + ids + ["</s>"]
+        for a, b in zip(padded, padded[1:]):
+            pairs[a, b] += 1
+            history[a] += 1
+    size = len(seen) + 2  # eos and unk
+    total, n_chars = 0.0, 0
+    for text in tiny.validation.values():
+        padded = ["<s>"] + bpe.encode_ordinary(text)
+        for a, b in zip(padded, padded[1:]):
+            total += math.log((pairs[a, b] + 1) / (history[a] + size))
+        n_chars += len(text)
+    # Nats over the tokens, divided by the characters they spell.
+    assert run.bits_per_char == pytest.approx(-total / n_chars / math.log(2), rel=1e-12)
+    assert run.n_chars == n_chars
+    validation_file = tmp_path / "validation.txt"
+    validation_file.write_text(tiny.text("validation", separator=""), encoding="utf-8")
+    reloaded = lm.evaluate(tmp_path / "m", data=str(validation_file))
+    assert reloaded["n_tokens"] < reloaded["n"]  # merges: fewer tokens than characters
+    assert lm.load_markov_tokenizer(tmp_path / "m").encode("the king") == bpe.encode("the king")
+    # The same BPE as the transformer's for the same texts and size.
+    assert lm.build_tokenizer("bpe", list(tiny.train.values()), 300).merges == bpe.merges
+    char_dir = tmp_path / "c"
+    lm.train_markov(1, data=tiny, out=char_dir, progress=False)
+    assert lm.load_markov_tokenizer(char_dir) is None
+
+
 def test_unseen_characters_get_probability(tiny):
     model = MarkovChain(order=2).fit(list(tiny.train.values()))
     result = lm.score_markov(model, ["the cat sees Zanzibar."])
