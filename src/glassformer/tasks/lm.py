@@ -139,8 +139,8 @@ def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: st
             vocab.save(tmp / TOKENIZER_DIR)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if progress:
-        print(f"order {order} ({tokenizer}): {metrics['bits_per_char']:.4f} bits/char on {metrics['n']:,} validation characters "
-              f"(fit {fitted - started:.1f} s, score {scored - fitted:.1f} s); saved to {out_dir}")
+        print(f"order {order} ({tokenizer}): {metrics['bits_per_char']:.4f} bits/char on {metrics['n']:,} "
+              f"validation characters (fit {fitted - started:.1f} s, score {scored - fitted:.1f} s); saved to {out_dir}")
     return MarkovRun(out_dir, order, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
                      metrics["n"], fitted - started, scored - fitted)
 
