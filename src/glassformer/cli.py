@@ -127,12 +127,18 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     embed.set_defaults(func=_embed)
 
 
+def _texts(args: argparse.Namespace, verb: str) -> list[str]:
+    """The TEXT arguments, else the non-blank lines of stdin; none at all is an error naming `verb`."""
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise ValueError(f"no text to {verb}: pass TEXT arguments or lines on stdin")
+    return texts
+
+
 def _embed(args: argparse.Namespace) -> int:
     from glassformer.pretrained import SentenceEncoder
 
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if not texts:
-        raise ValueError("no text to embed: pass TEXT arguments or lines on stdin")
+    texts = _texts(args, "embed")
     encoder = SentenceEncoder.from_pretrained(args.model, int8=args.int8)
     vectors = encoder.encode(texts, batch_size=args.batch_size)
     if args.json:
@@ -266,15 +272,14 @@ def _add_train_lm(tasks: argparse._SubParsersAction) -> None:
 def _train_lm(args: argparse.Namespace) -> int:
     from glassformer.tasks import lm
 
+    vocab = {"bpe_vocab_size": args.bpe_vocab_size} if args.bpe_vocab_size is not None else {}
     if args.model == "transformer":
-        overrides = {name: value for name, value in (("max_steps", args.max_steps),
-                                                      ("bpe_vocab_size", args.bpe_vocab_size)) if value is not None}
+        steps = {"max_steps": args.max_steps} if args.max_steps is not None else {}
         run = lm.train("transformer", preset=args.preset, tokenizer=args.tokenizer, out=args.out, seed=args.seed,
-                       resume=args.resume, progress=not args.json, **overrides)
+                       resume=args.resume, progress=not args.json, **steps, **vocab)
     else:
         run = lm.train(args.model, order=args.order, smoothing=args.smoothing, tokenizer=args.tokenizer,
-                       bpe_vocab_size=args.bpe_vocab_size or 2048, out=args.out, seed=args.seed,
-                       progress=not args.json)
+                       out=args.out, seed=args.seed, progress=not args.json, **vocab)
     if args.json:
         print(json.dumps({"loss": run.loss, "perplexity": run.perplexity, "bits_per_char": run.bits_per_char,
                           "n": run.n_chars, "out": str(run.out_dir)}))
@@ -441,9 +446,7 @@ def _predict(args: argparse.Namespace) -> int:
     from glassformer.inference.pipelines import pipeline
     from glassformer.training.saved import read_config
 
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if not texts:
-        raise ValueError("no text to classify: pass TEXT arguments or lines on stdin")
+    texts = _texts(args, "classify")
     predictor = pipeline(read_config(args.model).get("task"), model=args.model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -471,9 +474,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
 def _translate(args: argparse.Namespace) -> int:
     from glassformer.tasks.translate import Translator
 
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if not texts:
-        raise ValueError("no text to translate: pass TEXT arguments or lines on stdin")
+    texts = _texts(args, "translate")
     results = Translator.load(args.model)(texts, beam_size=args.beam)
     if args.json:
         print(json.dumps(results, ensure_ascii=False))

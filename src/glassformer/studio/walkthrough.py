@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from glassformer._torch import evaluating
 from glassformer.models.encoder import EncoderClassifier, mean_pool
 from glassformer.studio.common import figure_img, table_html
 from glassformer.viz import matrix_heatmap, positional_encoding_figure, token_labels
@@ -65,33 +66,28 @@ def walkthrough(model: EncoderClassifier, tokenizer: Any, ids: Sequence[int], la
     if not 0 <= head < config.n_heads:
         raise ValueError(f"head={head}; the model has heads 0..{config.n_heads - 1}")
     embeddings = model.encoder.embeddings
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            input_ids = torch.tensor([list(ids)])
-            word = embeddings.word_embeddings(input_ids)  # (1, T, D)
-            position = embeddings.position_embeddings.embed_range(input_ids.shape[1]).unsqueeze(0)
-            token_type = embeddings.token_type_embeddings(torch.zeros_like(input_ids))
-            x = embeddings.norm(word + position + token_type)  # dropout is off in eval mode
-            embedded = x
-            kept: dict[str, torch.Tensor] = {}
-            for index, block in enumerate(layers):
-                if index == layer:
-                    kept.update(_head_steps(block, x, head))
-                    kept["layer_input"] = x
-                x, _ = block(x)
-                if index == layer:
-                    kept["layer_output"] = x
-            if model.encoder.encoder.norm is not None:
-                x = model.encoder.encoder.norm(x)
-            if config.pooling == "mean":
-                features = mean_pool(x)
-            else:
-                features = torch.tanh(model.encoder.pooler(x[:, 0])) if model.encoder.pooler is not None else x[:, 0]
-            logits = model.classifier(features)
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        input_ids = torch.tensor([list(ids)])
+        word = embeddings.word_embeddings(input_ids)  # (1, T, D)
+        position = embeddings.position_embeddings.embed_range(input_ids.shape[1]).unsqueeze(0)
+        token_type = embeddings.token_type_embeddings(torch.zeros_like(input_ids))
+        x = embeddings.norm(word + position + token_type)  # dropout is off in eval mode
+        embedded = x
+        kept: dict[str, torch.Tensor] = {}
+        for index, block in enumerate(layers):
+            if index == layer:
+                kept.update(_head_steps(block, x, head))
+                kept["layer_input"] = x
+            x, _ = block(x)
+            if index == layer:
+                kept["layer_output"] = x
+        if model.encoder.encoder.norm is not None:
+            x = model.encoder.encoder.norm(x)
+        if config.pooling == "mean":
+            features = mean_pool(x)
+        else:
+            features = torch.tanh(model.encoder.pooler(x[:, 0])) if model.encoder.pooler is not None else x[:, 0]
+        logits = model.classifier(features)
     return WalkthroughSteps(
         tokens=token_labels(tokenizer, ids), ids=list(ids), layer=layer, head=head,
         d_head=config.d_model // config.n_heads, word=_row(word), position=_row(position),

@@ -37,6 +37,7 @@ from torch import Tensor
 
 import glassformer
 from glassformer._files import atomic_dir
+from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import PlaySplit, load_shakespeare
 from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
@@ -320,7 +321,6 @@ def collate_windows(windows: list[Tensor]) -> dict[str, Tensor]:
     return {"input_ids": ids, "labels": ids}
 
 
-@torch.no_grad()
 def score_transformer(model: DecoderLM, tokenizer: Tokenizer, texts: Iterable[str], *, stride: int | None = None,
                       batch_size: int = 32) -> dict[str, float]:
     """``{"loss", "perplexity", "bits_per_char", "n", "n_tokens"}`` of `model` on `texts`, nats per CHARACTER.
@@ -336,10 +336,8 @@ def score_transformer(model: DecoderLM, tokenizer: Tokenizer, texts: Iterable[st
     if not 0 < stride < window:
         raise ValueError(f"stride must be in 1..{window - 1} (the context is {window}), got {stride}")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     total, n_chars, n_tokens = 0.0, 0, 0
-    try:
+    with evaluating(model):
         for text in texts:
             ids = torch.tensor(encode_work(tokenizer, text), device=device)
             starts = [0]
@@ -365,8 +363,6 @@ def score_transformer(model: DecoderLM, tokenizer: Tokenizer, texts: Iterable[st
                         total -= float(picked.sum())
                         n_tokens += targets.numel()
             n_chars += len(text)
-    finally:
-        model.train(was_training)
     if n_chars == 0:
         raise ValueError("score_transformer got no characters to score")
     loss = total / n_chars

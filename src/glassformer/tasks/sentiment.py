@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from glassformer._torch import evaluating
 from glassformer.data import PaddingCollator, TextDataset, TextSplit, cache_dir, load_text
 from glassformer.models.encoder import EncoderClassifier, EncoderConfig
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
+from glassformer.training.metrics import classification_scores
 
 TASK = "sentiment"
 INITS = ("minilm", "scratch")
@@ -201,17 +202,9 @@ def freeze_lower_layers(model: EncoderClassifier, n_layers: int) -> None:
 
 def accuracy_and_loss(model: nn.Module, loader: Iterable) -> dict[str, float]:
     """Accuracy = correct / n and mean cross-entropy over every batch of `loader`."""
-    correct, total, loss = 0, 0, 0.0
     device = next(model.parameters()).device
-    for batch in loader:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        logits = model(batch["input_ids"], batch["attention_mask"]).logits
-        loss += float(F.cross_entropy(logits, batch["labels"], reduction="sum"))
-        correct += int((logits.argmax(-1) == batch["labels"]).sum())
-        total += len(batch["labels"])
-    if total == 0:
-        raise ValueError("cannot score an empty split")
-    return {"accuracy": correct / total, "loss": loss / total, "n": total}
+    return classification_scores((model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).logits,
+                                  batch["labels"].to(device)) for batch in loader)
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -290,13 +283,8 @@ def score(model: nn.Module, tokenizer: Any, split: TextSplit, max_length: int, b
     collate = PaddingCollator(pad_id=tokenizer.special_tokens[PAD])
     batches = (collate([examples[i] for i in order[start:start + batch_size]])
                for start in range(0, len(order), batch_size))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return accuracy_and_loss(model, batches)
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        return accuracy_and_loss(model, batches)
 
 
 # --- a saved model at work -----------------------------------------------------------------------

@@ -28,10 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import ImageDataset, load_fashion_mnist
 from glassformer.models.vit import ViTConfig, VisionTransformer
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
+from glassformer.training.metrics import classification_scores
 
 TASK = "vit"
 # Mean and standard deviation of all 60,000 × 784 Fashion-MNIST training pixels, scaled to [0, 1].
@@ -216,17 +218,9 @@ class SmoothedCrossEntropy:
 
 def accuracy_and_loss(model: nn.Module, loader: Iterable[Mapping[str, Tensor]]) -> dict[str, float]:
     """Accuracy = correct / n and mean (unsmoothed) cross-entropy over every batch of `loader`."""
-    correct, total, loss = 0, 0, 0.0
     device = next(model.parameters()).device
-    for batch in loader:
-        images, labels = batch["images"].to(device), batch["labels"].to(device)
-        logits = model(images).logits.float()
-        loss += float(F.cross_entropy(logits, labels, reduction="sum"))
-        correct += int((logits.argmax(-1) == labels).sum())
-        total += len(labels)
-    if total == 0:
-        raise ValueError("cannot score an empty split")
-    return {"accuracy": correct / total, "loss": loss / total, "n": total}
+    return classification_scores((model(batch["images"].to(device)).logits.float(), batch["labels"].to(device))
+                                 for batch in loader)
 
 
 def score(model: nn.Module, images: np.ndarray | Tensor, labels: np.ndarray | Tensor,
@@ -235,13 +229,8 @@ def score(model: nn.Module, images: np.ndarray | Tensor, labels: np.ndarray | Te
     split = ImageSplit(images, labels)
     batches = (split.__getitems__(range(start, min(start + batch_size, len(split))))
                for start in range(0, len(split), batch_size))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return accuracy_and_loss(model, batches)
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        return accuracy_and_loss(model, batches)
 
 
 # --- training ------------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
-"""The training log: one JSON object per line (metrics.jsonl) and a PNG of its loss and metric curves."""
+"""The training log: one JSON object per line (metrics.jsonl) and a PNG of its loss and metric curves;
+and the scores of a classifier."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
+
+import torch.nn.functional as F
+from torch import Tensor
 
 from glassformer._files import atomic_write
 
@@ -74,3 +78,15 @@ def plot_metrics(records: list[dict[str, Any]], path: str | Path) -> Path:
     with atomic_write(path, "wb") as handle:
         figure.savefig(handle, format="png")
     return path
+
+
+def classification_scores(batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
+    """``{"accuracy", "loss", "n"}`` over ``(logits (B, C), labels (B,))`` batches: correct / n and mean cross-entropy."""
+    correct, total, loss = 0, 0, 0.0
+    for logits, labels in batches:
+        loss += float(F.cross_entropy(logits, labels, reduction="sum"))
+        correct += int((logits.argmax(-1) == labels).sum())
+        total += len(labels)
+    if total == 0:
+        raise ValueError("cannot score an empty split")
+    return {"accuracy": correct / total, "loss": loss / total, "n": total}

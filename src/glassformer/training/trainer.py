@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from glassformer._torch import evaluating
 from glassformer.data.batching import BucketBatchSampler
 from glassformer.training import distributed
 from glassformer.training.checkpoint import (CheckpointError, load_checkpoint, load_model_state, rng_state,
@@ -315,15 +316,10 @@ class Trainer:
     def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
         """Score the validation data with the task's evaluate function (eval mode, no gradients)."""
         model = model if model is not None else self.model
-        was_training = model.training
-        model.eval()
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (
             self.config.bf16 and self.device.type == "cuda") else contextlib.nullcontext()
-        try:
-            with torch.no_grad(), autocast:
-                metrics = dict(self.evaluate_fn(model, self.eval_loader()))
-        finally:
-            model.train(was_training)
+        with evaluating(model), autocast:
+            metrics = dict(self.evaluate_fn(model, self.eval_loader()))
         return {k: float(v) if isinstance(v, (int, float, torch.Tensor)) else v for k, v in metrics.items()}
 
     def _mean_loss(self, model: nn.Module, loader: DataLoader) -> dict[str, float]:

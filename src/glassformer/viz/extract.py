@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from glassformer._torch import evaluating
 from glassformer.models import DecoderLM, EncoderClassifier, Seq2SeqTransformer, TransformerEncoderModel
 from glassformer.viz.head_view import AttentionMaps, seq2seq_maps
 
@@ -100,20 +101,15 @@ def text_attention(
         raise ValueError(f"the tokenizer turned {text!r} into no tokens")
     device = next(model.parameters()).device
     source = torch.tensor([ids], device=device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            if isinstance(model, Seq2SeqTransformer):
-                target = model.greedy_decode(source, max_len=min(max_new_tokens, config.max_position - 1))
-                output = model(source, target, output_attentions=True)
-                target_ids = target[0].tolist()
-                maps = seq2seq_maps(output, token_labels(tokenizer, ids),
-                                    token_labels(target_tokenizer or tokenizer, target_ids))
-                return TextAttention(maps, ids, truncated, target_ids)
-            output = model(source, output_attentions=True)
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        if isinstance(model, Seq2SeqTransformer):
+            target = model.greedy_decode(source, max_len=min(max_new_tokens, config.max_position - 1))
+            output = model(source, target, output_attentions=True)
+            target_ids = target[0].tolist()
+            maps = seq2seq_maps(output, token_labels(tokenizer, ids),
+                                token_labels(target_tokenizer or tokenizer, target_ids))
+            return TextAttention(maps, ids, truncated, target_ids)
+        output = model(source, output_attentions=True)
     name = "decoder self-attention (causal)" if isinstance(model, DecoderLM) else "encoder self-attention"
     maps = AttentionMaps.from_attentions(output.attentions, token_labels(tokenizer, ids), name=name)
     return TextAttention([maps], ids, truncated)
