@@ -76,6 +76,27 @@ def test_collator_builds_teacher_forcing_inputs_and_both_masks() -> None:
     assert batch["tgt_attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
 
 
+def test_phrase_pairs_are_tagged_and_sentences_are_not() -> None:
+    sentences = _toy_pairs(50, 0)
+    phrases = [(german, english) for german, english in LEXICON.items()]
+    tok = T.train_tokenizer(sentences + phrases, 300, [T.PHRASE])
+    special = tok.special_tokens
+    assert list(special) == [T.PAD, T.BOS, T.EOS, T.PHRASE]
+    examples = T.training_examples(tok, sentences, phrases, max_length=32)
+    assert len(examples) == len(sentences) + len(phrases)
+    tag, eos = special[T.PHRASE], special[T.EOS]
+    for (src, tgt), (german, english) in zip(examples, sentences + phrases):
+        is_phrase = (german, english) in phrases
+        assert (src[0] == tag) is is_phrase and tag not in src[1:] and tag not in tgt
+        body = src[1:-1] if is_phrase else src[:-1]
+        assert src[-1] == eos and tok.decode(body) == german and tok.decode(tgt[:-1]) == english
+    # Without the token (the default vocabulary) nothing is prepended.
+    plain = T.train_tokenizer(sentences + phrases, 300)
+    assert T.PHRASE not in plain.special_tokens
+    assert all(src == plain.encode_ordinary(de) + [plain.special_tokens[T.EOS]]
+               for (src, _), (de, _) in zip(T.training_examples(plain, sentences, phrases, 32), sentences + phrases))
+
+
 def test_smoothed_loss_is_torch_label_smoothing_formula() -> None:
     """(1 − ε)·NLL + ε·mean over classes of −log p, averaged over non-ignored tokens (Szegedy et al. 2016)."""
     torch.manual_seed(0)
@@ -137,6 +158,25 @@ def test_beam_is_not_worse_than_greedy_on_the_toy_test_split(trained: T.Translat
     greedy = T.score(translator, pairs, beam_size=1)
     beam = T.score(translator, pairs, beam_size=3)
     assert beam["bleu"] >= greedy["bleu"] - 1.0
+
+
+@pytest.mark.slow  # shares the ~20 s tiny training run
+def test_alpha_is_the_grid_value_with_the_best_validation_bleu(trained: T.TranslateRun) -> None:
+    """The saved exponent wins sacrebleu's BLEU on the validation split among ALPHA_GRID (ties: the earlier)."""
+    import sacrebleu
+
+    translator = T.Translator.load(trained.out_dir)
+    assert translator.alpha == trained.preset.alpha and translator.alpha in T.ALPHA_GRID
+    pairs = _toy_corpus().validation
+    bleu = [sacrebleu.corpus_bleu(translator.translate([s for s, _ in pairs], beam_size=3, alpha=alpha),
+                                  [[r for _, r in pairs]]).score for alpha in T.ALPHA_GRID]
+    assert T.ALPHA_GRID[bleu.index(max(bleu))] == trained.preset.alpha
+    metrics = json.loads((trained.out_dir / "config.json").read_text())["extra"]["metrics"]
+    assert metrics["alpha"] == trained.preset.alpha
+    assert [metrics["validation_bleu_by_alpha"][str(a)] for a in T.ALPHA_GRID] == pytest.approx(bleu, abs=1e-3)
+    # The run reports greedy next to beam on the test split; both are sacrebleu's scores of that search.
+    greedy = T.score(translator, _toy_corpus().test, beam_size=1)
+    assert trained.bleu_greedy == pytest.approx(greedy["bleu"]) and trained.chrf_greedy == pytest.approx(greedy["chrf"])
 
 
 @pytest.mark.slow  # shares the ~20 s tiny training run

@@ -88,10 +88,28 @@ def test_eval_json_scores_the_10000_test_images(trained: vit.ViTRun, fashion: Im
     assert main(["eval", str(trained.out_dir), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) >= {"accuracy", "n"} and result["n"] == 10_000
+    assert result["mirror_average"] is False
     classifier = vit.ImageClassifier.load(trained.out_dir)
     probs = classifier.predict_proba(fashion.test_images)
     expected = float((probs.argmax(-1).numpy() == fashion.test_labels).mean())
     assert result["accuracy"] == pytest.approx(expected)
+
+
+@pytest.mark.slow  # shares a 5-20 s training run (2 cores, depending on load)
+def test_mirror_average_is_the_mean_of_both_views_probabilities(trained: vit.ViTRun, small: ImageDataset) -> None:
+    """Test-time mirroring: p = (softmax(f(x)) + softmax(f(x mirrored in numpy))) / 2, and the scores follow it."""
+    images, labels = small.test_images[:200], small.test_labels[:200]
+    plain = vit.ImageClassifier.load(trained.out_dir)
+    assert not plain.mirror_average  # the test preset does not ask for it
+    averaging = vit.ImageClassifier(plain.model, plain.label_names, info={"preset": {"mirror_average": True}})
+    mirrored = np.ascontiguousarray(images[:, :, ::-1])
+    expected = (plain.predict_proba(images) + plain.predict_proba(mirrored)) / 2
+    got = averaging.predict_proba(images)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    scored = vit.score(plain.model, images, labels, mirror_average=True)
+    assert scored["accuracy"] == pytest.approx(float((expected.argmax(-1).numpy() == labels).mean()))
+    nll = -np.log(expected.numpy()[np.arange(len(labels)), labels]).mean()
+    assert scored["loss"] == pytest.approx(float(nll), rel=1e-4)
 
 
 def _write_png(path: Path, pixels: np.ndarray) -> Path:

@@ -15,7 +15,13 @@ where |Y| counts the generated tokens including the end token; ``alpha = 0`` ran
 log-probability, larger values favour longer translations. Each step looks at the best
 ``2 × beam_size`` extensions: an end token among the first ``beam_size`` of them finishes a
 hypothesis, the best ``beam_size`` others stay alive. A sentence is done once ``beam_size``
-hypotheses have finished (fairseq's rule), so ``beam_size = 1`` is exactly greedy search.
+hypotheses have finished and no live one could still beat the worst of them: the best live
+log-probability divided by lp of its current length is no higher than that worst score (the rule of
+Hugging Face's ``early_stopping=False``; a later, better finished hypothesis replaces the worst).
+Stopping at the first ``beam_size`` finished ones (fairseq's rule) favours short translations: a
+half-trained model gives the end token a high probability early, and those short hypotheses fill
+the list before any longer one can finish (measured on the de-en test set: 74% of the reference
+length instead of greedy's 88%). With ``beam_size = 1`` the rule is exactly greedy search.
 Both searches end every open hypothesis with the end token (and its probability) at step ``max_len``.
 """
 
@@ -132,22 +138,24 @@ def beam_search(model: Seq2SeqTransformer, src_ids: Tensor, src_attention_mask: 
         top_beam, top_token = top_index // vocab, top_index % vocab
         is_eos = top_token == cfg.eos_token_id
 
-        # An end token among the best k extensions finishes that hypothesis.
+        # An end token among the best k extensions finishes that hypothesis; the k best finished are kept.
         lp = length_penalty(step + 1, alpha)
         examples = active.tolist()
         for a, j in is_eos[:, :k].nonzero().tolist():  # row-major: each sentence's best first
             example, raw = examples[a], float(top_scores[a, j])
-            if raw == float("-inf") or len(finished[example]) >= k:
+            if raw == float("-inf"):
                 continue
             row = a * k + int(top_beam[a, j])
-            finished[example].append(Hypothesis(prefixes[row, 1:].tolist(), raw, raw / lp))
+            _keep_best(finished[example], Hypothesis(prefixes[row, 1:].tolist(), raw, raw / lp), k)
 
         # The best k extensions that did not end stay alive (at most k of the 2k can be end tokens).
         alive_scores = top_scores.masked_fill(is_eos, float("-inf"))
         alive_scores, pick = alive_scores.topk(k, dim=-1)  # (A, k)
         alive_beam, alive_token = top_beam.gather(1, pick), top_token.gather(1, pick)
 
-        done = torch.tensor([len(finished[e]) >= k for e in examples], device=device)
+        best_alive = (alive_scores[:, 0] / lp).tolist()  # what the best live prefix would score if it ended now
+        done = torch.tensor([len(finished[e]) >= k and best_alive[a] <= min(h.score for h in finished[e])
+                             for a, e in enumerate(examples)], device=device)
         if bool(done.all()):
             break
         keep = (~done).nonzero()[:, 0]  # (A',)
@@ -158,6 +166,16 @@ def beam_search(model: Seq2SeqTransformer, src_ids: Tensor, src_attention_mask: 
         prefixes = torch.cat([prefixes[source_rows], alive_token[keep].reshape(-1, 1)], dim=1)
         scores, active = alive_scores[keep], active[keep]
     return [max(hyps, key=lambda h: h.score) for hyps in finished]
+
+
+def _keep_best(hypotheses: list[Hypothesis], new: Hypothesis, k: int) -> None:
+    """Add `new` to at most `k` finished hypotheses, replacing the lowest-scoring one when full."""
+    if len(hypotheses) < k:
+        hypotheses.append(new)
+        return
+    worst = min(range(k), key=lambda i: hypotheses[i].score)
+    if new.score > hypotheses[worst].score:
+        hypotheses[worst] = new
 
 
 @torch.no_grad()
