@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import time
@@ -37,11 +36,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def start_studio(model_dir: str) -> tuple[str, object]:
+    from glassformer._localhost import free_port
     from glassformer.studio import build_app, default_models, launch
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     app = build_app(default_models(model_dir))
     launch(app, "127.0.0.1", port, block=False, quiet=True)
     return f"http://127.0.0.1:{port}/", app

@@ -12,22 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 import tempfile
 from pathlib import Path
 
+from glassformer._localhost import CHROMIUM_ARGS, free_port
 from glassformer.data import cache_dir
 from glassformer.studio import build_app, default_models, launch
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,14 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     app = build_app(default_models(args.model))
-    port = _free_port()
+    port = free_port()
     launch(app, "127.0.0.1", port, block=False, quiet=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(suffix=".png", dir=args.out.parent)
     os.close(handle)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=ARGS)
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("#sentiment-submit", timeout=60_000)

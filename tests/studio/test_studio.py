@@ -10,7 +10,6 @@ fails if there was one. Screenshots go to test-artifacts/studio/.
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -19,19 +18,12 @@ import torch
 
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio)")
 
+from glassformer._localhost import CHROMIUM_ARGS, free_port  # noqa: E402
 from glassformer.studio import build_app, default_models, launch, walkthrough  # noqa: E402
 from glassformer.studio.common import UserInputError, clean_text  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "studio"
 CHROMIUM = shutil.which("chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +66,7 @@ def models(sentiment_dir):
 def studio(models):
     """The studio served on a free port of 127.0.0.1; yields its URL."""
     app = build_app(models)
-    port = _free_port()
+    port = free_port()
     launch(app, "127.0.0.1", port, block=False, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.close()
@@ -235,7 +227,7 @@ def page(studio):
     outside: list[str] = []
     errors: list[str] = []
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 1000})
 
         def block(route):

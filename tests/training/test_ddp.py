@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 
+from glassformer._localhost import free_port
 from glassformer.training.distributed import DistInfo, env_info
 
 from .helpers import ddp_config, ddp_worker, make_trainer
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _losses(path):
@@ -30,7 +24,7 @@ def _losses(path):
 def test_two_gloo_processes_match_one_process(tmp_path):
     single = make_trainer(ddp_config(str(tmp_path / "one")), n_train=96, dropout=0.0)
     single.fit()
-    mp.spawn(ddp_worker, args=(2, _free_port(), str(tmp_path / "two")), nprocs=2, join=True)
+    mp.spawn(ddp_worker, args=(2, free_port(), str(tmp_path / "two")), nprocs=2, join=True)
 
     one_train, one_eval = _losses(tmp_path / "one" / "metrics.jsonl")
     two_train, two_eval = _losses(tmp_path / "two" / "metrics.jsonl")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from glassformer._localhost import CHROMIUM_ARGS
 from glassformer.viz import AttentionMaps, head_view_html, model_view_html, save_html
 from tests.viz.helpers import encoder_maps
 
@@ -21,15 +22,13 @@ CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "viz"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 THRESHOLD = 0.01
 
 
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
