@@ -62,7 +62,7 @@ def test_bits_per_char_matches_hand_counted_add_k_bigrams(tiny, tmp_path):
 def test_saved_model_reloads_and_scores_the_same(tiny, tmp_path):
     run = lm.train_markov(2, data=tiny, out=tmp_path / "m", progress=False)
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["task"] == "lm" and config["model"] == "markov" and config["model_config"]["order"] == 2
+    assert config["task"] == "lm" and config["extra"]["model"] == "markov" and config["model_config"]["order"] == 2
     assert config["extra"]["validation_works"] == sorted(tiny.validation)
     validation_file = tmp_path / "validation.txt"
     validation_file.write_text(tiny.text("validation", separator=""), encoding="utf-8")

@@ -17,6 +17,7 @@ import torch
 
 import glassformer
 from glassformer.cli import main
+from glassformer._files import write_manifest
 from glassformer.tasks import sentiment
 
 POSITIVE = ["wonderful", "moving", "brilliant", "delightful", "superb", "charming", "gripping", "funny"]
@@ -126,6 +127,7 @@ def test_a_directory_for_another_task_is_refused(trained, tmp_path):
     config = json.loads((other / "config.json").read_text())
     config["task"] = "translate"
     (other / "config.json").write_text(json.dumps(config))
+    write_manifest(other, "model")  # a consistent directory that holds another task's model
     with pytest.raises(ValueError, match="task 'translate', not 'sentiment'"):
         sentiment.SentimentClassifier.load(other)
 

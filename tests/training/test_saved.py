@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from glassformer._files import write_manifest
 from glassformer.models.encoder import EncoderClassifier, EncoderConfig
 from glassformer.tokenizers.words import WordTokenizer
 from glassformer.training.saved import SavedModelError, load_saved, register_model_class, save_model
@@ -33,7 +34,7 @@ def _encoder_dir(tmp_path):
 def test_glassformer_encoder_round_trip(tmp_path):
     model, tokenizer, path = _encoder_dir(tmp_path)
     config = json.loads((path / "config.json").read_text())
-    assert config["model_class"] == "EncoderClassifier" and config["format_version"] == 1
+    assert config["model_class"] == "EncoderClassifier" and config["format_version"] == 2
     assert config["model_config"]["d_model"] == 64 and config["glassformer_version"]
     loaded = load_saved(path)
     assert type(loaded.model) is EncoderClassifier and loaded.model.config == model.config
@@ -76,8 +77,10 @@ def test_missing_parts(saved, tmp_path):
 def test_damaged_files(saved):
     weights = saved / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(SavedModelError, match="model.safetensors cannot be read; the file is truncated or corrupt"):
+    with pytest.raises(SavedModelError, match="model.safetensors has 100 bytes but its manifest recorded"):
         load_saved(saved)
+    with pytest.raises(SavedModelError, match="model.safetensors is truncated"):
+        load_saved(saved, verify=False)
     (saved / "config.json").write_text('{"format": "glassformer-model", ')
     with pytest.raises(SavedModelError, match="config.json is not valid JSON"):
         load_saved(saved)
@@ -90,18 +93,19 @@ def test_wrong_tensors(saved):
     save_file(tensors, str(saved / "model.safetensors"))
     with pytest.raises(SavedModelError, match=r"missing tensors norm.bias; wrong shapes head.weight: "
                                               r"file \(3, 16\) vs model \(2, 16\)"):
-        load_saved(saved)
+        load_saved(saved, verify=False)
 
 
 def _edit_config(path, **changes):
     config = json.loads((path / "config.json").read_text())
     config.update(changes)
     (path / "config.json").write_text(json.dumps(config))
+    write_manifest(path, "model")  # edited on purpose: a consistent directory, not a damaged one
 
 
 def test_incompatible_configs(saved):
     _edit_config(saved, format_version=7, glassformer_version="9.0")
-    with pytest.raises(SavedModelError, match=r"format version 7 \(written by glassformer 9.0\).*up to 1"):
+    with pytest.raises(SavedModelError, match=r"format version 7 \(written by glassformer 9.0\).*up to 2"):
         load_saved(saved)
     _edit_config(saved, format_version=1, model_class="Mystery", model_module="elsewhere")
     with pytest.raises(SavedModelError, match="unknown model class 'Mystery'; known classes: .*TinyClassifier"):

@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Callable
 
 from glassformer._files import atomic_dir, sha256_file
+from glassformer.errors import GlassformerError
 
 MARKER = ".glassformer-source"
 
 
-class SourceError(RuntimeError):
+class SourceError(GlassformerError, RuntimeError):
     """A named source could not be fetched, verified or unpacked."""
 
 
@@ -109,7 +110,7 @@ def fetch(name: str, *, quiet: bool = False) -> Path:
     if not quiet:
         print(f"glassformer: unpacking {source.filename} into {dest}", file=sys.stderr)
     try:
-        with atomic_dir(dest) as tmp:
+        with atomic_dir(dest, "source", overwrite=True) as tmp:
             source.extract(archive, tmp)
             (tmp / MARKER).write_text(source.sha256 + "\n")
     except (OSError, tarfile.TarError, zipfile.BadZipFile, KeyError, ValueError) as exc:

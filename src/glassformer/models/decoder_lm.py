@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
+from glassformer.errors import ConfigError
 from glassformer.models.outputs import LMOutput
 from glassformer.nn import (
     Encoder,
@@ -23,7 +25,7 @@ from glassformer.nn import (
     LearnedPositionalEmbedding,
     TokenEmbedding,
     causal_mask,
-    get_activation,
+    ACTIVATIONS,
     padding_mask,
 )
 
@@ -48,9 +50,14 @@ class DecoderLMConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
+        check_types(self)
+        check_positive(self, "vocab_size", "max_position", "d_model", "n_heads", "n_layers", "d_ff")
+        check_probabilities(self, "dropout")
+        check_range(self, "layer_norm_eps", 1e-30)
+        check_range(self, "initializer_range", 0.0)
+        check_choice(self, "activation", ACTIVATIONS)
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
-        get_activation(self.activation)
+            raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> "DecoderLMConfig":

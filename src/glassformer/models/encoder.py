@@ -13,13 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
+from glassformer.errors import ConfigError
 from glassformer.models.outputs import ClassifierOutput, EncoderOutput
 from glassformer.nn import (
     Encoder,
     EncoderLayer,
     LearnedPositionalEmbedding,
     TokenEmbedding,
-    get_activation,
+    ACTIVATIONS,
     padding_mask,
 )
 
@@ -49,11 +51,17 @@ class EncoderConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
+        check_types(self)
+        check_positive(self, "vocab_size", "max_position", "type_vocab_size", "d_model", "n_heads", "n_layers",
+                       "d_ff", "num_labels")
+        check_probabilities(self, "dropout", "attn_dropout")
+        check_range(self, "layer_norm_eps", 1e-30)
+        check_range(self, "pad_token_id", 0, self.vocab_size - 1)
+        check_range(self, "initializer_range", 0.0)
+        check_choice(self, "pooling", POOLINGS)
+        check_choice(self, "activation", ACTIVATIONS)
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {self.pooling!r}; choose one of {list(POOLINGS)}")
-        get_activation(self.activation)
+            raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> "EncoderConfig":

@@ -337,6 +337,11 @@ class MarkovChain:
 
     # ------------------------------------------------------------------------- files
 
+    def config_dict(self) -> dict:
+        """The settings that define this chain (what a saved model's config.json records)."""
+        discount = list(self.discount) if isinstance(self.discount, Sequence) else self.discount
+        return {"order": self.order, "smoothing": self.smoothing, "k": self.k, "discount": discount}
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as JSON (settings, vocabulary, counts), atomically."""
         self._check_fitted()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from glassformer.nn import DecoderLayerCache, KVCache
@@ -74,3 +75,8 @@ class Seq2SeqOutput:
     decoder_hidden_states: tuple[Tensor, ...] | None = None
     decoder_attentions: tuple[Tensor, ...] | None = None
     cross_attentions: tuple[Tensor, ...] | None = None
+
+
+# Registered as pytrees, so torch.export, torch.compile and the ONNX exporter can return them.
+for _output in (EncoderOutput, ClassifierOutput, LMOutput, DecoderOutput, Seq2SeqOutput):
+    torch.export.register_dataclass(_output, serialized_type_name=f"glassformer.models.outputs.{_output.__name__}")

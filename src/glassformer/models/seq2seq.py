@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
+from glassformer.errors import ConfigError
 from glassformer.models.outputs import DecoderOutput, EncoderOutput, Seq2SeqOutput
 from glassformer.nn import (
     Decoder,
@@ -24,7 +26,7 @@ from glassformer.nn import (
     SinusoidalPositionalEncoding,
     TokenEmbedding,
     causal_mask,
-    get_activation,
+    ACTIVATIONS,
     padding_mask,
 )
 
@@ -52,9 +54,16 @@ class Seq2SeqConfig:
     eos_token_id: int = 2
 
     def __post_init__(self) -> None:
+        check_types(self)
+        check_positive(self, "vocab_size", "max_position", "d_model", "n_heads", "n_encoder_layers",
+                       "n_decoder_layers", "d_ff")
+        check_probabilities(self, "dropout")
+        check_range(self, "layer_norm_eps", 1e-30)
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+            check_range(self, name, 0, self.vocab_size - 1)
+        check_choice(self, "activation", ACTIVATIONS)
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
-        get_activation(self.activation)
+            raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> "Seq2SeqConfig":

@@ -13,8 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
+from glassformer.errors import ConfigError
 from glassformer.models.outputs import ClassifierOutput
-from glassformer.nn import Encoder, EncoderLayer, PatchEmbedding, get_activation
+from glassformer.nn import ACTIVATIONS, Encoder, EncoderLayer, PatchEmbedding
 
 
 @dataclass
@@ -36,11 +38,17 @@ class ViTConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
+        check_types(self)
+        check_positive(self, "image_size", "patch_size", "in_channels", "d_model", "n_heads", "n_layers", "d_ff",
+                       "num_classes")
+        check_probabilities(self, "dropout", "attn_dropout")
+        check_range(self, "layer_norm_eps", 1e-30)
+        check_range(self, "initializer_range", 0.0)
+        check_choice(self, "activation", ACTIVATIONS)
         if self.image_size % self.patch_size:
-            raise ValueError(f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}")
+            raise ConfigError(f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}")
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
-        get_activation(self.activation)
+            raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
 
     @property
     def n_patches(self) -> int:

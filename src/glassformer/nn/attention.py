@@ -29,7 +29,8 @@ def _guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor | None]:
     extra pass over its attention output.
     """
     has_key = mask.any(dim=-1, keepdim=True)  # (B|1, H|1, T_q|1, 1)
-    if bool(has_key.all()):
+    # A traced graph (torch.export, torch.compile, ONNX) cannot branch on values: it always guards.
+    if not torch.compiler.is_compiling() and bool(has_key.all()):
         return mask, None
     return mask | ~has_key, has_key
 

@@ -9,6 +9,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def check_ids(ids: Tensor, vocab_size: int) -> None:
+    """Raise ValueError naming the first id outside ``[0, vocab_size)``, in eager CPU runs only.
+
+    The check reads the ids' values, so it is skipped while ``torch.export``, ``torch.compile`` or the
+    ONNX exporter trace the model (a value-dependent branch cannot be traced) and on accelerators
+    (reading the values would make the host wait for the device at every step; the embedding kernel
+    asserts there instead).
+    """
+    if torch.compiler.is_compiling() or ids.device.type != "cpu" or ids.numel() == 0:
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= vocab_size:
+        bad = low if low < 0 else high
+        raise ValueError(f"token id {bad} is out of range for a vocabulary of size {vocab_size}")
+
+
 class TokenEmbedding(nn.Module):
     """Token embedding: row E[id] of a learned table per token id, optionally times √d_model (Vaswani et al.)."""
 
@@ -24,11 +40,7 @@ class TokenEmbedding(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         """Look up ``ids`` of any shape; returns ``ids.shape + (d_model,)``."""
-        if ids.numel() > 0:
-            low, high = int(ids.min()), int(ids.max())
-            if low < 0 or high >= self.vocab_size:
-                bad = low if low < 0 else high
-                raise ValueError(f"token id {bad} is out of range for a vocabulary of size {self.vocab_size}")
+        check_ids(ids, self.vocab_size)
         # padding_idx only stops the gradient of that row, as in nn.Embedding.
         return F.embedding(ids, self.weight, padding_idx=self.padding_idx) * self.scale
 

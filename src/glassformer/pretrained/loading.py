@@ -20,13 +20,15 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from glassformer.errors import GlassformerError
+
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PICKLE = "pytorch_model.bin"
 PICKLE_INDEX = "pytorch_model.bin.index.json"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(GlassformerError, ValueError):
     """A checkpoint directory or file is missing, corrupt, unsafe or does not fit the model."""
 
 
@@ -76,13 +78,13 @@ def _read_sharded(directory: Path, index_name: str, reader) -> dict[str, Tensor]
     return tensors
 
 
-def check_safetensors(path: str | Path) -> None:
-    """Raise CheckpointError unless the file's header parses and the file holds every byte it promises.
+def safetensors_header(path: str | Path) -> dict:
+    """The JSON header of a safetensors file (each tensor's dtype, shape and byte range), read without the data."""
+    return _read_header(Path(path))[0]
 
-    The format: 8 bytes little-endian header length N, N bytes of JSON header, then the data
-    section, which must be exactly as long as the largest ``data_offsets`` end in the header.
-    """
-    path = Path(path)
+
+def _read_header(path: Path) -> tuple[dict, int]:
+    """The header and its length. The format: 8 bytes little-endian header length N, N bytes of JSON, the data."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(8)
@@ -99,10 +101,21 @@ def check_safetensors(path: str | Path) -> None:
             raise CheckpointError(f"{path} is not a safetensors file: its header is not JSON ({exc})") from exc
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is not a safetensors file: its header is not a JSON object")
+    return header, header_len
+
+
+def check_safetensors(path: str | Path) -> None:
+    """Raise CheckpointError unless the file's header parses and the file holds every byte it promises.
+
+    The data section must be at least as long as the largest ``data_offsets`` end in the header.
+    """
+    path = Path(path)
+    header, header_len = _read_header(path)
     ends = [entry["data_offsets"][1] for name, entry in header.items()
-            if name != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry]
+            if name != "__metadata__" and isinstance(entry, dict) and isinstance(entry.get("data_offsets"), list)
+            and len(entry["data_offsets"]) == 2 and isinstance(entry["data_offsets"][1], int)]
     needed = max(ends, default=0)
-    have = size - 8 - header_len
+    have = path.stat().st_size - 8 - header_len
     if have < needed:
         raise CheckpointError(
             f"{path} is truncated: its header describes {needed} bytes of tensor data but the file holds {have}"

@@ -25,7 +25,6 @@ are divided by its characters, so its bits per character compare with the others
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -35,24 +34,19 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import Tensor
 
-import glassformer
-from glassformer._files import atomic_dir
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import PlaySplit, load_shakespeare
 from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
 from glassformer.models.markov import MarkovChain
 from glassformer.tokenizers import ByteLevelBPE, CharTokenizer
-from glassformer.tokenizers.base import Tokenizer
+from glassformer.tokenizers.base import Tokenizer, read_text_file
 from glassformer.tokenizers.chars import END_OF_TEXT
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
-from glassformer.training.saved import FORMAT as SAVED_FORMAT, FORMAT_VERSION as SAVED_FORMAT_VERSION, TOKENIZER_DIR, \
-    read_config
+from glassformer.training.saved import SavedModel, prepare_out_dir, read_config
 
 TASK = "lm"
 MODELS = ("markov", "transformer")
-CONFIG_FILE = "config.json"
-MARKOV_FILE = "markov.json"
 
 
 @dataclass(frozen=True)
@@ -100,7 +94,7 @@ def score_markov(model: MarkovChain, texts: Iterable[str], tokenizer: Tokenizer 
 
 def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: str = "char",
                  bpe_vocab_size: int = 2048, out: str | Path | None = None, seed: int = 0, n_validation: int = 4,
-                 data: PlaySplit | None = None, progress: bool = True) -> MarkovRun:
+                 data: PlaySplit | None = None, progress: bool = True, overwrite: bool = False) -> MarkovRun:
     """Fit a Markov chain of `order` on the training works, score it on validation, save it.
 
     ``tokenizer="char"`` gives a character-level chain; ``"bpe"`` learns the byte-level BPE of
@@ -111,6 +105,8 @@ def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: st
     """
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+    out_dir = prepare_out_dir(out if out is not None else default_out_dir("markov", order, tokenizer),
+                              overwrite=overwrite)
     split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation, quiet=not progress)
     vocab = None if tokenizer == "char" else build_tokenizer(tokenizer, list(split.train.values()), bpe_vocab_size)
     started = time.perf_counter()
@@ -119,26 +115,12 @@ def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: st
     fitted = time.perf_counter()
     metrics = score_markov(model, split.validation.values(), vocab)
     scored = time.perf_counter()
-    out_dir = Path(out) if out is not None else default_out_dir("markov", order, tokenizer)
-    # The layout of glassformer's saved-model config.json, so `glassformer eval` can dispatch on "task";
-    # the counts live in the chain's own JSON file instead of a safetensors file.
-    config = {
-        "format": SAVED_FORMAT, "format_version": SAVED_FORMAT_VERSION, "glassformer_version": glassformer.__version__,
-        "model_class": "MarkovChain", "model_module": MarkovChain.__module__,
-        "model_config": {"order": order, "smoothing": smoothing, "k": model.k, "discount": model.discount},
-        "task": TASK, "model": "markov", "model_file": MARKOV_FILE, "label_names": None,
-        "tokenizer_class": None if vocab is None else f"{type(vocab).__module__}:{type(vocab).__qualname__}",
-        "extra": {"data": "shakespeare" if data is None else "custom", "seed": split.seed, "tokenizer": tokenizer,
-                  "n_validation": len(split.validation), "validation_works": sorted(split.validation),
-                  "vocab_size": len(model.vocab),
-                  "metrics": {"validation": metrics, "fit_seconds": round(fitted - started, 2),
-                              "eval_seconds": round(scored - fitted, 2)}},
-    }
-    with atomic_dir(out_dir) as tmp:
-        model.save(tmp / MARKOV_FILE)
-        if vocab is not None:
-            vocab.save(tmp / TOKENIZER_DIR)
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    extra = {"model": "markov", "data": "shakespeare" if data is None else "custom", "seed": split.seed,
+             "tokenizer": tokenizer, "n_validation": len(split.validation),
+             "validation_works": sorted(split.validation), "vocab_size": len(model.vocab),
+             "metrics": {"validation": metrics, "fit_seconds": round(fitted - started, 2),
+                         "eval_seconds": round(scored - fitted, 2)}}
+    save_model(out_dir, model, task=TASK, tokenizer=vocab, extra=extra, overwrite=True)
     if progress:
         print(f"order {order} ({tokenizer}): {metrics['bits_per_char']:.4f} bits/char on {metrics['n']:,} "
               f"validation characters (fit {fitted - started:.1f} s, score {scored - fitted:.1f} s); saved to {out_dir}")
@@ -160,38 +142,25 @@ def train(model: str = "markov", *, order: int = 5, out: str | Path | None = Non
     return train_markov(order, out=out, seed=seed, progress=progress, **options)
 
 
-def read_lm_config(directory: str | Path) -> dict[str, Any]:
-    """The checked ``config.json`` of a saved language model."""
-    config = read_config(directory)
-    if config.get("task") != TASK:
-        raise ValueError(f"{directory} holds a model for task {config.get('task')!r}, not {TASK!r}")
-    return config
+def load_lm(directory: str | Path) -> SavedModel:
+    """A saved language model of this task (a DecoderLM or a Markov chain) with its tokenizer."""
+    task = read_config(directory).get("task")
+    if task != TASK:
+        raise ValueError(f"{directory} holds a model for task {task!r}, not {TASK!r}")
+    return load_saved(directory)
 
 
 def load_markov(directory: str | Path) -> MarkovChain:
     """The Markov chain saved by :func:`train_markov` in `directory`."""
-    config = read_lm_config(directory)
-    if config.get("model") != "markov":
-        raise ValueError(f"{directory} holds a {config.get('model')!r} language model, not a Markov chain")
-    path = Path(directory) / config.get("model_file", MARKOV_FILE)
-    if not path.is_file():
-        raise FileNotFoundError(f"{directory} lacks its Markov chain file {path.name}")
-    return MarkovChain.load(path)
+    model = load_lm(directory).model
+    if not isinstance(model, MarkovChain):
+        raise ValueError(f"{directory} holds a {type(model).__name__}, not a Markov chain")
+    return model
 
 
 def load_markov_tokenizer(directory: str | Path) -> Tokenizer | None:
     """The BPE a saved Markov chain predicts the tokens of, or None for a character-level chain."""
-    config = read_lm_config(directory)
-    named = config.get("tokenizer_class")
-    if named is None:
-        return None
-    expected = f"{ByteLevelBPE.__module__}:{ByteLevelBPE.__qualname__}"
-    if named != expected:
-        raise ValueError(f"{directory}: a Markov chain's tokenizer must be {expected}, got {named!r}")
-    folder = Path(directory) / TOKENIZER_DIR
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{directory} lacks {TOKENIZER_DIR}/ although config.json names the tokenizer {named}")
-    return ByteLevelBPE.load(folder)
+    return load_lm(directory).tokenizer
 
 
 def evaluate(directory: str | Path, split: str = "validation", data: str | None = None) -> dict[str, Any]:
@@ -199,10 +168,10 @@ def evaluate(directory: str | Path, split: str = "validation", data: str | None 
 
     `data`, when given, is a UTF-8 text file scored instead (``split`` is then ignored).
     """
-    config = read_lm_config(directory)
-    extra = config.get("extra") or {}
+    saved = load_lm(directory)
+    extra = saved.extra
     if data is not None:
-        texts, split = [Path(data).read_text(encoding="utf-8")], str(data)
+        texts, split = [read_text_file(data)], str(data)
     else:
         if split not in ("train", "validation"):
             raise ValueError(f"split must be 'train' or 'validation' (the works held out; there is no test split), "
@@ -214,10 +183,9 @@ def evaluate(directory: str | Path, split: str = "validation", data: str | None 
             raise ValueError(f"the Shakespeare validation works are now {sorted(works.validation)}, but "
                              f"{directory} was trained with {extra['validation_works']} held out")
         texts = list((works.train if split == "train" else works.validation).values())
-    if config.get("model_class") == "DecoderLM":
-        model, tokenizer = load_transformer(directory)
-        return {**score_transformer(model, tokenizer, texts), "split": split}
-    return {**score_markov(load_markov(directory), texts, load_markov_tokenizer(directory)), "split": split}
+    if isinstance(saved.model, DecoderLM):
+        return {**score_transformer(saved.model, saved.tokenizer, texts), "split": split}
+    return {**score_markov(saved.model, texts, saved.tokenizer), "split": split}
 
 
 # --- the transformer ---------------------------------------------------------------------------------
@@ -389,7 +357,7 @@ class TransformerRun:
 
 def train_transformer(preset: str | TransformerPreset = "quick", *, tokenizer: str = "char",
                       out: str | Path | None = None, seed: int = 0, n_validation: int = 4,
-                      data: PlaySplit | None = None, resume: bool = False, progress: bool = True,
+                      data: PlaySplit | None = None, resume: bool = False, overwrite: bool = False, progress: bool = True,
                       **overrides: Any) -> TransformerRun:
     """Train a DecoderLM on the training works, score it on the validation works in bits per character, save it.
 
@@ -400,6 +368,7 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, tokenizer: s
     recipe = replace(recipe, **overrides) if overrides else recipe
     split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation, quiet=not progress)
     out_dir = Path(out) if out is not None else cache_dir() / "models" / f"lm-transformer-{tokenizer}-{recipe.name}"
+    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
     run_dir = out_dir / "run"
 
     vocab = build_tokenizer(tokenizer, list(split.train.values()), recipe.bpe_vocab_size)
@@ -426,7 +395,7 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, tokenizer: s
         "metrics": {"validation": metrics, "steps": result.steps, "train_tokens": train_tokens,
                     "train_seconds": round(result.seconds, 1), "eval_seconds": round(eval_seconds, 1)},
     }
-    save_model(out_dir, model, task=TASK, tokenizer=vocab, metrics_file=run_dir / "metrics.jsonl", extra=extra)
+    save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=vocab, metrics_file=run_dir / "metrics.jsonl", extra=extra)
     if progress:
         print(f"transformer ({tokenizer}, {recipe.name}): {metrics['bits_per_char']:.4f} bits/char on "
               f"{metrics['n']:,} validation characters ({result.steps} steps, {train_tokens:,} training tokens, "
@@ -437,8 +406,8 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, tokenizer: s
 
 def load_transformer(directory: str | Path) -> tuple[DecoderLM, Tokenizer]:
     """The DecoderLM and tokenizer saved by :func:`train_transformer` in `directory` (eval mode)."""
-    saved = load_saved(directory)
-    if not isinstance(saved.model, DecoderLM) or saved.task != TASK:
+    saved = load_lm(directory)
+    if not isinstance(saved.model, DecoderLM):
         raise ValueError(f"{directory} holds a {saved.config.get('model_class')} for task {saved.task!r}, "
                          f"not a DecoderLM language model")
     return saved.model, saved.tokenizer

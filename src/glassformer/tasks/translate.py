@@ -43,6 +43,7 @@ from glassformer.data.corpora import ParallelCorpus, load_de_en
 from glassformer.inference.decoding import Hypothesis, beam_search, greedy_search
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
+from glassformer.training.saved import prepare_out_dir
 
 TASK = "translate"
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
@@ -280,7 +281,7 @@ def _phrase_pairs(corpus: ParallelCorpus, extra_pairs: int, seed: int) -> list[t
 
 
 def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None, *,
-          corpus: ParallelCorpus | None = None, resume: bool = False, seed: int = 0, progress: bool = True,
+          corpus: ParallelCorpus | None = None, resume: bool = False, overwrite: bool = False, seed: int = 0, progress: bool = True,
           test_beam: int | None = None, **overrides: Any) -> TranslateRun:
     """Train a German→English model, score it on the test split (BLEU, chrF) and save it to `out`.
 
@@ -294,6 +295,7 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
         recipe = replace(recipe, **overrides)
     corpus = corpus if corpus is not None else load_de_en(quiet=not progress)
     out_dir = Path(out) if out is not None else default_out_dir(recipe.name)
+    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
     run_dir = out_dir / "run"
 
     phrases = _phrase_pairs(corpus, recipe.extra_pairs, seed)
@@ -334,7 +336,7 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
                     "train_seconds": round(train_seconds, 1), "total_seconds": round(total, 1),
                     "train_pairs": sum(len(b) for b in train_batches), "train_batches": len(train_batches)},
     }
-    save_model(out_dir, model, task=TASK, tokenizer=tokenizer, metrics_file=run_dir / "metrics.jsonl", extra=extra)
+    save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=tokenizer, metrics_file=run_dir / "metrics.jsonl", extra=extra)
     return TranslateRun(out_dir=out_dir, preset=recipe,
                         validation_loss=result.best_metric if result.best_metric is not None else float("nan"),
                         bleu=test["bleu"], chrf=test["chrf"], bleu_greedy=greedy["bleu"], chrf_greedy=greedy["chrf"],

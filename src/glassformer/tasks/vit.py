@@ -37,6 +37,7 @@ from glassformer.data import cache_dir
 from glassformer.data.corpora import ImageDataset, load_fashion_mnist
 from glassformer.models.vit import ViTConfig, VisionTransformer
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
+from glassformer.training.saved import prepare_out_dir
 from glassformer.training.metrics import classification_scores
 
 TASK = "vit"
@@ -280,7 +281,7 @@ def split_validation(n: int, size: int, seed: int) -> tuple[Tensor, Tensor]:
     return order[size:].sort().values, order[:size].sort().values
 
 
-def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, resume: bool = False, seed: int = 0,
+def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, resume: bool = False, overwrite: bool = False, seed: int = 0,
           progress: bool = True, data: ImageDataset | None = None, train_limit: int | None = None,
           **overrides: Any) -> ViTRun:
     """Train a Vision Transformer on Fashion-MNIST (or `data`), score it on the test images and save it to `out`.
@@ -303,6 +304,7 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
     train_split = ImageSplit(images[fit_index], labels[fit_index], shift=recipe.shift, flip=recipe.flip)
     val_split = ImageSplit(images[val_index], labels[val_index])
     out_dir = Path(out) if out is not None else default_out_dir(recipe.name)
+    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
     run_dir = out_dir / "run"
 
     with using_threads(recipe.threads) as threads:
@@ -324,7 +326,7 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
                     "test_accuracy_single_view": single["accuracy"], "n_test": test["n"], "steps": result.steps,
                     "threads": threads, "train_seconds": round(result.seconds, 1), "total_seconds": round(total, 1)},
     }
-    save_model(out_dir, model, task=TASK, label_names=list(dataset.class_names),
+    save_model(out_dir, model, overwrite=True, task=TASK, label_names=list(dataset.class_names),
                metrics_file=run_dir / "metrics.jsonl", extra=extra)
     return ViTRun(out_dir=out_dir, preset=recipe, validation_accuracy=validation, test_accuracy=test["accuracy"],
                   test_accuracy_single_view=single["accuracy"], n_test=test["n"], steps=result.steps,

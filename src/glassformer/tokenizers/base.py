@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 import regex
 
 from glassformer._files import atomic_dir, atomic_write
+from glassformer.errors import GlassformerError
 
 FORMAT_NAME = "glassformer-tokenizer"
 FORMAT_VERSION = 1
@@ -25,7 +26,7 @@ HEADER_FILE = "glassformer-tokenizer.txt"
 AllowedSpecial = str | Iterable[str]
 
 
-class TokenizerFileError(ValueError):
+class TokenizerFileError(GlassformerError, ValueError):
     """A saved tokenizer file is missing, corrupt, truncated or of an unknown format."""
 
 
@@ -173,10 +174,10 @@ class Tokenizer:
             pieces.append((text[start:], None))
         return pieces
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write the tokenizer into `directory` (replaced atomically) and return its path."""
+    def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the tokenizer into the new or empty `directory` (or, with `overwrite`, over a saved tokenizer)."""
         directory = Path(directory)
-        with atomic_dir(directory) as tmp:
+        with atomic_dir(directory, "tokenizer", overwrite=overwrite) as tmp:
             header = {"kind": self.kind, "special_tokens": self.special_tokens, **self._header()}
             with atomic_write(tmp / HEADER_FILE) as handle:
                 handle.write(f"{FORMAT_NAME} {FORMAT_VERSION}\n")

@@ -19,13 +19,14 @@ import torch
 from torch import nn
 
 from glassformer._files import atomic_write
+from glassformer.errors import GlassformerError
 
 FORMAT = "glassformer-checkpoint"
 VERSION = 1
 TRAINING_KEYS = ("model", "optimizer", "scheduler", "rng", "position", "trainer")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(GlassformerError, ValueError):
     """A checkpoint file is missing, unreadable, from another format, or lacks what was asked of it."""
 
 

@@ -15,6 +15,7 @@ ends with the same weights, bit for bit, as one that was never interrupted.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 import sys
@@ -29,7 +30,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from glassformer._files import RUN_MARKER, artifact_kind, atomic_write
 from glassformer._torch import evaluating
+from glassformer.errors import OutputExistsError
 from glassformer.data.batching import BucketBatchSampler
 from glassformer.training import distributed
 from glassformer.training.checkpoint import (CheckpointError, load_checkpoint, load_model_state, rng_state,
@@ -203,6 +206,8 @@ class Trainer:
         optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
                                       eps=cfg.eps)
         scheduler = make_scheduler(optimizer, cfg.schedule, min(warmup, total_steps), total_steps, cfg.min_lr_ratio)
+        if self.out_dir and info.is_main:
+            mark_run_dir(self.out_dir)
         log = MetricsLog(self.out_dir / "metrics.jsonl") if self.out_dir and info.is_main else None
 
         self.progress = _Progress()
@@ -428,6 +433,21 @@ class Trainer:
             out["tokens_per_s"] = window["tokens"] / elapsed
         window.update(loss=0.0, steps=0, examples=0, tokens=0, since=time.perf_counter())
         return out
+
+
+def mark_run_dir(directory: Path) -> None:
+    """Claim `directory` for this training run: refuse one holding anything but an earlier run, then mark it.
+
+    The marker tells later writers (and ``--resume``) that the directory is a training run's, so its
+    checkpoints and log may be replaced.
+    """
+    if directory.is_dir() and any(directory.iterdir()) and artifact_kind(directory) != "run":
+        raise OutputExistsError(f"{directory} holds files that are not a glassformer training run; the trainer "
+                                f"writes checkpoints and metrics there: choose an empty or new out_dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / RUN_MARKER).is_file():
+        with atomic_write(directory / RUN_MARKER) as handle:
+            handle.write(json.dumps({"format": "glassformer-run", "version": 1}) + "\n")
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
