@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from glassformer.models.encoder import EncoderConfig, TransformerEncoderModel
-from glassformer.pretrained import CheckpointError, from_pretrained, resolve, save_pretrained
+from glassformer.pretrained import CheckpointError, from_pretrained, hub, resolve, save_pretrained
 
 
 def test_known_name_resolves_to_the_fetched_cache(minilm_dir):
@@ -31,12 +33,16 @@ def test_hub_id_downloads_data_files_then_loads(tmp_path, monkeypatch):
     def fake_list(repo_id):
         return ["config.json", "model.safetensors", "pytorch_model.bin", "modeling_evil.py"]
 
-    def fake_snapshot(repo_id, allow_patterns):
+    def fake_snapshot(repo_id, allow_patterns=None, local_files_only=False):
+        if local_files_only:
+            raise FileNotFoundError("not in the cache")  # as huggingface_hub's LocalEntryNotFoundError
         asked["repo"], asked["patterns"] = repo_id, allow_patterns
         return str(tmp_path / "snapshot")
 
     monkeypatch.setattr(huggingface_hub, "list_repo_files", fake_list)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    monkeypatch.setattr(hub, "_hub_reachable", lambda: None)  # the fake Hub answers
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     loaded = from_pretrained("someone/tiny-bert")
     assert loaded.family == "bert" and asked["repo"] == "someone/tiny-bert"
     assert "*.safetensors" in asked["patterns"]
@@ -48,3 +54,29 @@ def test_hub_id_offline_gives_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CheckpointError, match="could not download 'nobody/nothing'.*local checkpoint directory"):
         resolve("nobody/nothing")
+
+
+def test_mistyped_path_fails_fast_offline_naming_both_readings(tmp_path, monkeypatch):
+    """A path-like name never reaches the network; an owner/name one fails within seconds when the Hub is down."""
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    started = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"no directory 'models/typo'.*; and the Hub id 'models/typo' "
+                                              r"could not be fetched"):
+        resolve("models/typo")
+    assert time.perf_counter() - started < 3.0
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a path-like name must not reach the network")
+
+    monkeypatch.setattr(hub, "_hub_reachable", no_network)
+    for name in ("./models/typo", "../typo", "/nowhere/typo", "~/typo"):
+        with pytest.raises(CheckpointError, match=rf"no directory '{re.escape(name)}'"):
+            resolve(name)
+    (tmp_path / "afile").write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="is a file"):
+        resolve("afile")

