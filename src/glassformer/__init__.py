@@ -10,7 +10,7 @@ def __getattr__(name: str):
 
         return getattr(pretrained, name)
     if name == "pipeline":
-        from glassformer.inference.pipelines import pipeline
+        from glassformer.tasks.pipeline import pipeline
 
         return pipeline
     raise AttributeError(f"module 'glassformer' has no attribute {name!r}")

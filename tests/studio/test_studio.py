@@ -41,7 +41,7 @@ def sentiment_dir(tmp_path_factory) -> Path:
 
     small = TextDataset("movie-reviews-small", reviews.label_names, head(reviews.train, 400),
                         head(reviews.validation, 40), head(reviews.test, 40))
-    sentiment.train("quick", "scratch", small, out=out, progress=False, max_steps=12, d_model=32, n_heads=2,
+    sentiment.train("quick", out, init="scratch", data=small, progress=False, max_steps=12, d_model=32, n_heads=2,
                     n_layers=2, d_ff=64, vocab_size=1500, eval_every=12, max_length=32)
     return out
 

@@ -101,12 +101,12 @@ def test_windows_make_every_token_a_target_once():
 
 
 def test_bad_choices_are_reported():
-    with pytest.raises(ValueError, match="unknown preset 'huge'"):
-        lm.get_transformer_preset("huge")
+    with pytest.raises(ValueError, match="unknown lm preset 'huge'"):
+        lm.get_preset("huge")
     with pytest.raises(ValueError, match="tokenizer must be one of"):
         lm.build_tokenizer("words", ["abc"])
     with pytest.raises(ValueError, match="model must be one of"):
-        lm.train("rnn")
+        lm.train(model="rnn")
 
 
 @pytest.mark.slow  # trains the tiny model once for the module (about 30 s of CPU)

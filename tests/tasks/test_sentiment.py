@@ -48,7 +48,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("sentiment")
     data = root / "reviews.csv"
     write_reviews(data)
-    run = sentiment.train("quick", "scratch", str(data), root / "model", progress=False, **TINY)
+    run = sentiment.train("quick", root / "model", init="scratch", data=str(data), progress=False, **TINY)
     return run
 
 

@@ -21,6 +21,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from glassformer.errors import WrongModelError
 from glassformer.pretrained.loading import CheckpointError
 
 POOLING_MODES = ("mean", "cls", "max")
@@ -97,15 +98,26 @@ class SentenceEncoder:
 
         loaded = from_pretrained(path_or_name, int8=int8)
         if loaded.sentence is None or loaded.tokenizer is None:
-            raise CheckpointError(f"{path_or_name!r} is a {loaded.family} checkpoint; sentence embeddings need "
+            raise WrongModelError(f"{path_or_name!r} is a {loaded.family} checkpoint; sentence embeddings need "
                                   "an encoder (BERT family) with a vocab.txt")
         return cls(loaded.model, loaded.tokenizer, loaded.sentence)
 
-    def tokenize(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
-        """Token ids and attention mask ``(B, T)`` for ``texts``, truncated to ``max_seq_length`` and padded."""
-        from glassformer.pretrained.api import batch_encode
+    def tokenize(self, texts: Sequence[str], special_tokens: str = "raise") -> tuple[Tensor, Tensor]:
+        """Token ids and attention mask ``(B, T)`` for ``texts``, truncated to ``max_seq_length`` and padded.
 
-        return batch_encode(self.tokenizer, texts, self.config.max_seq_length)
+        `special_tokens` says what text that spells a special token becomes (see
+        :func:`glassformer.tokenizers.special.encode_text`).
+        """
+        from glassformer.data.batching import pad_sequences
+        from glassformer.tokenizers.special import encode_text
+
+        cls_id, sep_id = self.tokenizer.special_tokens["[CLS]"], self.tokenizer.special_tokens["[SEP]"]
+        room = self.config.max_seq_length - 2
+        rows = [[cls_id, *encode_text(self.tokenizer, text, special_tokens, f"text {i}")[:room], sep_id]
+                for i, text in enumerate(texts)]
+        ids = pad_sequences(rows, self.tokenizer.pad_id)
+        lengths = torch.tensor([len(row) for row in rows])
+        return ids, (torch.arange(ids.shape[1]) < lengths[:, None]).long()
 
     @torch.inference_mode()
     def embed_ids(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
@@ -116,7 +128,7 @@ class SentenceEncoder:
             vectors = torch.nn.functional.normalize(vectors, p=2.0, dim=-1)
         return vectors
 
-    def encode(self, texts: Sequence[str] | str, batch_size: int = 32) -> Tensor:
+    def encode(self, texts: Sequence[str] | str, batch_size: int = 32, *, special_tokens: str = "raise") -> Tensor:
         """Sentence vectors ``(N, D)`` in the order of ``texts``.
 
         Texts are sorted by length before batching so each batch pads to a similar length;
@@ -130,7 +142,7 @@ class SentenceEncoder:
         out: list[Tensor | None] = [None] * len(texts)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            ids, mask = self.tokenize([texts[i] for i in chunk])
+            ids, mask = self.tokenize([texts[i] for i in chunk], special_tokens)
             for i, vector in zip(chunk, self.embed_ids(ids, mask)):
                 out[i] = vector
         if not out:

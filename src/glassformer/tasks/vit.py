@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,15 +33,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glassformer._config import check_positive, check_probabilities, check_range, check_types
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import ImageDataset, load_fashion_mnist
 from glassformer.models.vit import ViTConfig, VisionTransformer
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
+from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
 from glassformer.training.metrics import classification_scores
 
 TASK = "vit"
+DESCRIPTION = "Vision Transformer on Fashion-MNIST (28×28 grey clothing images, 10 classes)"
 # Mean and standard deviation of all 60,000 × 784 Fashion-MNIST training pixels, scaled to [0, 1].
 MEAN = 0.2860
 STD = 0.3530
@@ -51,30 +55,32 @@ class ViTPreset:
     """A named recipe: model shape, augmentation and training schedule."""
 
     name: str
-    patch_size: int = 7
-    d_model: int = 64
-    n_heads: int = 4
-    n_layers: int = 4
-    d_ff: int = 128
-    dropout: float = 0.0
-    epochs: int = 2
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.05
-    warmup_ratio: float = 0.05
-    label_smoothing: float = 0.1
-    shift: int = 0  # random translation by up to this many pixels (0: none)
-    flip: bool = False  # random left-right mirror
-    mirror_average: bool = False  # predict with the mean probabilities of the image and its mirror
-    validation_size: int = 5000  # training images held out to pick the best checkpoint
-    eval_every: int | None = None  # steps between validation runs; None: once per epoch
-    threads: int | None = None  # torch threads; None: torch's default (see choose_threads)
+    patch_size: int = setting(7, "pixels per patch side (each P×P patch becomes a token)")
+    d_model: int = setting(64, "width of the patch vectors")
+    n_heads: int = setting(4, "attention heads per layer")
+    n_layers: int = setting(4, "encoder layers")
+    d_ff: int = setting(128, "feed-forward width")
+    dropout: float = setting(0.0, "dropout rate")
+    epochs: int = setting(2, "passes over the training images")
+    batch_size: int = setting(128, "images per optimizer step")
+    lr: float = setting(3e-3, "peak learning rate")
+    weight_decay: float = setting(0.05, "AdamW weight decay")
+    warmup_ratio: float = setting(0.05, "fraction of the steps spent warming up")
+    label_smoothing: float = setting(0.1, "weight of the uniform distribution mixed into the targets")
+    shift: int = setting(0, "random translation by up to this many pixels (0: none)")
+    flip: bool = setting(False, "random left-right mirror while training")
+    mirror_average: bool = setting(False, "predict with the mean probabilities of the image and its mirror")
+    validation_size: int = setting(5000, "training images held out to pick the best checkpoint")
+    eval_every: int | None = setting(None, "steps between validation runs (default: once per epoch)")
+    threads: int | None = setting(None, "torch threads (default: torch's; 1 is faster on a busy machine)")
 
     def __post_init__(self) -> None:
-        if self.shift < 0:
-            raise ValueError(f"shift={self.shift}; expected a number of pixels >= 0")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing={self.label_smoothing}; expected a value in [0, 1)")
+        check_types(self)
+        check_positive(self, "patch_size", "d_model", "n_heads", "n_layers", "d_ff", "epochs", "batch_size",
+                       "validation_size", "eval_every", "threads")
+        check_range(self, "shift", 0)
+        check_range(self, "lr", 0.0)
+        check_probabilities(self, "dropout", "label_smoothing", "warmup_ratio")
 
     def model_config(self, image_size: int = 28, num_classes: int = 10) -> ViTConfig:
         """The VisionTransformer shape this preset stands for."""
@@ -110,14 +116,12 @@ PRESETS: dict[str, ViTPreset] = {
 
 def get_preset(name: str = "quick", **overrides: Any) -> ViTPreset:
     """The preset called `name`, with any field overridden."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown vit preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
-    return replace(PRESETS[name], **overrides)
+    return pick_preset(PRESETS, name, TASK, overrides)
 
 
-def default_out_dir(preset: str) -> Path:
+def default_out_dir(preset: ViTPreset) -> Path:
     """Where `train` saves a model when no directory is given: ``cache_dir()/models/vit-PRESET``."""
-    return cache_dir() / "models" / f"{TASK}-{preset}"
+    return cache_dir() / "models" / f"{TASK}-{preset.name}"
 
 
 def choose_threads(requested: int | None = None) -> int:
@@ -272,6 +276,26 @@ class ViTRun:
     train_seconds: float
     total_seconds: float
 
+    def json(self) -> dict[str, Any]:
+        """The figures as one JSON object (``train vit --json``)."""
+        return {"accuracy": self.test_accuracy, "accuracy_single_view": self.test_accuracy_single_view,
+                "n": self.n_test, "mirror_average": self.preset.mirror_average,
+                "validation_accuracy": self.validation_accuracy, "steps": self.steps, "threads": self.threads,
+                "train_seconds": round(self.train_seconds, 1), "total_seconds": round(self.total_seconds, 1),
+                "out": str(self.out_dir)}
+
+    def report(self) -> str:
+        """The figures as lines for a person."""
+        views = (f" averaged with each image's mirror ({self.test_accuracy_single_view:.4f} single view)"
+                 if self.preset.mirror_average else "")
+        return (f"validation accuracy {self.validation_accuracy:.4f}, test accuracy {self.test_accuracy:.4f}{views} "
+                f"(n={self.n_test}); {self.steps} steps on {self.threads} thread(s), training "
+                f"{self.train_seconds:.0f} s, total {self.total_seconds:.0f} s\nsaved to {self.out_dir}")
+
+
+TRAIN_OPTIONS: tuple[Option, ...] = ()
+EVAL_OPTIONS: tuple[Option, ...] = ()
+
 
 def split_validation(n: int, size: int, seed: int) -> tuple[Tensor, Tensor]:
     """Indices (train, validation) of a seeded random hold-out of `size` out of `n` examples."""
@@ -281,9 +305,9 @@ def split_validation(n: int, size: int, seed: int) -> tuple[Tensor, Tensor]:
     return order[size:].sort().values, order[:size].sort().values
 
 
-def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, resume: bool = False, overwrite: bool = False, seed: int = 0,
-          progress: bool = True, data: ImageDataset | None = None, train_limit: int | None = None,
-          **overrides: Any) -> ViTRun:
+def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, resume: bool = False,
+          overwrite: bool = False, seed: int = 0, progress: bool = True, data: ImageDataset | None = None,
+          train_limit: int | None = None, **overrides: Any) -> ViTRun:
     """Train a Vision Transformer on Fashion-MNIST (or `data`), score it on the test images and save it to `out`.
 
     `overrides` replace fields of the preset (``epochs=1``, ``shift=0`` ...); `train_limit` keeps only
@@ -292,9 +316,8 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
     with ``resume=True``.
     """
     started = time.perf_counter()
-    recipe = preset if isinstance(preset, ViTPreset) else get_preset(preset, **overrides)
-    if isinstance(preset, ViTPreset) and overrides:
-        recipe = replace(recipe, **overrides)
+    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
+    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
     dataset = data if data is not None else load_fashion_mnist(quiet=not progress)
     train_images, train_labels = dataset.train_images, dataset.train_labels
     if train_limit is not None:
@@ -303,8 +326,6 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
     images, labels = torch.from_numpy(np.ascontiguousarray(train_images)), torch.from_numpy(train_labels)
     train_split = ImageSplit(images[fit_index], labels[fit_index], shift=recipe.shift, flip=recipe.flip)
     val_split = ImageSplit(images[val_index], labels[val_index])
-    out_dir = Path(out) if out is not None else default_out_dir(recipe.name)
-    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
     run_dir = out_dir / "run"
 
     with using_threads(recipe.threads) as threads:
@@ -379,9 +400,9 @@ class ImageClassifier:
         self.info = dict(info or {})
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "ImageClassifier":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> "ImageClassifier":
         """Reload a directory written by `train`, checking that it holds a ViT image classifier."""
-        saved = load_saved(directory, device=device)
+        saved = load_saved(directory, device=device, verify=verify)
         if saved.task != TASK:
             raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
         if not saved.label_names:
@@ -417,20 +438,25 @@ class ImageClassifier:
                 for i, (path, k) in enumerate(zip(paths, best))]
 
 
-def evaluate(directory: str | Path, split: str = "test", data: str | None = None) -> dict[str, Any]:
+def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
+             verify: bool = True) -> dict[str, Any]:
     """``{"accuracy", "n", "split", "mirror_average"}`` of the ViT in `directory` on Fashion-MNIST's test images.
 
     The accuracy uses the saved preset's prediction rule: with ``mirror_average`` each image's
     probabilities are averaged with its mirror's.
     """
+    split = split or "test"
     if split != "test":
         raise ValueError(f"split={split!r}; a ViT is evaluated on Fashion-MNIST's 'test' images")
     if data not in (None, "fashion-mnist"):
         raise ValueError(f"data={data!r}; a ViT is evaluated on 'fashion-mnist'")
-    classifier = ImageClassifier.load(directory)
+    classifier = ImageClassifier.load(directory, verify=verify)
     dataset = load_fashion_mnist(quiet=True)
     with using_threads():
         result = score(classifier.model, dataset.test_images, dataset.test_labels,
                        mirror_average=classifier.mirror_average)
     return {"accuracy": result["accuracy"], "n": int(result["n"]), "split": split,
             "mirror_average": classifier.mirror_average}
+
+
+Predictor = ImageClassifier

@@ -1,0 +1,165 @@
+"""What every command shares: the argument parser, bounded numbers, reading text, writing results.
+
+Errors are one line: the parser raises :class:`CommandLineError` instead of printing its usage, and
+``glassformer.cli.main`` prints every error as ``glassformer: error: …`` with a documented exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from glassformer.errors import UsageError
+
+
+class CommandLineError(UsageError):
+    """The command line itself is wrong (unknown flag, missing argument, bad value)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and which, when `intermixed`, takes options between positionals.
+
+    ``predict DIR --json TEXT...``: plain argparse matches ``DIR`` and an empty ``TEXT...`` before the
+    first option and then rejects the texts after it; intermixed parsing reads all options first.
+    """
+
+    def __init__(self, *args: Any, intermixed: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.intermixed = intermixed
+        self._intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if not self.intermixed or self._intermixing:  # the intermixed parse calls back in here twice
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CommandLineError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def bounded(kind: Callable[[str], Any], low: float | None = None, high: float | None = None,
+            *, low_open: bool = False) -> Callable[[str], Any]:
+    """An argparse type: `kind` of the text, refused unless it lies in [low, high] ((low, high] with `low_open`)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        if too_low or (high is not None and value > high):
+            lower = "" if low is None else (f"> {low}" if low_open else f">= {low}")
+            upper = "" if high is None else f"<= {high}"
+            raise argparse.ArgumentTypeError(f"expected a value {' and '.join(p for p in (lower, upper) if p)}, "
+                                             f"got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def check_utf8(texts: Sequence[str], what: str = "argument") -> list[str]:
+    """The texts, refused if one holds bytes that were not UTF-8 (Python keeps them as lone surrogates)."""
+    for index, text in enumerate(texts, start=1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise UsageError(f"{what} {index} is not valid UTF-8 (at character {exc.start}); glassformer reads "
+                             f"UTF-8 text") from None
+    return list(texts)
+
+
+def stdin_lines() -> Iterator[str]:
+    """The non-blank lines of standard input, decoded as UTF-8 one by one; a bad byte names its line."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # a text stream put in place of stdin (tests, embedding): already decoded
+        yield from (line.rstrip("\r\n") for line in sys.stdin if line.strip())
+        return
+    for number, data in enumerate(raw, start=1):
+        try:
+            line = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"line {number} of standard input is not valid UTF-8 (byte {exc.start + 1}: "
+                             f"{data[exc.start:exc.start + 4]!r}); glassformer reads UTF-8 text") from None
+        if line.strip():
+            yield line.rstrip("\r\n")
+
+
+def text_batches(texts: Sequence[str], verb: str, size: int = 64) -> Iterator[list[str]]:
+    """The TEXT arguments as one batch, or standard input's lines in batches of `size` as they arrive."""
+    if texts:
+        yield check_utf8(texts)
+        return
+    batch: list[str] = []
+    empty = True
+    for line in stdin_lines():
+        empty = False
+        batch.append(line)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+    elif empty:
+        raise UsageError(f"no text to {verb}: pass TEXT arguments or lines on standard input")
+
+
+def read_text(text: str | None, file: str | None) -> str:
+    """One text: the argument, the file (``-`` for standard input), or standard input when neither is given."""
+    from glassformer.tokenizers.base import read_text_file
+
+    if text is not None:
+        return check_utf8([text])[0]
+    if file is None or file == "-":
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            raise UsageError(f"line {line} of standard input is not valid UTF-8 (byte {exc.start + 1}); "
+                             f"glassformer reads UTF-8 text") from None
+    return read_text_file(file)
+
+
+class JsonList:
+    """Writes one JSON array item by item, flushing after each batch, so results appear while input still arrives."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, items: Iterable[Any]) -> None:
+        for item in items:
+            sys.stdout.write(("[" if self.count == 0 else ",\n ") + json.dumps(item, ensure_ascii=False))
+            self.count += 1
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        sys.stdout.write("[]\n" if self.count == 0 else "]\n")
+        sys.stdout.flush()
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on standard output."""
+    print(json.dumps(value, ensure_ascii=False))
+
+
+def add_verify(parser: argparse.ArgumentParser) -> None:
+    """``--no-verify``: skip the sha256 check of a saved model's files (for directories you trust)."""
+    parser.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="do not check the saved files against their manifest's sha256 digests")
+
+
+def add_special_tokens(parser: argparse.ArgumentParser) -> None:
+    """``--special-tokens raise|allow|text``: what text that spells a special token becomes."""
+    from glassformer.tokenizers.special import SPECIAL_TOKEN_POLICIES
+
+    parser.add_argument("--special-tokens", choices=SPECIAL_TOKEN_POLICIES, default="raise",
+                        help="text that spells a special token such as [CLS] or <|endoftext|>: raise an error "
+                             "(default), allow it as the special token, or read it as plain text")

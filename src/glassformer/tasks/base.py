@@ -1,0 +1,89 @@
+"""The shape every task follows, so that the CLI, ``pipeline()`` and the studio need nothing task-specific.
+
+A task is one module in :mod:`glassformer.tasks`, registered by name in ``glassformer.tasks.TASKS``
+(or with :func:`glassformer.tasks.register_task`). It defines:
+
+=================================  =================================================================
+``TASK``                           the name saved model directories record (``"sentiment"``)
+``DESCRIPTION``                    one line for ``glassformer train --help``
+``PRESETS``                        named recipes: frozen dataclasses whose fields are the settings
+``get_preset(name, **overrides)``  a preset with fields replaced (:func:`with_overrides`)
+``default_out_dir(preset)``        where ``train`` saves when no directory is given
+``train(preset, out, **kw)``       train, score, save; returns a run with ``json()`` and ``report()``
+``evaluate(directory, ...)``       score a saved model; returns a JSON-ready dict
+``Predictor``                      a class with ``load(directory)``; calling it on inputs gives dicts
+``TRAIN_OPTIONS``                  train keywords that are not preset fields (:class:`Option`)
+``EVAL_OPTIONS``                   evaluate keywords beyond ``split`` and ``data``
+=================================  =================================================================
+
+The CLI turns every preset field into a flag: its type from the annotation, its help text (and
+choices) from the field's metadata, written with :func:`setting`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol
+
+from glassformer.errors import ConfigError
+
+
+def setting(default: Any, help: str, *, choices: Iterable[Any] | None = None) -> Any:
+    """A preset field with a default, the help text the CLI shows for it, and optional choices."""
+    metadata = {"help": help}
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option of ``train TASK`` or ``eval`` that is a keyword of the task's function, not a preset field."""
+
+    flag: str  # "--data"
+    dest: str  # the keyword it becomes: "data"
+    help: str
+    type: Any = str  # int, float, str, or bool for an on/off switch
+    choices: tuple[Any, ...] | None = None
+    default: Any = None  # None: the function's own default
+
+
+class Run(Protocol):
+    """What ``train`` returns: where the model went, what was measured, and two ways to print it."""
+
+    def json(self) -> dict[str, Any]:
+        """The figures as one JSON-ready dict (what ``--json`` prints)."""
+
+    def report(self) -> str:
+        """The figures as lines for a person."""
+
+
+def with_overrides(preset: Any, overrides: dict[str, Any], task: str) -> Any:
+    """`preset` with the fields in `overrides` replaced (None values ignored); unknown names are a ConfigError."""
+    names = {f.name for f in dataclasses.fields(preset)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ConfigError(f"unknown {task} preset setting {unknown[0]!r}; the settings are "
+                          f"{', '.join(sorted(names - {'name'}))}")
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    return dataclasses.replace(preset, **changes) if changes else preset
+
+
+def pick_preset(presets: dict[str, Any], name: str, task: str, overrides: dict[str, Any]) -> Any:
+    """``presets[name]`` with `overrides`; an unknown name lists the choices."""
+    if name not in presets:
+        raise ConfigError(f"unknown {task} preset {name!r}; choose one of {', '.join(sorted(presets))}")
+    return with_overrides(presets[name], overrides, task)
+
+
+def resolve_preset(module: Any, preset: Any, overrides: dict[str, Any]) -> Any:
+    """A task's preset from a name (through its ``get_preset``) or a preset object, with `overrides` applied."""
+    if isinstance(preset, str):
+        return module.get_preset(preset, **overrides)
+    return with_overrides(preset, overrides, module.TASK)
+
+
+def settings_of(preset_class: type) -> list[dataclasses.Field]:
+    """The fields of a preset class a user may set (all but ``name``), in their declared order."""
+    return [f for f in dataclasses.fields(preset_class) if f.name != "name"]
