@@ -186,7 +186,7 @@ def test_hf_without_the_library_or_the_network(monkeypatch):
     def offline(name, *args, **kwargs):
         raise ConnectionError("Couldn't reach 'imdb' on the Hub (LocalEntryNotFoundError)")
 
-    with pytest.raises(RuntimeError, match=r"hf:imdb: the `datasets` library could not load it .*--data PATH"):
+    with pytest.raises(RuntimeError, match=r"hf:imdb: the `datasets` library could not load it .*pos/neg folder instead"):
         load_hf("imdb", loader=offline)
 
 

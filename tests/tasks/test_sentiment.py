@@ -157,10 +157,8 @@ def test_scratch_vocabularies_cover_the_training_words():
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
 def test_minilm_init_matches_transformers_bert(pooling):
     """Reference: Hugging Face transformers' BertModel on the same checkpoint (mean of the token states, or its pooler)."""
-    from glassformer.data import fetch, is_fetched
+    from glassformer.data import fetch
 
-    if not is_fetched("minilm"):
-        pytest.skip("the minilm checkpoint is not fetched")
     transformers = pytest.importorskip("transformers")
     preset = sentiment.get_preset("quick", "minilm", pooling=pooling)
     model, tokenizer = sentiment.build_model(preset, num_labels=3, train_texts=[])

@@ -7,7 +7,9 @@ Errors are one line: the parser raises :class:`CommandLineError` instead of prin
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import select
 import sys
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -92,8 +94,21 @@ def stdin_lines() -> Iterator[str]:
             yield line.rstrip("\r\n")
 
 
+def _more_waiting() -> bool:
+    """Whether standard input has more bytes ready right now (True when that cannot be told)."""
+    try:
+        ready, _, _ = select.select([sys.stdin.fileno()], [], [], 0)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return True
+    return bool(ready)
+
+
 def text_batches(texts: Sequence[str], verb: str, size: int = 64) -> Iterator[list[str]]:
-    """The TEXT arguments as one batch, or standard input's lines in batches of `size` as they arrive."""
+    """The TEXT arguments as one batch, or standard input's lines in batches as they arrive.
+
+    A batch is handed on when it holds `size` lines or when no more input is waiting, so a person
+    typing lines gets each answer at once and a long pipe is answered in full batches.
+    """
     if texts:
         yield check_utf8(texts)
         return
@@ -102,7 +117,7 @@ def text_batches(texts: Sequence[str], verb: str, size: int = 64) -> Iterator[li
     for line in stdin_lines():
         empty = False
         batch.append(line)
-        if len(batch) == size:
+        if len(batch) == size or not _more_waiting():
             yield batch
             batch = []
     if batch:

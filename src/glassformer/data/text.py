@@ -345,7 +345,7 @@ def load_hf(name: str, config: str | None = None, *, text_column: str | None = N
             import datasets
         except ImportError:
             raise ImportError(f"hf:{name} needs the Hugging Face `datasets` library, which is not installed; "
-                              f"install it with `pip install datasets` (or give a local file with --data PATH)"
+                              f"install it with `pip install datasets` (or give a local file or folder instead)"
                               ) from None
         loader = datasets.load_dataset
     where = f"hf:{name}" + (f":{config}" if config else "")
@@ -354,7 +354,7 @@ def load_hf(name: str, config: str | None = None, *, text_column: str | None = N
     except Exception as exc:
         raise RuntimeError(f"{where}: the `datasets` library could not load it ({type(exc).__name__}: {exc}); "
                            f"without a network, download the set elsewhere and pass it as a CSV/JSONL "
-                           f"file or a pos/neg folder with --data PATH") from exc
+                           f"file or a pos/neg folder instead") from exc
     available = {_canonical_split(s): s for s in dataset_dict.keys()}
     if "train" not in available:
         raise ValueError(f"{where}: no train split; the splits are {list(dataset_dict.keys())}")
@@ -408,7 +408,7 @@ def load_text(spec: str, *, seed: int = 0, text_column: str | None = None, label
         return load_folder(path, seed=seed)
     if path.is_file():
         return load_table(path, text_column=text_column, label_column=label_column, seed=seed)
-    raise ValueError(f"--data {spec!r} is neither a named text set ({', '.join(sorted(NAMED_TEXT_SETS))}), "
+    raise ValueError(f"{spec!r} is neither a named text set ({', '.join(sorted(NAMED_TEXT_SETS))}), "
                      f"nor hf:NAME, nor an existing file or folder")
 
 

@@ -17,7 +17,7 @@ import socket
 import urllib.parse
 from pathlib import Path
 
-from glassformer.pretrained.loading import CheckpointError
+from glassformer.pretrained.loading import CheckpointError, CheckpointNotFoundError
 
 # glassformer name -> data source name (see glassformer.data.sources)
 KNOWN: dict[str, str] = {
@@ -58,11 +58,11 @@ def resolve(path_or_name: str | os.PathLike) -> Path:
         raise CheckpointError(f"{path} is a file; expected a checkpoint directory holding config.json and weights")
     local = f"no directory {name!r}" + ("" if path.is_absolute() else f" (looked in {Path.cwd()})")
     if _looks_like_path(name) or isinstance(path_or_name, Path):
-        raise CheckpointError(f"{local}, and it is not a known name ({', '.join(sorted(KNOWN))}); expected a "
+        raise CheckpointNotFoundError(f"{local}, and it is not a known name ({', '.join(sorted(KNOWN))}); expected a "
                               f"checkpoint directory holding config.json and weights")
     if name.count("/") == 1 and all(name.split("/")):
         return _download(name, local)
-    raise CheckpointError(f"{local}, not a known name ({', '.join(sorted(KNOWN))}), and not a Hugging Face "
+    raise CheckpointNotFoundError(f"{local}, not a known name ({', '.join(sorted(KNOWN))}), and not a Hugging Face "
                           f"Hub id of the form owner/name")
 
 
@@ -101,7 +101,7 @@ def _download(repo_id: str, local: str) -> Path:
     url = _hub_endpoint()[2]
 
     def failure(why: str) -> CheckpointError:
-        return CheckpointError(f"{local}; and the Hub id {repo_id!r} could not be fetched (could not download "
+        return CheckpointNotFoundError(f"{local}; and the Hub id {repo_id!r} could not be fetched (could not download "
                                f"{repo_id!r} from {url}: {why}); when offline, pass a local checkpoint directory")
 
     try:

@@ -32,6 +32,10 @@ class CheckpointError(GlassformerError, ValueError):
     """A checkpoint directory or file is missing, corrupt, unsafe or does not fit the model."""
 
 
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No checkpoint where the name points: no such directory, and no known name or Hub id that fetches one."""
+
+
 def read_config(directory: str | Path) -> dict:
     """The parsed ``config.json`` of a checkpoint directory."""
     path = Path(directory) / "config.json"

@@ -43,6 +43,10 @@ def check_text(text: Any, what: str = "text") -> str:
 def read_text_file(path: str | os.PathLike) -> str:
     """The whole file as UTF-8 text; bytes that are not UTF-8 give a ValueError naming the file and offset."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; expected a UTF-8 text file")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
     data = path.read_bytes()
     try:
         return data.decode("utf-8")

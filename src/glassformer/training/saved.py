@@ -64,6 +64,10 @@ class SavedModelError(GlassformerError, ValueError):
     """A saved model directory is missing a part, damaged, or written by an incompatible glassformer."""
 
 
+class ModelNotFoundError(SavedModelError, FileNotFoundError):
+    """Nothing (or a file, not a directory) where a saved model directory should be."""
+
+
 def register_model_class(cls: type, name: str | None = None) -> type:
     """Make `cls` loadable by name from saved directories (glassformer's own classes are registered already)."""
     MODEL_CLASSES[name or cls.__name__] = f"{cls.__module__}:{cls.__qualname__}"
@@ -183,7 +187,7 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
     if not directory.is_dir():
         what = " (nothing is there)" if not directory.exists() else ""
-        raise SavedModelError(f"{directory} is not a directory{what}; expected a saved glassformer model "
+        raise ModelNotFoundError(f"{directory} is not a directory{what}; expected a saved glassformer model "
                               f"directory ({CONFIG_FILE} + {WEIGHTS_FILE})")
     path = directory / CONFIG_FILE
     if not path.is_file():

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from glassformer.errors import OutputExistsError
+
 from glassformer.models import VisionTransformer
 from glassformer.viz.extract import load_model, text_attention
 from glassformer.viz.head_view import HeadChoice, write_head_view
@@ -24,6 +26,8 @@ class Exported:
 
 
 def _suffix(out: str | os.PathLike, allowed: tuple[str, ...]) -> str:
+    if Path(out).is_dir():
+        raise OutputExistsError(f"{out} is a directory; expected the name of a file ending in {' or '.join(allowed)}")
     suffix = Path(out).suffix.lower()
     if suffix not in allowed:
         raise ValueError(f"--out must end in {' or '.join(allowed)}, got {str(out)!r}")
