@@ -97,7 +97,7 @@ def _tokenize(args: argparse.Namespace) -> int:
 
     text = read_text_file(args.file) if args.file is not None else args.text
     tokenizer = load_tokenizer(args.tokenizer)
-    ids = tokenizer.encode(text)
+    ids = tokenizer.encode(text, add_special_tokens=True)
     tokens = [tokenizer.id_to_token(i) for i in ids]
     if args.json:
         print(json.dumps({"tokens": tokens, "ids": ids}, ensure_ascii=False))
