@@ -19,7 +19,8 @@ from .strategies import any_text, old_unicode_text
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-TEXTS = ["Hello world, héllo!", "a", "", "Café 🎉 東京 don't", "A much longer sentence, with commas and more words."]
+TEXTS = ["Hello world, héllo!", "a", "", "Café 🎉 東京 don't",
+         "A much longer sentence, with commas and more words."]
 PAIRS = ["one", "two three", "four", "five, six!", "seven"]
 
 
@@ -300,6 +301,22 @@ def hf_exported_gpt2(gpt2, tmp_path_factory):
     return HFTokenizer.from_file(str(save_tokenizer_json(gpt2, tmp_path_factory.mktemp("g") / "gpt2.json")))
 
 
+def test_tokenizer_json_with_a_sequence_post_processor(gpt2, tmp_path):
+    """Hugging Face's Sequence[ByteLevel, TemplateProcessing] (as in Llama 3's files) imports as its template."""
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import processors
+
+    path = save_tokenizer_json(gpt2, tmp_path / "plain.json")
+    reference = HFTokenizer.from_file(str(path))
+    reference.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single="<|endoftext|> $A", special_tokens=[("<|endoftext|>", 50256)])])
+    reference.save(str(tmp_path / "sequence.json"))
+    loaded = load_tokenizer_json(tmp_path / "sequence.json")
+    assert loaded.encode("Hello there", add_special_tokens=True) == reference.encode("Hello there").ids
+    assert loaded.encode("a", "b", add_special_tokens=True) == reference.encode("a", "b").ids
+
+
 def test_unsupported_post_processor_in_tokenizer_json_is_named(bert, tmp_path):
     import json
 
@@ -326,11 +343,13 @@ def _small_tokenizers() -> list[Tokenizer]:
 def test_small_tokenizers_share_the_api(tokenizer):
     texts = ["the cat", "lowest newer", ""]
     assert tokenizer.encode_batch(texts) == [tokenizer.encode(t) for t in texts]
-    assert tokenizer.decode_batch(tokenizer.encode_batch(texts)) == [tokenizer.decode(tokenizer.encode(t)) for t in texts]
+    decoded = [tokenizer.decode(tokenizer.encode(t)) for t in texts]
+    assert tokenizer.decode_batch(tokenizer.encode_batch(texts)) == decoded
     encoding = tokenizer.encode_plus("the cat sat", max_length=3)
     assert encoding.ids == tokenizer.encode("the cat sat")[:3]
     assert encoding.num_truncated == len(tokenizer.encode("the cat sat")) - len(encoding.ids)
     tokenizer.pad_token = "<unk>"
     batch = tokenizer(texts, padding=True)
-    assert [row[:sum(mask)] for row, mask in zip(batch.input_ids, batch.attention_mask)] == tokenizer.encode_batch(texts)
+    unpadded = [row[:sum(mask)] for row, mask in zip(batch.input_ids, batch.attention_mask)]
+    assert unpadded == tokenizer.encode_batch(texts)
     tokenizer.pad_token = None

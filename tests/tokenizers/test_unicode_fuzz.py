@@ -17,7 +17,8 @@ from .strategies import any_text
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # Any str Python can hold, lone surrogates included: byte-level BPE rejects those (they have no UTF-8 form).
 every_str = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=40)
-TRAINING = ["The quick brown fox jumps over the lazy dog.", "Naïve café, 東京 🎉 ΟΔΟΣ straße", "low lowest newer wider"]
+TRAINING = ["The quick brown fox jumps over the lazy dog.", "Naïve café, 東京 🎉 ΟΔΟΣ straße",
+            "low lowest newer wider"]
 
 
 def _in_range(tokenizer, ids):

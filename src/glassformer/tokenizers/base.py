@@ -269,16 +269,10 @@ class Tokenizer:
         their tokens, character offsets, segment ids and how many were truncated.
         """
         policy = (allowed_special, disallowed_special, special_hint)
+        first = self._encode_segment(text, policy, offsets=False)
         if pair is None and max_length is None and not (add_special_tokens and self._post_processor):
-            ids: list[int] = []
-            for piece, special_id in self.split_special(text, *policy):
-                if special_id is None:
-                    ids += self.encode_ordinary(piece)
-                else:
-                    ids.append(special_id)
-            return ids
-        first = (self._encode_segment(text, policy, offsets=False), [])
-        second = None if pair is None else (self._encode_segment(pair, policy, offsets=False), [])
+            return first[0]
+        second = None if pair is None else self._encode_segment(pair, policy, offsets=False)
         return self._post_process(first, second, add_special_tokens, max_length)[0]
 
     def encode_plus(self, text: str, pair: str | None = None, *, add_special_tokens: bool = False,
@@ -291,15 +285,16 @@ class Tokenizer:
         ids, offsets, types, cut = self._post_process(first, second, add_special_tokens, max_length)
         return Encoding(ids, [self.id_to_token(i) for i in ids], offsets, types, num_truncated=cut)
 
-    def _encode_segment(self, text: str, policy: tuple, offsets: bool) -> Any:
-        """Ids (and, if `offsets`, their offsets) of one text under the special-token policy."""
+    def _encode_segment(self, text: str, policy: tuple, offsets: bool) -> tuple[list[int], Offsets]:
+        """Ids and (if `offsets`, else an empty list) their offsets, for one text under the special-token policy."""
         ids: list[int] = []
         spans: Offsets = []
         start = 0
         for piece, special_id in self.split_special(text, *policy):
             if special_id is not None:
                 ids.append(special_id)
-                spans.append((start, start + len(piece)))
+                if offsets:
+                    spans.append((start, start + len(piece)))
             elif offsets:
                 piece_ids, piece_spans = self.encode_ordinary_offsets(piece)
                 ids += piece_ids
@@ -307,7 +302,7 @@ class Tokenizer:
             else:
                 ids += self.encode_ordinary(piece)
             start += len(piece)
-        return (ids, spans) if offsets else ids
+        return ids, spans
 
     def _post_process(self, first: tuple[list[int], Offsets], second: tuple[list[int], Offsets] | None,
                       add_special_tokens: bool, max_length: int | None) -> tuple[list[int], Offsets, list[int], int]:

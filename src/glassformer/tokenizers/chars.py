@@ -75,7 +75,8 @@ class CharTokenizer(Tokenizer):
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         """The characters concatenated; special tokens appear as their text unless `skip_special_tokens`."""
         if skip_special_tokens:
-            ids = [i for i in ids if int(i) > 1]
+            special = set(self.special_tokens.values())
+            ids = [i for i in ids if int(i) not in special]
         return "".join(self.id_to_token(int(i)) for i in ids)
 
     def id_to_token(self, index: int) -> str:

@@ -62,15 +62,23 @@ def _template_from_json(processor: dict[str, Any], path: Path) -> tuple[Template
 
 
 def _post_processor_from_json(document: dict[str, Any], tokenizer: Tokenizer, path: Path) -> None:
-    """Install the file's TemplateProcessing on `tokenizer`; no post-processor (or GPT-2's ByteLevel) → None."""
+    """Install the file's TemplateProcessing on `tokenizer` (alone or in a Sequence); none → None.
+
+    A ByteLevel post-processor is skipped: it changes no ids (with ``trim_offsets`` it would trim spaces
+    from offsets, which glassformer does not do).
+    """
     processor = document.get("post_processor")
-    if processor is None or processor.get("type") == "ByteLevel":
+    steps = [] if processor is None else processor.get("processors", []) if processor.get("type") == "Sequence" \
+        else [processor]
+    templates = [step for step in steps if step.get("type") == "TemplateProcessing"]
+    others = sorted({step.get("type") for step in steps} - {"TemplateProcessing", "ByteLevel"}, key=str)
+    if others or len(templates) > 1:
+        raise TokenizerFileError(f"{path}: post-processor {others[0] if others else 'with two templates'!r} is not "
+                                 f"supported; expected TemplateProcessing, ByteLevel, a Sequence of them, or none")
+    if not templates:
         tokenizer.post_processor = None
         return
-    if processor.get("type") != "TemplateProcessing":
-        raise TokenizerFileError(f"{path}: post-processor {processor.get('type')!r} is not supported; expected "
-                                 f"TemplateProcessing, ByteLevel or none")
-    template, specials = _template_from_json(processor, path)
+    template, specials = _template_from_json(templates[0], path)
     tokenizer.add_special_tokens({t: i for t, i in specials.items() if t not in tokenizer.special_tokens})
     tokenizer.post_processor = template
 

@@ -92,7 +92,8 @@ class WordTokenizer(Tokenizer):
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         """The words joined by single spaces (the split loses the original spacing and case)."""
         if skip_special_tokens:
-            ids = [i for i in ids if i != self.unk_id]
+            special = set(self.special_tokens.values())
+            ids = [i for i in ids if i not in special]
         return " ".join(self.id_to_token(i) for i in ids)
 
     def id_to_token(self, index: int) -> str:
