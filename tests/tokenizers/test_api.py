@@ -353,3 +353,17 @@ def test_small_tokenizers_share_the_api(tokenizer):
     unpadded = [row[:sum(mask)] for row, mask in zip(batch.input_ids, batch.attention_mask)]
     assert unpadded == tokenizer.encode_batch(texts)
     tokenizer.pad_token = None
+
+
+def test_training_drops_a_pad_token_and_template_it_no_longer_has():
+    tokenizer = ByteLevelBPE()
+    tokenizer.add_special_tokens({"<s>": 256})
+    tokenizer.pad_token = "<s>"
+    tokenizer.post_processor = Template("<s> $A")
+    tokenizer.train(["hello hello world"] * 3, 260, special_tokens=["<|endoftext|>"])
+    assert tokenizer.pad_token is None and tokenizer.post_processor is None
+    tokenizer.train(["hello hello world"] * 3, 260, special_tokens=["<s>"])
+    tokenizer.pad_token = "<s>"
+    tokenizer.post_processor = Template("<s> $A")
+    tokenizer.train(["hello world"] * 3, 262, special_tokens=["<s>"])
+    assert tokenizer.pad_token == "<s>" and tokenizer.encode("hello", add_special_tokens=True)[0] == 261

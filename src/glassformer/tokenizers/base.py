@@ -265,8 +265,9 @@ class Tokenizer:
                disallowed_special: AllowedSpecial = "all", special_hint: str | None = None) -> list[int]:
         """Ids of `text` (and `pair`); the post-processor's tokens if `add_special_tokens`; at most `max_length`.
 
-        Special-token text follows the policy in the class doc; `encode_plus` gives the same ids with
-        their tokens, character offsets, segment ids and how many were truncated.
+        Special-token text follows the policy in the class doc (`special_hint` replaces the advice in its
+        error); `encode_plus` gives the same ids with their tokens, character offsets, segment ids and how
+        many were truncated.
         """
         policy = (allowed_special, disallowed_special, special_hint)
         first = self._encode_segment(text, policy, offsets=False)

@@ -361,6 +361,11 @@ class ByteLevelBPE(Tokenizer):
         self._special_regexes = {}
         self._set_model(vocab, merges)
         self.add_special_tokens({token: len(vocab) + i for i, token in enumerate(special_tokens)})
+        # A pad token or template naming a special token that this training did not keep would fail later.
+        if self.pad_token not in self.special_tokens:
+            self.pad_token = None
+        if self.post_processor is not None and not self.post_processor.special_tokens() <= set(self.special_tokens):
+            self.post_processor = None
 
     # --- encoding --------------------------------------------------------------------------------
 
