@@ -44,3 +44,16 @@ def naive_learn_merges(counts: dict[str, int], n_new_tokens: int) -> tuple[list[
         merges.append(best)
         words = [(_merge(word, best, new), freq) for word, freq in words]
     return vocab, merges
+
+
+def naive_encode_piece(ids: list[int], ranks: dict[tuple[int, int], int], merges: list[tuple[int, int]],
+                       results: list[int]) -> list[int]:
+    """GPT-2's ``bpe()`` loop: each round, find the lowest-ranked adjacent pair and merge all its occurrences."""
+    ids = tuple(ids)
+    while len(ids) > 1:
+        found = [ranks[pair] for pair in zip(ids, ids[1:]) if pair in ranks]
+        if not found:
+            break
+        rank = min(found)
+        ids = _merge(ids, merges[rank], results[rank])
+    return list(ids)

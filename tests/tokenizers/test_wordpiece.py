@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from glassformer.tokenizers import Tokenizer, TokenizerFileError, WordPiece, load_tokenizer_json, save_tokenizer_json
-from glassformer.tokenizers.wordpiece import truncate_longest_first
+from glassformer.tokenizers.encoding import truncate_longest_first
+from glassformer.tokenizers.wordpiece import normalize
 
 from .strategies import any_text, old_unicode_text
 
@@ -16,7 +18,7 @@ FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthChe
 def test_brown_sample_equals_bert_tokenizer_fast(bert, hf_bert, brown):
     """Every fifth Brown document, with and without [CLS]/[SEP]."""
     for text in brown[::5]:
-        assert bert.encode(text) == hf_bert(text)["input_ids"]
+        assert bert.encode(text, add_special_tokens=True) == hf_bert(text)["input_ids"]
     text = brown[3]
     assert bert.encode(text, add_special_tokens=False) == hf_bert(text, add_special_tokens=False)["input_ids"]
 
@@ -24,7 +26,7 @@ def test_brown_sample_equals_bert_tokenizer_fast(bert, hf_bert, brown):
 @FAST
 @given(text=any_text)
 def test_generated_unicode_equals_bert_tokenizer_fast(bert, hf_bert, text):
-    assert bert.encode(text, allowed_special="all") == hf_bert(text)["input_ids"]
+    assert bert.encode(text, add_special_tokens=True, allowed_special="all") == hf_bert(text)["input_ids"]
     assert bert.encode(text, add_special_tokens=False, allowed_special="all") == \
         hf_bert(text, add_special_tokens=False)["input_ids"]
 
@@ -33,12 +35,12 @@ def test_generated_unicode_equals_bert_tokenizer_fast(bert, hf_bert, text):
 @given(first=old_unicode_text, second=old_unicode_text)
 def test_pairs_and_truncation_equal_bert_tokenizer_fast(bert, hf_bert, first, second):
     assume(second != "")  # transformers treats text_pair="" as no pair at all
-    ours = bert.encode_plus(first, second, allowed_special="all")
+    ours = bert.encode_plus(first, second, add_special_tokens=True, allowed_special="all")
     theirs = hf_bert(first, second)
     assert (ours.ids, ours.token_type_ids, ours.attention_mask) == \
         (theirs["input_ids"], theirs["token_type_ids"], theirs["attention_mask"])
     for max_length in (3, 8, 17):
-        ours = bert.encode_plus(first, second, max_length=max_length, allowed_special="all")
+        ours = bert.encode_plus(first, second, add_special_tokens=True, max_length=max_length, allowed_special="all")
         theirs = hf_bert(first, second, max_length=max_length, truncation=True)
         assert (ours.ids, ours.token_type_ids) == (theirs["input_ids"], theirs["token_type_ids"])
 
@@ -46,10 +48,11 @@ def test_pairs_and_truncation_equal_bert_tokenizer_fast(bert, hf_bert, first, se
 def test_truncation_of_brown_pairs(bert, hf_bert, brown):
     first, second = brown[0][:3000], brown[1][:800]
     for max_length in (16, 64, 128, 512):
-        ours = bert.encode_plus(first, second, max_length=max_length)
+        ours = bert.encode_plus(first, second, add_special_tokens=True, max_length=max_length)
         theirs = hf_bert(first, second, max_length=max_length, truncation=True)
         assert (ours.ids, ours.token_type_ids) == (theirs["input_ids"], theirs["token_type_ids"])
-    assert bert.encode(first, max_length=20) == hf_bert(first, max_length=20, truncation=True)["input_ids"]
+    assert bert.encode(first, add_special_tokens=True, max_length=20) == \
+        hf_bert(first, max_length=20, truncation=True)["input_ids"]
 
 
 def test_longest_first_lengths_match_hf_table():
@@ -64,12 +67,12 @@ def test_longest_first_lengths_match_hf_table():
 def test_batch_padding_equals_hf(bert, hf_bert):
     texts = ["Hello there!", "A much longer sentence, with commas and more words.", ""]
     pairs = ["one", "two three", "four"]
-    ours = bert.encode_batch(texts, pairs)
+    ours = bert(texts, pairs, padding="longest")
     theirs = hf_bert(texts, pairs, padding="longest")
     assert ours.input_ids == theirs["input_ids"]
     assert ours.token_type_ids == theirs["token_type_ids"]
     assert ours.attention_mask == theirs["attention_mask"]
-    fixed = bert.encode_batch(texts, max_length=12, padding="max_length")
+    fixed = bert(texts, max_length=12, padding="max_length", truncation=True)
     theirs = hf_bert(texts, max_length=12, padding="max_length", truncation=True)
     assert fixed.input_ids == theirs["input_ids"] and fixed.attention_mask == theirs["attention_mask"]
 
@@ -82,7 +85,8 @@ def test_long_word_becomes_unk(bert):
 def test_special_token_policy(bert, hf_bert):
     with pytest.raises(ValueError, match=r"special token '\[SEP\]'"):
         bert.encode("first [SEP] second")
-    assert bert.encode("first [SEP] second", allowed_special="all") == hf_bert("first [SEP] second")["input_ids"]
+    assert bert.encode("first [SEP] second", add_special_tokens=True, allowed_special="all") == \
+        hf_bert("first [SEP] second")["input_ids"]
     assert 102 not in bert.encode_ordinary("first [SEP] second")
 
 
@@ -102,7 +106,7 @@ def test_minilm_tokenizer_json_import(bert, brown):
     reference.no_truncation()
     reference.no_padding()
     for text in brown[100:103]:
-        assert imported.encode(text) == reference.encode(text).ids
+        assert imported.encode(text, add_special_tokens=True) == reference.encode(text).ids
 
 
 def test_export_to_tokenizer_json_loads_in_hf(bert, brown, tmp_path):
@@ -113,8 +117,8 @@ def test_export_to_tokenizer_json_loads_in_hf(bert, brown, tmp_path):
     loaded = Tokenizer.load(directory)
     assert isinstance(loaded, WordPiece)
     for text in brown[200:203]:
-        assert loaded.encode(text) == reference.encode(text).ids
-    assert loaded.encode("q?", "a!") == reference.encode("q?", "a!").ids
+        assert loaded.encode(text, add_special_tokens=True) == reference.encode(text).ids
+    assert loaded.encode("q?", "a!", add_special_tokens=True) == reference.encode("q?", "a!").ids
     save_tokenizer_json(bert, tmp_path / "t.json")
     assert load_tokenizer_json(tmp_path / "t.json").vocab == bert.vocab
 
@@ -132,3 +136,35 @@ def test_bad_inputs(bert, tmp_path):
     broken.write_text('{"model": {"type": "WordPiece", "vocab": ')
     with pytest.raises(TokenizerFileError, match="tokenizer.json: not valid JSON"):
         load_tokenizer_json(broken)
+
+
+# Combining marks that survive accent stripping (not Mn) and that NFD's canonical ordering moves, mixed with Mn.
+_MARKS = ["\U0001D165", "\U0001D16D", "\u302E", "\u302F", "\u0301", "\u0323", "\U0001D15F", "\u1B44"]
+
+
+@FAST
+@given(text=st.lists(st.one_of(old_unicode_text, st.sampled_from(_MARKS)), max_size=8).map("".join),
+       lowercase=st.booleans(), strip_accents=st.sampled_from([None, True, False]))
+def test_normalizer_equals_hf_bert_normalizer(text, lowercase, strip_accents):
+    from tokenizers.normalizers import BertNormalizer
+
+    reference = BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=strip_accents,
+                               lowercase=lowercase)
+    assert normalize(text, lowercase=lowercase, strip_accents=strip_accents) == reference.normalize_str(text)
+
+
+def test_a_long_word_costs_linear_time_and_equals_hf(bert, tmp_path):
+    """A 5,000-character word with the length limit lifted: the longest-match search stops at the longest token."""
+    import json
+    import random
+
+    from tokenizers import Tokenizer as HFTokenizer
+
+    path = save_tokenizer_json(bert, tmp_path / "t.json")
+    document = json.loads(path.read_text())
+    document["model"]["max_input_chars_per_word"] = 10_000
+    path.write_text(json.dumps(document))
+    rng = random.Random(0)
+    word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(5000))
+    assert load_tokenizer_json(path).encode(word) == HFTokenizer.from_file(str(path)).encode(
+        word, add_special_tokens=False).ids

@@ -173,7 +173,7 @@ def add_verify(parser: argparse.ArgumentParser) -> None:
 
 def add_special_tokens(parser: argparse.ArgumentParser) -> None:
     """``--special-tokens raise|allow|text``: what text that spells a special token becomes."""
-    from glassformer.tokenizers.special import SPECIAL_TOKEN_POLICIES
+    from glassformer.tokenizers.base import SPECIAL_TOKEN_POLICIES
 
     parser.add_argument("--special-tokens", choices=SPECIAL_TOKEN_POLICIES, default="raise",
                         help="text that spells a special token such as [CLS] or <|endoftext|>: raise an error "

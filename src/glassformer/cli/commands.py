@@ -114,14 +114,13 @@ def _add_tokenize(sub: argparse._SubParsersAction) -> None:
 
 
 def _tokenize(args: argparse.Namespace) -> int:
-    from glassformer.tokenizers import load_tokenizer
-    from glassformer.tokenizers.special import encode_text
+    from glassformer.tokenizers import load_tokenizer, special_token_policy
+    from glassformer.tokenizers.base import POLICY_HINT
 
     text = read_text(args.text, args.file)
     tokenizer = load_tokenizer(args.tokenizer)
-    ids = encode_text(tokenizer, text, args.special_tokens)
-    if getattr(tokenizer, "cls_token", None) in tokenizer.special_tokens:  # BERT's [CLS] … [SEP], as HF prints
-        ids = [tokenizer.special_tokens[tokenizer.cls_token], *ids, tokenizer.special_tokens[tokenizer.sep_token]]
+    # As Hugging Face's tokenizer(text) does: with the post-processor's tokens ([CLS] … [SEP] for BERT).
+    ids = tokenizer.encode(text, add_special_tokens=True, **special_token_policy(args.special_tokens, hint=POLICY_HINT))
     tokens = [tokenizer.id_to_token(i) for i in ids]
     if args.json:
         print_json({"tokens": tokens, "ids": ids})

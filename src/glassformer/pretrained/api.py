@@ -99,5 +99,5 @@ def from_pretrained(
 
 def batch_encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[Tensor, Tensor]:
     """``(input_ids, attention_mask)`` ``(B, T)`` for ``texts`` with [CLS]/[SEP], truncated to ``max_length``, padded."""
-    batch = tokenizer.encode_batch(list(texts), max_length=max_length, padding="longest")
+    batch = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length)
     return torch.as_tensor(batch.input_ids), torch.as_tensor(batch.attention_mask)

@@ -105,19 +105,14 @@ class SentenceEncoder:
     def tokenize(self, texts: Sequence[str], special_tokens: str = "raise") -> tuple[Tensor, Tensor]:
         """Token ids and attention mask ``(B, T)`` for ``texts``, truncated to ``max_seq_length`` and padded.
 
-        `special_tokens` says what text that spells a special token becomes (see
-        :func:`glassformer.tokenizers.special.encode_text`).
+        `special_tokens` (``raise``, ``allow`` or ``text``) says what text that spells a special token becomes.
         """
-        from glassformer.data.batching import pad_sequences
-        from glassformer.tokenizers.special import encode_text
+        from glassformer.tokenizers import special_token_policy
+        from glassformer.tokenizers.base import POLICY_HINT
 
-        cls_id, sep_id = self.tokenizer.special_tokens["[CLS]"], self.tokenizer.special_tokens["[SEP]"]
-        room = self.config.max_seq_length - 2
-        rows = [[cls_id, *encode_text(self.tokenizer, text, special_tokens, f"text {i}")[:room], sep_id]
-                for i, text in enumerate(texts)]
-        ids = pad_sequences(rows, self.tokenizer.pad_id)
-        lengths = torch.tensor([len(row) for row in rows])
-        return ids, (torch.arange(ids.shape[1]) < lengths[:, None]).long()
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.config.max_seq_length,
+                               return_tensors="pt", **special_token_policy(special_tokens, hint=POLICY_HINT))
+        return batch["input_ids"], batch["attention_mask"]
 
     @torch.inference_mode()
     def embed_ids(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:

@@ -37,7 +37,8 @@ from glassformer.models.encoder import EncoderClassifier, EncoderConfig
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
 from glassformer.errors import ConfigError
-from glassformer.tokenizers.special import encode_text
+from glassformer.tokenizers import Template, special_token_policy
+from glassformer.tokenizers.base import POLICY_HINT
 from glassformer.tasks.base import Option, resolve_preset, setting, with_overrides
 from glassformer.training.metrics import classification_scores
 from glassformer.training.schedules import SCHEDULES
@@ -132,17 +133,25 @@ def default_out_dir(preset: SentimentPreset) -> Path:
 
 # --- text → ids ----------------------------------------------------------------------------------
 
-def encode(tokenizer: Any, text: str, max_length: int, special_tokens: str = "text",
-           where: str = "the text") -> tuple[list[int], bool]:
+def encode(tokenizer: Any, text: str, max_length: int, special_tokens: str = "text") -> tuple[list[int], bool]:
     """``[CLS] pieces… [SEP]`` ids of `text`, at most `max_length` of them, and whether pieces were cut off.
 
-    `special_tokens` says what special-token text inside `text` becomes (see :func:`encode_text`);
-    training data reads it as ordinary text.
+    `special_tokens` (``raise``, ``allow`` or ``text``, see :func:`special_token_policy`) says what text
+    that spells a special token becomes; training data reads it as ordinary text.
     """
-    pieces = encode_text(tokenizer, text, special_tokens, where)
-    room = max_length - 2
-    ids = [tokenizer.special_tokens[CLS], *pieces[:room], tokenizer.special_tokens[SEP]]
-    return ids, len(pieces) > room
+    encoding = tokenizer.encode_plus(text, add_special_tokens=True, max_length=max_length,
+                                     **special_token_policy(special_tokens, hint=POLICY_HINT))
+    return encoding.ids, encoding.num_truncated > 0
+
+
+def with_cls_template(tokenizer: Any) -> Any:
+    """`tokenizer` with BERT's ``[CLS] $A [SEP]`` post-processor when it has those tokens and no template yet.
+
+    WordPiece brings it; a byte-level BPE learnt here (or saved before templates existed) is given it.
+    """
+    if tokenizer.post_processor is None and CLS in tokenizer.special_tokens and SEP in tokenizer.special_tokens:
+        tokenizer.post_processor = Template.bert()
+    return tokenizer
 
 
 def encode_split(tokenizer: Any, split: TextSplit, max_length: int) -> list[dict[str, Any]]:
@@ -157,7 +166,7 @@ def train_tokenizer(kind: str, texts: Sequence[str], vocab_size: int) -> Any:
 
         tokenizer = ByteLevelBPE("gpt2")
         tokenizer.train(texts, vocab_size, special_tokens=[PAD, CLS, SEP], progress=False)
-        return tokenizer
+        return with_cls_template(tokenizer)
     if kind == "wordpiece":
         return train_wordpiece(texts, vocab_size)
     raise ValueError(f"tokenizer={kind!r}; expected one of {', '.join(SCRATCH_TOKENIZERS)}")
@@ -355,7 +364,7 @@ class SentimentClassifier:
             raise ValueError(f"{directory} lacks the tokenizer or the label names a sentiment model needs")
         extra = saved.config.get("extra") or {}
         max_length = int(extra.get("max_length") or saved.model.config.max_position)
-        return cls(saved.model, saved.tokenizer, saved.label_names, max_length, extra)
+        return cls(saved.model, with_cls_template(saved.tokenizer), saved.label_names, max_length, extra)
 
     def _encode(self, texts: Sequence[str], special_tokens: str) -> list[list[int]]:
         rows = []
@@ -364,9 +373,10 @@ class SentimentClassifier:
                 raise TypeError(f"text {index} must be str, got {type(text).__name__}")
             if not text.strip():
                 raise ValueError(f"text {index} is empty; give at least one word to classify")
-            ids, cut = encode(self.tokenizer, text, self.max_length, special_tokens, f"text {index}")
+            ids, cut = encode(self.tokenizer, text, self.max_length, special_tokens)
             if cut:
-                n = len(encode_text(self.tokenizer, text, special_tokens)) + 2
+                n = len(self.tokenizer.encode(text, add_special_tokens=True,
+                                              **special_token_policy(special_tokens, hint=POLICY_HINT)))
                 warnings.warn(f"text {index} has {n} tokens; the model reads at most {self.max_length}, "
                               f"so it was truncated to its first {self.max_length}", stacklevel=3)
             rows.append(ids)
@@ -374,7 +384,7 @@ class SentimentClassifier:
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, *,
                       special_tokens: str = "raise") -> torch.Tensor:
-        """``(N, num_labels)`` class probabilities for `texts` (special-token text: see :func:`encode_text`)."""
+        """``(N, num_labels)`` class probabilities for `texts` (special-token text: see :func:`encode`)."""
         if isinstance(texts, str):
             texts = [texts]
         rows = self._encode(texts, special_tokens)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from glassformer.tokenizers.base import Tokenizer, TokenizerFileError
+from glassformer.tokenizers.base import SpecialTokenError, Tokenizer, TokenizerFileError, special_token_policy
 from glassformer.tokenizers.byte_bpe import GPT2_PATTERN, GPT4_PATTERN, ByteLevelBPE
 from glassformer.tokenizers.char_bpe import CharBPE, MergeStep
 from glassformer.tokenizers.chars import CharTokenizer
+from glassformer.tokenizers.encoding import BatchEncoding, Encoding, Template
 from glassformer.tokenizers.hf_json import load_tokenizer_json, save_tokenizer_json
-from glassformer.tokenizers.wordpiece import BatchEncoding, Encoding, WordPiece
+from glassformer.tokenizers.wordpiece import WordPiece
 from glassformer.tokenizers.words import WordTokenizer, split_words
 
 __all__ = ["BatchEncoding", "ByteLevelBPE", "CharBPE", "CharTokenizer", "Encoding", "GPT2_PATTERN", "GPT4_PATTERN",
-           "MergeStep", "Tokenizer", "TokenizerFileError", "WordPiece", "WordTokenizer", "gpt2", "bert_uncased",
-           "load_tokenizer", "load_tokenizer_json", "save_tokenizer_json", "split_words"]
+           "MergeStep", "SpecialTokenError", "Template", "Tokenizer", "TokenizerFileError", "WordPiece",
+           "WordTokenizer", "gpt2", "bert_uncased", "load_tokenizer", "load_tokenizer_json", "save_tokenizer_json",
+           "special_token_policy", "split_words"]
 
 
 def gpt2() -> ByteLevelBPE:

@@ -19,7 +19,7 @@ import json
 import os
 from collections import Counter, defaultdict
 from functools import lru_cache
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -27,6 +27,7 @@ import regex
 
 from glassformer.tokenizers.base import (Tokenizer, TokenizerFileError, check_text, read_list,
                                          write_list)
+from glassformer.tokenizers.merging import merge
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 GPT4_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*"""
@@ -34,6 +35,8 @@ GPT4_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| 
 PATTERNS = {"gpt2": GPT2_PATTERN, "gpt4": GPT4_PATTERN}
 
 _CACHE_LIMIT = 1 << 18
+# Longer pieces (a base64 blob, a minified file) are rarely seen twice; caching them would hold megabytes.
+_CACHE_MAX_PIECE = 256
 _BLOCK_BYTES = 1 << 20
 
 
@@ -239,9 +242,11 @@ class _PieceCache(dict):
         self.encode_piece = encode_piece
 
     def __missing__(self, piece: str) -> list[int]:
-        if len(self) >= _CACHE_LIMIT:
-            self.clear()
-        ids = self[piece] = self.encode_piece(piece)
+        ids = self.encode_piece(piece)
+        if len(piece) < _CACHE_MAX_PIECE:
+            if len(self) >= _CACHE_LIMIT:
+                self.clear()
+            self[piece] = ids
         return ids
 
 
@@ -250,10 +255,11 @@ class _PieceCache(dict):
 class ByteLevelBPE(Tokenizer):
     """Byte-level byte-pair encoding (GPT-2): pieces = regex(text); ids = BPE merges over each piece's UTF-8 bytes.
 
-    ``decode(encode(s)) == s`` for every str s. Special tokens follow the policy in `Tokenizer`: by default
-    ``encode`` raises on special-token text; ``allowed_special=...`` maps the named ones to their ids;
-    ``encode_ordinary`` treats them as ordinary text. Ids that end inside a UTF-8 character decode with
-    U+FFFD in its place.
+    ``decode(encode(s)) == s`` for every str s that can be written in UTF-8, which is every str without a
+    lone surrogate (U+D800–U+DFFF not in a pair): those have no UTF-8 bytes, and ``encode`` rejects them
+    with a ValueError rather than guess (tiktoken replaces them with U+FFFD, which does not round-trip).
+    Special tokens follow the policy in `Tokenizer`. Ids that end inside a UTF-8 character decode with
+    U+FFFD in its place. A piece of any length encodes in O(n log n) time (see `merging`).
     """
 
     kind = "ByteLevelBPE"
@@ -282,6 +288,7 @@ class ByteLevelBPE(Tokenizer):
         self._byte_table = bytes(self._byte_ids) if sorted(self._byte_ids) == list(range(256)) else None
         self._ranks: dict[tuple[int, int], int] = {}
         self._results: list[int] = []
+        self._lengths = {index: len(token) for index, token in self.id_to_bytes.items()}
         for rank, (a, b) in enumerate(self.merges):
             joined = self.id_to_bytes[a] + self.id_to_bytes[b]
             self._ranks.setdefault((a, b), rank)
@@ -351,9 +358,14 @@ class ByteLevelBPE(Tokenizer):
                              f"{len(special_tokens)} special tokens)")
         vocab, merges = learn_merges(counts, vocab_size - minimum, progress=progress)
         self.special_tokens = {}
-        self._special_regex = None
+        self._special_regexes = {}
         self._set_model(vocab, merges)
         self.add_special_tokens({token: len(vocab) + i for i, token in enumerate(special_tokens)})
+        # A pad token or template naming a special token that this training did not keep would fail later.
+        if self.pad_token not in self.special_tokens:
+            self.pad_token = None
+        if self.post_processor is not None and not self.post_processor.special_tokens() <= set(self.special_tokens):
+            self.post_processor = None
 
     # --- encoding --------------------------------------------------------------------------------
 
@@ -365,26 +377,39 @@ class ByteLevelBPE(Tokenizer):
             raise ValueError(f"text contains a lone surrogate {piece[exc.start]!r}, which has no UTF-8 "
                              f"bytes") from None
         ids = list(data.translate(self._byte_table)) if self._byte_table else [self._byte_ids[b] for b in data]
-        get = self._ranks.get
-        never = len(self.merges)
-        while len(ids) > 1:
-            ranks = list(map(get, zip(ids, ids[1:]), repeat(never)))
-            rank = min(ranks)
-            if rank == never:
-                break
-            if ranks.count(rank) == 1:
-                i = ranks.index(rank)
-                ids[i:i + 2] = [self._results[rank]]
-            else:
-                a, b = self.merges[rank]
-                ids = _merge_ids(ids, a, b, self._results[rank])
-        return ids
+        return merge(ids, self._ranks, self.merges, self._results)
 
     def encode_ordinary(self, text: str) -> list[int]:
         check_text(text)
         # The cache maps a piece to its ids and computes missing ones itself, so the loop over pieces
         # runs inside map() and chain() rather than in Python bytecode.
         return list(chain.from_iterable(map(self._cache.__getitem__, self._regex.findall(text))))
+
+    def encode_ordinary_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids and character offsets; a token holding part of a character's bytes spans that whole character."""
+        check_text(text)
+        ids: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        lengths = self._lengths
+        for match in self._regex.finditer(text):
+            piece = match.group()
+            piece_ids = self._cache[piece]
+            ids += piece_ids
+            start = match.start()
+            if piece.isascii():
+                for index in piece_ids:
+                    end = start + lengths[index]
+                    offsets.append((start, end))
+                    start = end
+                continue
+            # The character that each byte of the piece belongs to.
+            owner = [k for k, ch in enumerate(piece) for _ in range(_utf8_length(ch))]
+            first = 0
+            for index in piece_ids:
+                last = first + lengths[index] - 1
+                offsets.append((start + owner[first], start + owner[last] + 1))
+                first = last + 1
+        return ids, offsets
 
     def decode_bytes(self, ids: Sequence[int]) -> bytes:
         """The raw bytes of `ids` (special tokens as their UTF-8 text)."""
@@ -397,7 +422,11 @@ class ByteLevelBPE(Tokenizer):
             bad = next(i for i in ids if not isinstance(i, int))
             raise TypeError(f"ids must be ints, got {type(bad).__name__} {bad!r}") from None
 
-    def decode(self, ids: Sequence[int]) -> str:
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+        """The UTF-8 text of the ids' bytes; bytes that are not UTF-8 become U+FFFD, as in Hugging Face."""
+        if skip_special_tokens:
+            special = set(self.special_tokens.values())
+            ids = [i for i in ids if i not in special]
         return self.decode_bytes(ids).decode("utf-8", errors="replace")
 
     def id_to_token(self, index: int) -> str:
@@ -497,6 +526,11 @@ def _parse_merges(lines: Iterable[str], ids: dict[str, int], path: Path, first_l
                                          f"in the vocabulary")
         merges.append((ids[a], ids[b]))
     return merges
+
+
+def _utf8_length(ch: str) -> int:
+    cp = ord(ch)
+    return 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
 
 
 def _disabled(progress: bool | None) -> bool | None:

@@ -14,6 +14,8 @@ from typing import Any, Iterable, Sequence
 import regex
 
 from glassformer.tokenizers.base import Tokenizer, TokenizerFileError, check_text, read_list, write_list
+from glassformer.tokenizers.encoding import Offsets
+from glassformer.tokenizers.merging import merge
 
 END_OF_WORD = "</w>"
 # Words only: commas, spaces and other punctuation separate words, as in the article's corpus
@@ -74,7 +76,16 @@ class CharBPE(Tokenizer):
         self.token_to_id: dict[str, int] = {}
         for index, token in enumerate(self.vocab):
             self.token_to_id.setdefault(token, index)
-        self._ranks = {pair: rank for rank, pair in enumerate(self.merges)}
+        # The merges as id pairs, for the shared merge loop: distinct symbols have distinct ids.
+        ids = self.token_to_id
+        for a, b in self.merges:
+            if a not in ids or b not in ids:
+                raise ValueError(f"merge ({a!r}, {b!r}) uses a symbol that is not in the vocabulary")
+        self._ranks: dict[tuple[int, int], int] = {}
+        for rank, (a, b) in enumerate(self.merges):
+            self._ranks.setdefault((ids[a], ids[b]), rank)
+        self._id_merges = [(ids[a], ids[b]) for a, b in self.merges]
+        self._results = [ids[a + b] for a, b in self.merges]
         self._cache: dict[str, list[str]] = {}
         self.add_special_tokens({self.unk_token: 0})
 
@@ -126,23 +137,45 @@ class CharBPE(Tokenizer):
         cached = self._cache.get(word)
         if cached is not None:
             return cached
-        symbols = list(word) + [END_OF_WORD]
-        while len(symbols) > 1:
-            ranked = [(self._ranks.get(pair), i) for i, pair in enumerate(zip(symbols, symbols[1:]))
-                      if pair in self._ranks]
-            if not ranked:
-                break
-            pair = self.merges[min(ranked)[0]]
-            symbols = list(_merge_word(tuple(symbols), pair))
-        self._cache[word] = symbols
+        # Characters outside the vocabulary get ids of their own below 0, which no merge uses.
+        unknown: dict[int, str] = {}
+        ids = []
+        for ch in word:
+            index = self.token_to_id.get(ch)
+            if index is None:
+                index = -1 - len(unknown)
+                unknown[index] = ch
+            ids.append(index)
+        ids.append(self.token_to_id[END_OF_WORD])
+        merged = merge(ids, self._ranks, self._id_merges, self._results)
+        symbols = [unknown[i] if i < 0 else self.vocab[i] for i in merged]
+        if len(self._cache) < (1 << 18):
+            self._cache[word] = symbols
         return symbols
 
     def encode_ordinary(self, text: str) -> list[int]:
         get = self.token_to_id.get
         return [get(symbol, 0) for word in self.words(text) for symbol in self.segment(word)]
 
-    def decode(self, ids: Sequence[int]) -> str:
+    def encode_ordinary_offsets(self, text: str) -> tuple[list[int], Offsets]:
+        """Ids and offsets; a symbol ending in ``</w>`` spans its characters only (a lone ``</w>`` is empty)."""
+        get = self.token_to_id.get
+        ids: list[int] = []
+        offsets: Offsets = []
+        for match in self._regex.finditer(check_text(text)):
+            start = match.start()
+            for symbol in self.segment(match.group()):
+                end = start + len(symbol) - (len(END_OF_WORD) if symbol.endswith(END_OF_WORD) else 0)
+                ids.append(get(symbol, 0))
+                offsets.append((start, end))
+                start = end
+        return ids, offsets
+
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         """Symbols joined; each ``</w>`` becomes a space (punctuation and original spacing are not kept)."""
+        if skip_special_tokens:
+            special = set(self.special_tokens.values())
+            ids = [i for i in ids if i not in special]
         text = "".join(self.id_to_token(i) for i in ids)
         return text.replace(END_OF_WORD, " ").rstrip(" ")
 
@@ -172,5 +205,8 @@ class CharBPE(Tokenizer):
         alphabet = header.get("alphabet")
         if not isinstance(alphabet, list):
             raise TokenizerFileError(f"{directory}: header has no 'alphabet' list")
-        tokenizer._set_vocab(alphabet, merges)
+        try:
+            tokenizer._set_vocab(alphabet, merges)
+        except ValueError as exc:
+            raise TokenizerFileError(f"{path}: {exc}") from None
         return tokenizer

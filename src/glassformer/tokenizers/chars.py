@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from glassformer.tokenizers.base import Tokenizer, TokenizerFileError, check_text, read_list, write_list
+from glassformer.tokenizers.encoding import Offsets
 
 UNK = "<unk>"
 END_OF_TEXT = "<|endoftext|>"
@@ -67,8 +68,15 @@ class CharTokenizer(Tokenizer):
         get = self.char_to_id.get
         return [get(c, 0) for c in check_text(text)]
 
-    def decode(self, ids: Sequence[int]) -> str:
-        """The characters concatenated; special tokens appear as their text."""
+    def encode_ordinary_offsets(self, text: str) -> tuple[list[int], Offsets]:
+        """Ids and offsets: id k is character k."""
+        return self.encode_ordinary(text), [(i, i + 1) for i in range(len(text))]
+
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+        """The characters concatenated; special tokens appear as their text unless `skip_special_tokens`."""
+        if skip_special_tokens:
+            special = set(self.special_tokens.values())
+            ids = [i for i in ids if int(i) not in special]
         return "".join(self.id_to_token(int(i)) for i in ids)
 
     def id_to_token(self, index: int) -> str:

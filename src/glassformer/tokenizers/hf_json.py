@@ -13,6 +13,7 @@ from typing import Any
 
 from glassformer._files import atomic_write
 from glassformer.tokenizers.base import Tokenizer, TokenizerFileError
+from glassformer.tokenizers.encoding import Template
 from glassformer.tokenizers.byte_bpe import GPT2_PATTERN, ByteLevelBPE, token_to_unicode, unicode_to_token
 from glassformer.tokenizers.wordpiece import WordPiece
 
@@ -20,6 +21,66 @@ from glassformer.tokenizers.wordpiece import WordPiece
 def _added(token: str, index: int) -> dict[str, Any]:
     return {"id": index, "content": token, "single_word": False, "lstrip": False, "rstrip": False,
             "normalized": False, "special": True}
+
+
+def _template_json(tokenizer: Tokenizer) -> dict[str, Any] | None:
+    """The post-processor as Hugging Face's TemplateProcessing (None when the tokenizer has none)."""
+    template = tokenizer.post_processor
+    if template is None:
+        return None
+
+    def items(is_pair: bool) -> list[dict[str, Any]]:
+        return [{"Sequence": {"id": name[1:], "type_id": type_id}} if name.startswith("$")
+                else {"SpecialToken": {"id": name, "type_id": type_id}} for name, type_id in template.items(is_pair)]
+
+    ids = tokenizer.special_tokens
+    return {"type": "TemplateProcessing", "single": items(False), "pair": items(True),
+            "special_tokens": {t: {"id": t, "ids": [ids[t]], "tokens": [t]} for t in sorted(template.special_tokens())}}
+
+
+def _template_from_json(processor: dict[str, Any], path: Path) -> tuple[Template, dict[str, int]]:
+    """A TemplateProcessing post-processor as a Template, and the special tokens it names (text → id)."""
+
+    def text(items: list[dict[str, Any]]) -> str:
+        words = []
+        for item in items:
+            kind, entry = next(iter(item.items()))
+            name = f"${entry['id']}" if kind == "Sequence" else entry["id"]
+            words.append(f"{name}:{entry['type_id']}" if entry.get("type_id") else name)
+        return " ".join(words)
+
+    specials = {}
+    for name, entry in (processor.get("special_tokens") or {}).items():
+        if len(entry.get("ids", [])) != 1:
+            raise TokenizerFileError(f"{path}: the post-processor's special token {name!r} stands for "
+                                     f"{len(entry.get('ids', []))} ids; glassformer templates use one id each")
+        specials[name] = entry["ids"][0]
+    try:
+        return Template(text(processor["single"]), text(processor["pair"]) if processor.get("pair") else None), specials
+    except ValueError as exc:
+        raise TokenizerFileError(f"{path}: post-processor: {exc}") from None
+
+
+def _post_processor_from_json(document: dict[str, Any], tokenizer: Tokenizer, path: Path) -> None:
+    """Install the file's TemplateProcessing on `tokenizer` (alone or in a Sequence); none → None.
+
+    A ByteLevel post-processor is skipped: it changes no ids (with ``trim_offsets`` it would trim spaces
+    from offsets, which glassformer does not do).
+    """
+    processor = document.get("post_processor")
+    steps = [] if processor is None else processor.get("processors", []) if processor.get("type") == "Sequence" \
+        else [processor]
+    templates = [step for step in steps if step.get("type") == "TemplateProcessing"]
+    others = sorted({step.get("type") for step in steps} - {"TemplateProcessing", "ByteLevel"}, key=str)
+    if others or len(templates) > 1:
+        raise TokenizerFileError(f"{path}: post-processor {others[0] if others else 'with two templates'!r} is not "
+                                 f"supported; expected TemplateProcessing, ByteLevel, a Sequence of them, or none")
+    if not templates:
+        tokenizer.post_processor = None
+        return
+    template, specials = _template_from_json(templates[0], path)
+    tokenizer.add_special_tokens({t: i for t, i in specials.items() if t not in tokenizer.special_tokens})
+    tokenizer.post_processor = template
 
 
 def to_tokenizer_json(tokenizer: Tokenizer) -> dict[str, Any]:
@@ -38,33 +99,18 @@ def to_tokenizer_json(tokenizer: Tokenizer) -> dict[str, Any]:
         merges = [[token_to_unicode(tokenizer.id_to_bytes[a]), token_to_unicode(tokenizer.id_to_bytes[b])]
                   for a, b in tokenizer.merges]
         return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
-                "normalizer": None, "pre_tokenizer": pre_tokenizer, "post_processor": None,
+                "normalizer": None, "pre_tokenizer": pre_tokenizer, "post_processor": _template_json(tokenizer),
                 "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
                 "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
                           "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
                           "ignore_merges": False, "vocab": vocab, "merges": merges}}
     if isinstance(tokenizer, WordPiece):
-        cls_id, sep_id = tokenizer.token_to_id[tokenizer.cls_token], tokenizer.token_to_id[tokenizer.sep_token]
-
-        def special(token: str, type_id: int) -> dict[str, Any]:
-            return {"SpecialToken": {"id": token, "type_id": type_id}}
-
-        def sequence(name: str, type_id: int) -> dict[str, Any]:
-            return {"Sequence": {"id": name, "type_id": type_id}}
-
-        cls_token, sep_token = tokenizer.cls_token, tokenizer.sep_token
         return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
                 "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
                                "strip_accents": tokenizer.strip_accents, "lowercase": tokenizer.lowercase},
                 "pre_tokenizer": {"type": "BertPreTokenizer"},
-                "post_processor": {
-                    "type": "TemplateProcessing",
-                    "single": [special(cls_token, 0), sequence("A", 0), special(sep_token, 0)],
-                    "pair": [special(cls_token, 0), sequence("A", 0), special(sep_token, 0),
-                             sequence("B", 1), special(sep_token, 1)],
-                    "special_tokens": {cls_token: {"id": cls_token, "ids": [cls_id], "tokens": [cls_token]},
-                                       sep_token: {"id": sep_token, "ids": [sep_id], "tokens": [sep_token]}}},
-                "decoder": {"type": "WordPiece", "prefix": tokenizer.prefix, "cleanup": True},
+                "post_processor": _template_json(tokenizer),
+                "decoder": {"type": "WordPiece", "prefix": tokenizer.prefix, "cleanup": tokenizer.cleanup},
                 "model": {"type": "WordPiece", "unk_token": tokenizer.unk_token,
                           "continuing_subword_prefix": tokenizer.prefix,
                           "max_input_chars_per_word": tokenizer.max_input_chars_per_word,
@@ -133,6 +179,7 @@ def _bpe_from_json(document: dict, model: dict, specials: dict[str, int], path: 
     tokenizer = ByteLevelBPE(pattern)
     tokenizer._set_model(vocab, merges)
     tokenizer.add_special_tokens(specials)
+    _post_processor_from_json(document, tokenizer, path)
     return tokenizer
 
 
@@ -148,7 +195,11 @@ def _wordpiece_from_json(document: dict, model: dict, path: Path) -> WordPiece:
             raise TokenizerFileError(f"{path}: vocabulary ids are not 0..{len(vocab) - 1} each used once "
                                      f"(id {index} for {token!r})")
         vocab[index] = token
-    return WordPiece(vocab, lowercase=bool(normalizer.get("lowercase", True)),
-                     strip_accents=normalizer.get("strip_accents"), unk_token=model["unk_token"],
-                     prefix=model.get("continuing_subword_prefix", "##"),
-                     max_input_chars_per_word=model.get("max_input_chars_per_word", 100))
+    decoder = document.get("decoder") or {}
+    tokenizer = WordPiece(vocab, lowercase=bool(normalizer.get("lowercase", True)),
+                          strip_accents=normalizer.get("strip_accents"), unk_token=model["unk_token"],
+                          prefix=model.get("continuing_subword_prefix", "##"),
+                          max_input_chars_per_word=model.get("max_input_chars_per_word", 100),
+                          cleanup=bool(decoder.get("cleanup", True)))
+    _post_processor_from_json(document, tokenizer, path)
+    return tokenizer

@@ -10,6 +10,7 @@ import numpy as np
 import regex
 
 from glassformer.tokenizers.base import Tokenizer, TokenizerFileError, check_text, read_list, write_list
+from glassformer.tokenizers.encoding import Offsets
 
 WORD_PATTERN = r"\w+|[^\w\s]"
 
@@ -72,8 +73,27 @@ class WordTokenizer(Tokenizer):
         get = self.word_to_id.get
         return [get(w, 0) for w in self.split(text)]
 
-    def decode(self, ids: Sequence[int]) -> str:
+    def encode_ordinary_offsets(self, text: str) -> tuple[list[int], Offsets]:
+        """Ids and the offsets of their words in `text` (before lower-casing)."""
+        check_text(text)
+        lowered = text.lower() if self.lowercase else text
+        # Lower-casing can lengthen a character ("İ" → "i̇"); origin maps lowered positions back.
+        origin = (range(len(text)) if len(lowered) == len(text) else
+                  [i for i, ch in enumerate(text) for _ in ch.lower()])
+        get = self.word_to_id.get
+        ids: list[int] = []
+        offsets: Offsets = []
+        for match in self._regex.finditer(lowered):
+            start, end = match.span()
+            ids.append(get(match.group(), 0))
+            offsets.append((origin[start], origin[end - 1] + 1))
+        return ids, offsets
+
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         """The words joined by single spaces (the split loses the original spacing and case)."""
+        if skip_special_tokens:
+            special = set(self.special_tokens.values())
+            ids = [i for i in ids if i not in special]
         return " ".join(self.id_to_token(i) for i in ids)
 
     def id_to_token(self, index: int) -> str:

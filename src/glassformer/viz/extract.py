@@ -19,7 +19,6 @@ from glassformer._torch import evaluating
 from glassformer.models import DecoderLM, EncoderClassifier, Seq2SeqTransformer, TransformerEncoderModel
 from glassformer.viz.head_view import AttentionMaps, seq2seq_maps
 
-CLS, SEP = "[CLS]", "[SEP]"
 
 
 @dataclass
@@ -66,17 +65,14 @@ def token_labels(tokenizer: Any, ids: Sequence[int]) -> list[str]:
 def encode_for(model: nn.Module, tokenizer: Any, text: str, max_length: int) -> tuple[list[int], bool]:
     """The ids a model of this kind reads for `text`, cut to `max_length`, and whether anything was cut.
 
-    Encoders get ``[CLS] … [SEP]`` when the tokenizer has those tokens; decoders read the plain ids.
+    Encoders get their tokenizer's post-processor tokens (``[CLS] … [SEP]``); decoders read the plain ids.
+    Text that spells a special token is read as ordinary characters.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError("the text is empty; give at least one word")
-    pieces = list(tokenizer.encode_ordinary(text))
-    specials = getattr(tokenizer, "special_tokens", {})
-    wrap = isinstance(model, (EncoderClassifier, TransformerEncoderModel)) and CLS in specials and SEP in specials
-    if wrap:
-        room = max_length - 2
-        return [specials[CLS], *pieces[:room], specials[SEP]], len(pieces) > room
-    return pieces[:max_length], len(pieces) > max_length
+    encoder = isinstance(model, (EncoderClassifier, TransformerEncoderModel))
+    encoding = tokenizer.encode_plus(text, add_special_tokens=encoder, max_length=max_length, disallowed_special=())
+    return encoding.ids, encoding.num_truncated > 0
 
 
 def text_attention(
