@@ -1,12 +1,15 @@
-"""Load on the studio: N concurrent sentiment requests through gradio_client; every one must succeed.
+"""Load on the studio: bursts of N concurrent sentiment requests through gradio_client; every one must succeed.
 
-Anchor: one request alone, measured in the same run, before the burst. Prints one table with the
-latency percentiles of the burst and their ratio to the anchor.
+Anchor: one request alone (median of five), measured in the same run, before the bursts. Prints one
+table with the latency percentiles of each burst (1, 20 and 50 concurrent requests by default) and
+their ratio to the anchor. The studio answers a burst with batched forward passes (Gradio's event
+batching), so the target is p99 <= 3x the anchor for 50 concurrent requests.
 
     .venv/bin/python benchmarks/studio_load.py --url http://127.0.0.1:7860/      # a running studio
     .venv/bin/python benchmarks/studio_load.py --model DIR                       # starts one on a free port
 
-With --model the server runs in this process, so client and server share the machine's cores.
+With --model the studio runs in a process of its own on a free port; client and server share the
+machine's cores.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 SENTENCES = [
@@ -35,14 +40,25 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def start_studio(model_dir: str) -> tuple[str, object]:
+def start_studio(model_dir: str) -> tuple[str, subprocess.Popen]:
+    """`glassformer studio` on `model_dir` in its own process (as a user runs it), once it answers."""
     from glassformer._localhost import free_port
-    from glassformer.studio import build_app, default_models, launch
 
     port = free_port()
-    app = build_app(default_models(model_dir))
-    launch(app, "127.0.0.1", port, block=False, quiet=True)
-    return f"http://127.0.0.1:{port}/", app
+    server = subprocess.Popen([sys.executable, "-m", "glassformer.cli", "studio", "--sentiment-model", model_dir,
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return url, server
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError(f"the studio exited with status {server.returncode}")
+            time.sleep(0.5)
+    server.terminate()
+    raise RuntimeError(f"the studio did not answer at {url} within 180 s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,15 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="a running studio")
     where.add_argument("--model", help="a saved sentiment model: start a studio on it in this process")
-    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--requests", type=int, nargs="+", default=[1, 20, 50], help="burst sizes")
     args = parser.parse_args(argv)
 
     from gradio_client import Client
 
-    app = None
+    server = None
     url = args.url
     if url is None:
-        url, app = start_studio(args.model)
+        url, server = start_studio(args.model)
     client = Client(url, verbose=False)
 
     def one(index: int) -> tuple[float, str]:
@@ -68,24 +84,25 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"request {index} failed: {summary}")
         return time.perf_counter() - started, label["label"]
 
-    one(0)  # warm-up: first-call costs (threads, caches) are not what the burst should measure
-    anchor = statistics.median(one(i)[0] for i in range(3))
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.requests) as pool:
-        results = list(pool.map(one, range(args.requests)))
-    wall = time.perf_counter() - started
-    latencies = [seconds for seconds, _ in results]
+    one(0)  # warm-up: first-call costs (threads, caches) are not what the bursts should measure
+    anchor = statistics.median(one(i)[0] for i in range(5))
     load = os.getloadavg()
-    print(f"studio load test: {args.requests} concurrent /classify requests to {url} — "
-          f"{len(results)}/{args.requests} succeeded in {wall:.2f} s wall "
-          f"({args.requests / wall:.1f} requests/s); load average {load[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'measure':<28}{'seconds':>10}{'× alone':>10}")
-    print(f"{'one request alone (anchor)':<28}{anchor:>10.3f}{1.0:>10.1f}")
-    for name, value in (("p50", percentile(latencies, 50)), ("p90", percentile(latencies, 90)),
-                        ("p99", percentile(latencies, 99)), ("max", max(latencies))):
-        print(f"{'burst ' + name:<28}{value:>10.3f}{value / anchor:>10.1f}")
-    if app is not None:
-        app.close()
+    print(f"studio load test against {url}; load average {load[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'requests':>8} {'ok':>4} {'wall s':>7} {'p50 s':>7} {'p90 s':>7} {'p99 s':>7} {'max s':>7} "
+          f"{'p99 / alone':>12}")
+    print(f"{'alone':>8} {'':>4} {'':>7} {anchor:>7.3f} {'':>7} {'':>7} {'':>7} {1.0:>12.2f}")
+    for n in args.requests:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            results = list(pool.map(one, range(n)))
+        wall = time.perf_counter() - started
+        latencies = [seconds for seconds, _ in results]
+        p99 = percentile(latencies, 99)
+        print(f"{n:>8} {len(results):>4} {wall:>7.2f} {percentile(latencies, 50):>7.3f} "
+              f"{percentile(latencies, 90):>7.3f} {p99:>7.3f} {max(latencies):>7.3f} {p99 / anchor:>12.2f}")
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=30)
     return 0
 
 

@@ -1,53 +1,46 @@
-"""The CPU fast path: FastLinear gives torch.nn.Linear's numbers, keeps its parameters, and still trains."""
+"""The CPU fast path: the same layers with fused kernels give torch's numbers, keep their classes, and still train."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from glassformer.pretrained.fast import FastLinear, onednn_linear_available, use_fast_path
+from glassformer.nn import FeedForward, MultiHeadAttention, kernels
+from glassformer.nn.kernels import onednn_linear_available, set_fast_path
 
-pytestmark = pytest.mark.skipif(not onednn_linear_available(), reason="this PyTorch build has no oneDNN linear")
+
+@pytest.fixture(params=["onednn", "fallback"])
+def kernel(request, monkeypatch):
+    """Both branches of nn.kernels.linear: the private oneDNN op, and the public-op fallback without it."""
+    if request.param == "onednn" and not onednn_linear_available():
+        pytest.skip("this PyTorch build has no oneDNN linear")
+    if request.param == "fallback":
+        monkeypatch.setattr(kernels, "onednn_linear_available", lambda: False)
+    return request.param
 
 
-def test_fast_linear_matches_torch_linear_and_keeps_parameters():
-    """Reference: torch.nn.Linear (same weights) on 2-D, 3-D and single-row inputs, with and without bias."""
+@pytest.mark.parametrize("activation", [None, "relu", "gelu", "gelu_tanh"])
+def test_kernel_linear_equals_torch(kernel, activation):
+    """Reference: torch.nn.functional.linear then the activation, float32 and (where oneDNN runs it) bfloat16."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(24, 40), torch.nn.GELU(), torch.nn.Linear(40, 8, bias=False))
-    reference = [torch.nn.Linear(24, 40), torch.nn.Linear(40, 8, bias=False)]
-    reference[0].load_state_dict(model[0].state_dict())
-    reference[1].load_state_dict(model[2].state_dict())
-    names_before = {k: v.data_ptr() for k, v in model.state_dict().items()}
-    use_fast_path(model)
-    assert isinstance(model[0], FastLinear) and isinstance(model[2], FastLinear)
-    assert {k: v.data_ptr() for k, v in model.state_dict().items()} == names_before
-    for x in (torch.randn(5, 24), torch.randn(3, 7, 24), torch.randn(1, 24)):
-        with torch.inference_mode():
-            expected = reference[1](torch.nn.functional.gelu(reference[0](x)))
-            assert (model(x) - expected).abs().max() <= 1e-5
+    x, weight, bias = torch.randn(3, 7, 24) * 3, torch.randn(40, 24), torch.randn(40)
+    expected = torch.nn.functional.linear(x, weight, bias)
+    if activation == "relu":
+        expected = expected.relu()
+    elif activation:
+        expected = torch.nn.functional.gelu(expected, approximate="tanh" if activation == "gelu_tanh" else "none")
+    with torch.inference_mode():
+        assert (kernels.linear(x, weight, bias, activation) - expected).abs().max() <= 1e-4
+        half = kernels.linear(x.bfloat16(), weight.bfloat16(), bias.bfloat16(), activation).float()
+    assert (half - expected).abs().max() <= 0.05 * expected.abs().max()
 
 
-def test_fast_linear_keeps_gradients_when_training():
-    torch.manual_seed(0)
-    layer = torch.nn.Linear(6, 3)
-    reference = torch.nn.Linear(6, 3)
-    reference.load_state_dict(layer.state_dict())
-    use_fast_path(torch.nn.Sequential(layer))
-    x = torch.randn(4, 6)
-    layer(x).square().sum().backward()
-    reference(x).square().sum().backward()
-    assert torch.allclose(layer.weight.grad, reference.weight.grad, atol=1e-6)
-
-
-def test_fused_qkv_attention_matches_torch_and_follows_weight_changes():
+def test_fast_attention_matches_torch_and_follows_weight_changes(kernel):
     """Reference: torch.nn.MultiheadAttention with the same weights, before and after an in-place update."""
-    from glassformer.nn import MultiHeadAttention
-    from glassformer.pretrained.fast import FusedQKVAttention
-
     torch.manual_seed(0)
     ours = MultiHeadAttention(32, 4).eval()
-    use_fast_path(torch.nn.Sequential(ours))
-    assert isinstance(ours, FusedQKVAttention)
+    set_fast_path(torch.nn.Sequential(ours))
+    assert type(ours) is MultiHeadAttention and ours.fast and type(ours.q_proj) is torch.nn.Linear
     reference = torch.nn.MultiheadAttention(32, 4, batch_first=True).eval()
     x = torch.randn(3, 9, 32)
     keep = torch.ones(3, 9, dtype=torch.bool)
@@ -69,20 +62,30 @@ def test_fused_qkv_attention_matches_torch_and_follows_weight_changes():
     compare()
 
 
-@pytest.mark.parametrize("activation", ["gelu", "gelu_tanh"])
-def test_fused_gelu_feed_forward_matches_torch(activation):
-    """Reference: torch Linear → torch.nn.functional.gelu (exact or tanh) → Linear, same weights."""
-    from glassformer.nn import FeedForward
-    from glassformer.pretrained.fast import FusedGELUFeedForward
-
+@pytest.mark.parametrize("activation", ["gelu", "gelu_tanh", "relu"])
+def test_fast_feed_forward_matches_torch(kernel, activation):
+    """Reference: torch Linear → the activation → Linear, same weights."""
     torch.manual_seed(0)
     ffn = FeedForward(16, 48, activation=activation).eval()
-    use_fast_path(torch.nn.Sequential(ffn))
-    assert isinstance(ffn, FusedGELUFeedForward)
+    set_fast_path(ffn)
+    assert type(ffn) is FeedForward and ffn.fast
     x = torch.randn(2, 5, 16) * 3
-    approximate = "tanh" if activation == "gelu_tanh" else "none"
     with torch.no_grad():
-        hidden = torch.nn.functional.gelu(x @ ffn.fc1.weight.T + ffn.fc1.bias, approximate=approximate)
+        pre = x @ ffn.fc1.weight.T + ffn.fc1.bias
+        hidden = pre.relu() if activation == "relu" else torch.nn.functional.gelu(
+            pre, approximate="tanh" if activation == "gelu_tanh" else "none")
         expected = hidden @ ffn.fc2.weight.T + ffn.fc2.bias
     with torch.inference_mode():
         assert (ffn(x) - expected).abs().max() <= 1e-5
+
+
+def test_fast_layers_keep_gradients_when_training():
+    torch.manual_seed(0)
+    ffn = FeedForward(6, 12, activation="gelu")
+    reference = FeedForward(6, 12, activation="gelu")
+    reference.load_state_dict(ffn.state_dict())
+    set_fast_path(ffn)
+    x = torch.randn(4, 6)
+    ffn(x).square().sum().backward()
+    reference(x).square().sum().backward()
+    assert torch.allclose(ffn.fc1.weight.grad, reference.fc1.weight.grad, atol=1e-6)

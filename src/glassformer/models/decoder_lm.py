@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer.errors import ConfigError
-from glassformer.models.outputs import LMOutput
+from glassformer.models.outputs import LMOutput, returns_intermediates
 from glassformer.nn import (
     Encoder,
     EncoderLayer,
@@ -28,6 +28,7 @@ from glassformer.nn import (
     ACTIVATIONS,
     padding_mask,
 )
+from glassformer.nn.hooks import HookPoint, hook
 
 IGNORE_INDEX = -100
 
@@ -140,6 +141,7 @@ class DecoderLM(nn.Module):
             final_norm=True,
         )
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.hook_embed, self.hook_pos_embed, self.hook_logits = HookPoint(), HookPoint(), HookPoint()
         if config.tie_embeddings:
             self.lm_head.weight = self.token_embedding.weight
         self.apply(self._init_weights)
@@ -170,6 +172,7 @@ class DecoderLM(nn.Module):
         """An empty key/value cache, one per block."""
         return self.blocks.new_cache()
 
+    @returns_intermediates
     def forward(
         self,
         input_ids: Tensor,
@@ -193,9 +196,9 @@ class DecoderLM(nn.Module):
             cache = self.new_cache()
         _, t = input_ids.shape
         past = cache[0].length if cache else 0
-        x = self.token_embedding(input_ids)  # (B, T, D)
-        x = x + self.position_embedding.embed_range(t, offset=past)  # positions past .. past + T - 1
-        x = self.dropout(x)
+        x = hook(self.hook_embed, self.token_embedding(input_ids))  # (B, T, D)
+        positions = hook(self.hook_pos_embed, self.position_embedding.embed_range(t, offset=past).unsqueeze(0))
+        x = self.dropout(x + positions)  # positions past .. past + T - 1
         mask = causal_mask(t, past + t, device=input_ids.device)  # (1, 1, T, past + T)
         if attention_mask is not None:
             if attention_mask.shape[-1] != past + t:
@@ -211,7 +214,7 @@ class DecoderLM(nn.Module):
             output_hidden_states=output_hidden_states,
             output_attentions=output_attentions,
         )  # last_hidden_state (B, T, D), after the final LayerNorm
-        logits = self.lm_head(out.last_hidden_state)  # (B, T, V)
+        logits = hook(self.hook_logits, self.lm_head(out.last_hidden_state))  # (B, T, V)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(

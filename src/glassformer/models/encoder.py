@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer.errors import ConfigError
-from glassformer.models.outputs import ClassifierOutput, EncoderOutput
+from glassformer.models.outputs import ClassifierOutput, EncoderOutput, returns_intermediates
 from glassformer.nn import (
     Encoder,
     EncoderLayer,
@@ -24,6 +24,7 @@ from glassformer.nn import (
     ACTIVATIONS,
     padding_mask,
 )
+from glassformer.nn.hooks import HookPoint, hook
 
 POOLINGS = ("cls", "mean")
 
@@ -99,16 +100,18 @@ class EncoderEmbeddings(nn.Module):
         self.token_type_embeddings = TokenEmbedding(config.type_vocab_size, config.d_model)
         self.norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
+        self.hook_word, self.hook_position, self.hook_token_type = HookPoint(), HookPoint(), HookPoint()
+        self.hook_embed = HookPoint()  # LayerNorm(word + position + token type): the first layer's input
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
         """``(B, T)`` ids → ``(B, T, D)``; token types default to 0 (one segment)."""
         _, t = input_ids.shape
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        x = self.word_embeddings(input_ids)  # (B, T, D)
-        x = x + self.position_embeddings.embed_range(t)  # (T, D) broadcast over the batch
-        x = x + self.token_type_embeddings(token_type_ids)
-        return self.dropout(self.norm(x))
+        word = hook(self.hook_word, self.word_embeddings(input_ids))  # (B, T, D)
+        position = hook(self.hook_position, self.position_embeddings.embed_range(t).unsqueeze(0))  # (1, T, D)
+        token_type = hook(self.hook_token_type, self.token_type_embeddings(token_type_ids))  # (B, T, D)
+        return self.dropout(hook(self.hook_embed, self.norm(word + position + token_type)))
 
 
 class TransformerEncoderModel(nn.Module):
@@ -134,6 +137,7 @@ class TransformerEncoderModel(nn.Module):
             final_norm=config.norm_first,
         )
         self.pooler = nn.Linear(config.d_model, config.d_model) if config.use_pooler else None
+        self.hook_pooler = HookPoint()  # (B, D): tanh(W h_[CLS] + b)
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -152,6 +156,7 @@ class TransformerEncoderModel(nn.Module):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
+    @returns_intermediates
     def forward(
         self,
         input_ids: Tensor,
@@ -168,7 +173,7 @@ class TransformerEncoderModel(nn.Module):
             x, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions
         )
         hidden = out.last_hidden_state  # (B, T, D)
-        pooled = torch.tanh(self.pooler(hidden[:, 0])) if self.pooler is not None else None  # (B, D)
+        pooled = hook(self.hook_pooler, torch.tanh(self.pooler(hidden[:, 0]))) if self.pooler is not None else None
         return EncoderOutput(hidden, pooled, out.hidden_states, out.attentions)
 
 
@@ -181,8 +186,10 @@ class EncoderClassifier(nn.Module):
         self.encoder = TransformerEncoderModel(config)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.d_model, config.num_labels)
+        self.hook_features, self.hook_logits = HookPoint(), HookPoint()  # the sentence vector, the class logits
         self.encoder._init_weights(self.classifier)
 
+    @returns_intermediates
     def forward(
         self,
         input_ids: Tensor,
@@ -207,7 +214,8 @@ class EncoderClassifier(nn.Module):
             features = enc.pooled  # (B, D): pooler on [CLS]
         else:
             features = enc.last_hidden_state[:, 0]  # (B, D): raw [CLS] state
-        logits = self.classifier(self.dropout(features))  # (B, num_labels)
+        features = hook(self.hook_features, features)
+        logits = hook(self.hook_logits, self.classifier(self.dropout(features)))  # (B, num_labels)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return ClassifierOutput(
             logits=logits,

@@ -5,16 +5,22 @@ Shared conventions:
   tensors of ``(B, T, D)``), taken before any final LayerNorm; ``None`` unless asked for.
 - ``attentions`` / ``cross_attentions``: one ``(B, H, T_q, T_k)`` tensor of attention weights
   per layer; ``None`` unless asked for.
+- ``intermediates``: with ``output_intermediates=True`` (every hook point) or a pattern such as
+  ``"*.hook_q"`` (those only), the named intermediates of the pass (:mod:`glassformer.nn.hooks`):
+  per head Q, K, V, scores and weights, each layer's residual stream, the pooled features, the logits.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
 from glassformer.nn import DecoderLayerCache, KVCache
+from glassformer.nn.hooks import caching
 
 
 @dataclass
@@ -25,6 +31,7 @@ class EncoderOutput:
     pooled: Tensor | None = None  # (B, D): pooler output on the first ([CLS]) token
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor, ...] | None = None
+    intermediates: dict[str, Tensor] | None = None
 
 
 @dataclass
@@ -37,6 +44,7 @@ class ClassifierOutput:
     pooled: Tensor | None = None
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor, ...] | None = None
+    intermediates: dict[str, Tensor] | None = None
 
 
 @dataclass
@@ -49,6 +57,7 @@ class LMOutput:
     last_hidden_state: Tensor | None = None
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor, ...] | None = None
+    intermediates: dict[str, Tensor] | None = None
 
 
 @dataclass
@@ -61,6 +70,7 @@ class DecoderOutput:
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor, ...] | None = None
     cross_attentions: tuple[Tensor, ...] | None = None
+    intermediates: dict[str, Tensor] | None = None
 
 
 @dataclass
@@ -75,6 +85,27 @@ class Seq2SeqOutput:
     decoder_hidden_states: tuple[Tensor, ...] | None = None
     decoder_attentions: tuple[Tensor, ...] | None = None
     cross_attentions: tuple[Tensor, ...] | None = None
+    intermediates: dict[str, Tensor] | None = None
+
+
+def returns_intermediates(forward: Callable) -> Callable:
+    """Give a model's ``forward`` the keyword ``output_intermediates`` (False, True = all, or name patterns).
+
+    The pass runs with caching hooks on the chosen hook points (:func:`glassformer.nn.hooks.caching`)
+    and the output dataclass carries them in ``intermediates``, so nobody recomputes what the model did.
+    """
+
+    @functools.wraps(forward)
+    def wrapper(self: torch.nn.Module, *args: Any, output_intermediates: Any = False, **kwargs: Any) -> Any:
+        if output_intermediates is False:
+            return forward(self, *args, **kwargs)
+        names = None if output_intermediates is True else output_intermediates
+        with caching(self, names) as cache:
+            out = forward(self, *args, **kwargs)
+        out.intermediates = dict(cache)
+        return out
+
+    return wrapper
 
 
 # Registered as pytrees, so torch.export, torch.compile and the ONNX exporter can return them.

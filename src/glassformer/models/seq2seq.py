@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer.errors import ConfigError
-from glassformer.models.outputs import DecoderOutput, EncoderOutput, Seq2SeqOutput
+from glassformer.models.outputs import DecoderOutput, EncoderOutput, Seq2SeqOutput, returns_intermediates
 from glassformer.nn import (
     Decoder,
     DecoderLayer,
@@ -29,6 +29,7 @@ from glassformer.nn import (
     ACTIVATIONS,
     padding_mask,
 )
+from glassformer.nn.hooks import HookPoint, hook
 
 IGNORE_INDEX = -100
 
@@ -109,6 +110,8 @@ class Seq2SeqTransformer(nn.Module):
         self.encoder = Encoder(lambda: EncoderLayer(**layer_args), config.n_encoder_layers, config.norm_first)
         self.decoder = Decoder(lambda: DecoderLayer(**layer_args), config.n_decoder_layers, config.norm_first)
         self.output_proj = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        # √D-scaled embedding plus sinusoidal positions: each stack's input; and the next-token logits.
+        self.hook_encoder_embed, self.hook_decoder_embed, self.hook_logits = HookPoint(), HookPoint(), HookPoint()
         self._init_weights()
         if config.tie_embeddings:
             self.output_proj.weight = self.embedding.weight
@@ -125,6 +128,7 @@ class Seq2SeqTransformer(nn.Module):
         """An empty self- and cross-attention cache per decoder layer."""
         return self.decoder.new_cache()
 
+    @returns_intermediates
     def encode(
         self,
         src_ids: Tensor,
@@ -134,11 +138,12 @@ class Seq2SeqTransformer(nn.Module):
         output_attentions: bool = False,
     ) -> EncoderOutput:
         """Encode ``src_ids`` ``(B, S)``; ``src_attention_mask`` ``(B, S)`` is 1 for real tokens, 0 for padding."""
-        x = self.positional(self.embedding(src_ids))  # (B, S, D)
+        x = hook(self.hook_encoder_embed, self.positional(self.embedding(src_ids)))  # (B, S, D)
         mask = None if src_attention_mask is None else padding_mask(src_attention_mask)  # (B, 1, 1, S)
         out = self.encoder(x, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         return EncoderOutput(out.last_hidden_state, None, out.hidden_states, out.attentions)
 
+    @returns_intermediates
     def decode(
         self,
         tgt_ids: Tensor,
@@ -157,7 +162,7 @@ class Seq2SeqTransformer(nn.Module):
         """
         _, t = tgt_ids.shape
         past = cache[0].length if cache else 0
-        x = self.positional(self.embedding(tgt_ids), offset=past)  # (B, T, D)
+        x = hook(self.hook_decoder_embed, self.positional(self.embedding(tgt_ids), offset=past))  # (B, T, D)
         self_mask = causal_mask(t, past + t, device=tgt_ids.device)  # (1, 1, T, past + T)
         if tgt_attention_mask is not None:
             self_mask = self_mask & padding_mask(tgt_attention_mask)
@@ -171,7 +176,7 @@ class Seq2SeqTransformer(nn.Module):
             output_hidden_states=output_hidden_states,
             output_attentions=output_attentions,
         )
-        logits = self.output_proj(out.last_hidden_state)  # (B, T, V)
+        logits = hook(self.hook_logits, self.output_proj(out.last_hidden_state))  # (B, T, V)
         return DecoderOutput(
             logits=logits,
             cache=cache,
@@ -181,6 +186,7 @@ class Seq2SeqTransformer(nn.Module):
             cross_attentions=out.cross_attentions,
         )
 
+    @returns_intermediates
     def forward(
         self,
         src_ids: Tensor,

@@ -15,8 +15,9 @@ from torch import Tensor, nn
 
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer.errors import ConfigError
-from glassformer.models.outputs import ClassifierOutput
+from glassformer.models.outputs import ClassifierOutput, returns_intermediates
 from glassformer.nn import ACTIVATIONS, Encoder, EncoderLayer, PatchEmbedding
+from glassformer.nn.hooks import HookPoint, hook
 
 
 @dataclass
@@ -101,6 +102,9 @@ class VisionTransformer(nn.Module):
             final_norm=True,
         )
         self.head = nn.Linear(config.d_model, config.num_classes)
+        # The projected patches, the first layer's input ([CLS] + patches + positions), [CLS]'s final state, logits.
+        self.hook_patches, self.hook_embed = HookPoint(), HookPoint()
+        self.hook_features, self.hook_logits = HookPoint(), HookPoint()
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -116,6 +120,7 @@ class VisionTransformer(nn.Module):
         nn.init.trunc_normal_(self.cls_token, std=std)
         nn.init.trunc_normal_(self.position_embeddings, std=std)
 
+    @returns_intermediates
     def forward(
         self,
         images: Tensor,
@@ -128,15 +133,15 @@ class VisionTransformer(nn.Module):
 
         ``attentions[l][:, :, 0, 1:]`` is how much [CLS] attends to each patch in layer ``l``.
         """
-        patches = self.patch_embedding(images)  # (B, N, D)
+        patches = hook(self.hook_patches, self.patch_embedding(images))  # (B, N, D)
         cls = self.cls_token.expand(patches.shape[0], -1, -1)  # (B, 1, D)
-        x = torch.cat([cls, patches], dim=1) + self.position_embeddings  # (B, N + 1, D)
+        x = hook(self.hook_embed, torch.cat([cls, patches], dim=1) + self.position_embeddings)  # (B, N + 1, D)
         x = self.dropout(x)
         out = self.encoder(
             x, output_hidden_states=output_hidden_states, output_attentions=output_attentions
         )  # last_hidden_state (B, N + 1, D), after the final LayerNorm
-        cls_state = out.last_hidden_state[:, 0]  # (B, D)
-        logits = self.head(cls_state)  # (B, num_classes)
+        cls_state = hook(self.hook_features, out.last_hidden_state[:, 0])  # (B, D)
+        logits = hook(self.hook_logits, self.head(cls_state))  # (B, num_classes)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return ClassifierOutput(
             logits=logits,

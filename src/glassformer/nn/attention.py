@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glassformer.nn import kernels
+from glassformer.nn.hooks import HookPoint, hook, is_hooked
 from glassformer.nn.masks import check_mask
 
 
@@ -45,12 +47,15 @@ def scaled_dot_product_attention(
     need_weights: bool = False,
     fused: bool = True,
     scale: float | None = None,
+    score_hook: HookPoint | None = None,
+    pattern_hook: HookPoint | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """softmax(Q Kᵀ · scale) V for q ``(B, H, T_q, d)``, k and v ``(B, H, T_k, d)``; scale defaults to 1/√d.
 
     Returns the output ``(B, H, T_q, d_v)`` and, when ``need_weights`` (explicit path), the
     attention weights ``(B, H, T_q, T_k)`` before dropout, i.e. the distribution each query put
-    over the keys. ``dropout_p`` is applied as given: pass 0.0 at evaluation time.
+    over the keys. ``dropout_p`` is applied as given: pass 0.0 at evaluation time. The explicit path
+    passes the scores and the weights through `score_hook` and `pattern_hook` when given.
     """
     batch, n_heads, t_q, d_k = q.shape
     t_k = k.shape[-2]
@@ -69,9 +74,13 @@ def scaled_dot_product_attention(
     scores = (q @ k.transpose(-2, -1)) * scale  # (B, H, T_q, T_k)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
+    if score_hook is not None:
+        scores = hook(score_hook, scores)
     weights = scores.softmax(dim=-1)
     if has_key is not None:
         weights = weights.masked_fill(~has_key, 0.0)
+    if pattern_hook is not None:
+        weights = hook(pattern_hook, weights)
     dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0.0 else weights
     out = dropped @ v  # (B, H, T_q, d_v)
     return out, (weights if need_weights else None)
@@ -113,6 +122,12 @@ class MultiHeadAttention(nn.Module):
     """Multi-head attention: concat_h(softmax(Q_h K_hᵀ/√d_head) V_h) W_O with Q = x W_Q, K = m W_K, V = m W_V.
 
     ``m`` is ``x`` itself for self-attention and the encoder output (``memory``) for cross-attention.
+
+    Two switches, both decided when the model is built or loaded, never by replacing the class:
+    ``fused`` computes the attention with PyTorch's fused kernel (the explicit formula runs when
+    weights or the score/pattern hook points are asked for); ``fast`` (CPU inference) projects Q, K
+    and V of self-attention with one matmul against the three weights stacked, and adds the biases
+    inside the matmuls (:mod:`glassformer.nn.kernels`). Training and gradients always take the plain path.
     """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
@@ -124,14 +139,39 @@ class MultiHeadAttention(nn.Module):
         self.d_head = d_model // n_heads
         self.dropout = dropout
         self.fused = True
+        self.fast = False
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
+        self.hook_attn_scores, self.hook_pattern, self.hook_z = HookPoint(), HookPoint(), HookPoint()
+        self._stacked: tuple[tuple, Tensor, Tensor | None] | None = None
 
     def _split_heads(self, x: Tensor) -> Tensor:
         batch, t, _ = x.shape
         return x.view(batch, t, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, d_head)
+
+    def _project(self, layer: nn.Module, x: Tensor, fast: bool) -> Tensor:
+        if fast and type(layer) is nn.Linear:
+            return kernels.linear(x, layer.weight, layer.bias)
+        return layer(x)
+
+    def _stacked_qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Q, K, V ``(B, H, T, d_head)`` from one matmul against [W_Q; W_K; W_V] (rebuilt when a weight changes)."""
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        params = [p for proj in projections for p in (proj.weight, proj.bias) if p is not None]
+        # Inference tensors keep no version counter; for them the storage address is the key.
+        key = tuple((p.data_ptr(), p.dtype, -1 if p.is_inference() else p._version) for p in params)
+        if self._stacked is None or self._stacked[0] != key:
+            weight = torch.cat([proj.weight.detach() for proj in projections])  # (3D, D)
+            has_bias = all(proj.bias is not None for proj in projections)
+            bias = torch.cat([proj.bias.detach() for proj in projections]) if has_bias else None
+            self._stacked = (key, weight, bias)
+        batch, t, _ = x.shape
+        qkv = kernels.linear(x, self._stacked[1], self._stacked[2]).view(batch, t, 3, self.n_heads, self.d_head)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, T, d_head), views into qkv
+        return q, k, v
 
     def forward(
         self,
@@ -150,15 +190,25 @@ class MultiHeadAttention(nn.Module):
         batch, t_q, d_model = x.shape
         if d_model != self.d_model:
             raise ValueError(f"expected inputs with d_model={self.d_model} features, got {d_model}")
-        q = self._split_heads(self.q_proj(x))  # (B, H, T_q, d_head)
-        if memory is not None and cache is not None and cache.k is not None:
-            k, v = cache.k, cache.v  # cross-attention: the memory was projected on the first step
+        fast = (self.fast and not self.training and type(self.q_proj) is nn.Linear
+                and kernels.fusable(x, self.q_proj.weight))
+        cached_memory = memory is not None and cache is not None and cache.k is not None
+        if fast and memory is None and all(type(p) is nn.Linear for p in (self.q_proj, self.k_proj, self.v_proj)):
+            q, k, v = self._stacked_qkv(x)
         else:
-            source = x if memory is None else memory
-            k = self._split_heads(self.k_proj(source))  # (B, H, T_new, d_head)
-            v = self._split_heads(self.v_proj(source))
+            q = self._split_heads(self._project(self.q_proj, x, fast))  # (B, H, T_q, d_head)
+            if cached_memory:
+                k, v = cache.k, cache.v  # cross-attention: the memory was projected (and hooked) on the first step
+            else:
+                source = x if memory is None else memory
+                k = self._split_heads(self._project(self.k_proj, source, fast))  # (B, H, T_new, d_head)
+                v = self._split_heads(self._project(self.v_proj, source, fast))
+        q = hook(self.hook_q, q)
+        if not cached_memory:
+            k, v = hook(self.hook_k, k), hook(self.hook_v, v)
             if cache is not None:
                 k, v = cache.append(k, v)  # (B, H, T_k, d_head)
+        explicit = need_weights or not self.fused or is_hooked(self.hook_attn_scores) or is_hooked(self.hook_pattern)
         out, weights = scaled_dot_product_attention(
             q,
             k,
@@ -166,7 +216,10 @@ class MultiHeadAttention(nn.Module):
             mask,
             dropout_p=self.dropout if self.training else 0.0,
             need_weights=need_weights,
-            fused=self.fused,
+            fused=not explicit,
+            score_hook=self.hook_attn_scores,
+            pattern_hook=self.hook_pattern,
         )
+        out = hook(self.hook_z, out)  # (B, H, T_q, d_head): each head's output
         out = out.transpose(1, 2).reshape(batch, t_q, d_model)  # (B, T_q, D): heads concatenated
-        return self.out_proj(out), weights
+        return self._project(self.out_proj, out, fast), weights

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from glassformer.nn.attention import KVCache, MultiHeadAttention
 from glassformer.nn.feedforward import FeedForward
+from glassformer.nn.hooks import HookPoint, hook
 
 
 class EncoderLayer(nn.Module):
@@ -55,6 +56,8 @@ class EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
+        self.hook_resid_pre, self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint(), HookPoint()
+        self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
 
     def forward(
         self,
@@ -65,15 +68,16 @@ class EncoderLayer(nn.Module):
         need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """``x`` ``(B, T, D)`` → ``(B, T, D)`` and the self-attention weights ``(B, H, T, T_k)`` if asked."""
+        x = hook(self.hook_resid_pre, x)
         if self.norm_first:
             attn, weights = self.self_attn(self.norm1(x), mask=mask, cache=cache, need_weights=need_weights)
-            x = x + self.dropout1(attn)
-            x = x + self.dropout2(self.ffn(self.norm2(x)))
+            x = hook(self.hook_resid_mid, x + self.dropout1(hook(self.hook_attn_out, attn)))
+            x = x + self.dropout2(hook(self.hook_mlp_out, self.ffn(self.norm2(x))))
         else:
             attn, weights = self.self_attn(x, mask=mask, cache=cache, need_weights=need_weights)
-            x = self.norm1(x + self.dropout1(attn))
-            x = self.norm2(x + self.dropout2(self.ffn(x)))
-        return x, weights
+            x = hook(self.hook_resid_mid, self.norm1(x + self.dropout1(hook(self.hook_attn_out, attn))))
+            x = self.norm2(x + self.dropout2(hook(self.hook_mlp_out, self.ffn(x))))
+        return hook(self.hook_resid_post, x), weights
 
 
 @dataclass
@@ -131,6 +135,9 @@ class DecoderLayer(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
+        self.hook_resid_pre, self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint(), HookPoint()
+        self.hook_cross_attn_out, self.hook_resid_mid_cross = HookPoint(), HookPoint()
+        self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
 
     def forward(
         self,
@@ -149,21 +156,22 @@ class DecoderLayer(nn.Module):
         """
         self_cache = cache.self_attn if cache is not None else None
         cross_cache = cache.cross_attn if cache is not None else None
+        x = hook(self.hook_resid_pre, x)
         if self.norm_first:
             attn, self_w = self.self_attn(self.norm1(x), mask=self_mask, cache=self_cache, need_weights=need_weights)
-            x = x + self.dropout1(attn)
+            x = hook(self.hook_resid_mid, x + self.dropout1(hook(self.hook_attn_out, attn)))
             attn, cross_w = self.cross_attn(
                 self.norm2(x), memory, mask=memory_mask, cache=cross_cache, need_weights=need_weights
             )
-            x = x + self.dropout2(attn)
-            x = x + self.dropout3(self.ffn(self.norm3(x)))
+            x = hook(self.hook_resid_mid_cross, x + self.dropout2(hook(self.hook_cross_attn_out, attn)))
+            x = x + self.dropout3(hook(self.hook_mlp_out, self.ffn(self.norm3(x))))
         else:
             attn, self_w = self.self_attn(x, mask=self_mask, cache=self_cache, need_weights=need_weights)
-            x = self.norm1(x + self.dropout1(attn))
+            x = hook(self.hook_resid_mid, self.norm1(x + self.dropout1(hook(self.hook_attn_out, attn))))
             attn, cross_w = self.cross_attn(x, memory, mask=memory_mask, cache=cross_cache, need_weights=need_weights)
-            x = self.norm2(x + self.dropout2(attn))
-            x = self.norm3(x + self.dropout3(self.ffn(x)))
-        return x, self_w, cross_w
+            x = hook(self.hook_resid_mid_cross, self.norm2(x + self.dropout2(hook(self.hook_cross_attn_out, attn))))
+            x = self.norm3(x + self.dropout3(hook(self.hook_mlp_out, self.ffn(x))))
+        return hook(self.hook_resid_post, x), self_w, cross_w
 
 
 @dataclass
@@ -201,6 +209,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.layers = _build_layers(layer_factory, n_layers)
         self.norm = _final_norm(self.layers[0], final_norm)
+        self.hook_normalized = HookPoint()  # the final LayerNorm's output (pre-norm stacks)
 
     def new_cache(self) -> list[KVCache]:
         """An empty key/value cache per layer, for incremental decoding."""
@@ -228,7 +237,7 @@ class Encoder(nn.Module):
             if weights is not None:
                 attentions.append(weights)
         if self.norm is not None:
-            x = self.norm(x)
+            x = hook(self.hook_normalized, self.norm(x))
         return StackOutput(
             last_hidden_state=x,
             hidden_states=tuple(hidden) if output_hidden_states else None,
@@ -243,6 +252,7 @@ class Decoder(nn.Module):
         super().__init__()
         self.layers = _build_layers(layer_factory, n_layers)
         self.norm = _final_norm(self.layers[0], final_norm)
+        self.hook_normalized = HookPoint()  # the final LayerNorm's output (pre-norm stacks)
 
     def new_cache(self) -> list[DecoderLayerCache]:
         """An empty self- and cross-attention cache per layer, for incremental decoding."""
@@ -279,7 +289,7 @@ class Decoder(nn.Module):
                 self_attentions.append(self_w)
                 cross_attentions.append(cross_w)
         if self.norm is not None:
-            x = self.norm(x)
+            x = hook(self.hook_normalized, self.norm(x))
         return StackOutput(
             last_hidden_state=x,
             hidden_states=tuple(hidden) if output_hidden_states else None,

@@ -7,6 +7,8 @@ from typing import Callable
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glassformer.nn.hooks import HookPoint, hook, is_hooked
+
 
 def _gelu_tanh(x: Tensor) -> Tensor:
     return F.gelu(x, approximate="tanh")
@@ -27,7 +29,11 @@ def get_activation(name: str) -> Callable[[Tensor], Tensor]:
 
 
 class FeedForward(nn.Module):
-    """Position-wise feed-forward network: FFN(x) = act(x W1 + b1) W2 + b2, applied to each token alone."""
+    """Position-wise feed-forward network: FFN(x) = act(x W1 + b1) W2 + b2, applied to each token alone.
+
+    With ``fast`` (CPU inference) the bias and the activation are computed inside each matmul
+    (:mod:`glassformer.nn.kernels`); the hidden units are then only materialised once.
+    """
 
     def __init__(
         self, d_model: int, d_ff: int, activation: str = "relu", dropout: float = 0.0, bias: bool = True
@@ -38,7 +44,19 @@ class FeedForward(nn.Module):
         self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
         self.dropout = nn.Dropout(dropout)
         self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.fast = False
+        self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
     def forward(self, x: Tensor) -> Tensor:
         """``(..., d_model)`` → ``(..., d_model)`` through a hidden layer of width ``d_ff``."""
-        return self.fc2(self.dropout(self.activation(self.fc1(x))))
+        from glassformer.nn import kernels
+
+        fast = (self.fast and not self.training and type(self.fc1) is nn.Linear and type(self.fc2) is nn.Linear
+                and kernels.fusable(x, self.fc1.weight))
+        if fast and not is_hooked(self.hook_pre):
+            hidden = kernels.linear(x, self.fc1.weight, self.fc1.bias, self.activation_name)
+        else:
+            pre = kernels.linear(x, self.fc1.weight, self.fc1.bias) if fast else self.fc1(x)
+            hidden = self.activation(hook(self.hook_pre, pre))
+        hidden = self.dropout(hook(self.hook_post, hidden))
+        return kernels.linear(hidden, self.fc2.weight, self.fc2.bias) if fast else self.fc2(hidden)

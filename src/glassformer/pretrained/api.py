@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from glassformer.pretrained import bert, gpt2, vit
-from glassformer.pretrained.fast import use_fast_path
+from glassformer.nn.kernels import set_fast_path
 from glassformer.pretrained.hub import resolve
 from glassformer.pretrained.loading import CheckpointError, read_config, read_state_dict
 from glassformer.pretrained.mapping import convert_to_ours
@@ -65,8 +65,8 @@ def from_pretrained(
     """Load a Hugging Face–format checkpoint directory, a known name (``"minilm"``) or a Hub id into glassformer.
 
     ``int8=True`` replaces the Linear layers by int8 dynamically quantised ones (CPU inference).
-    ``fast=True`` lets the float Linear layers add their bias inside the matmul on CPU
-    (:mod:`~glassformer.pretrained.fast`); parameters, names and results stay those of ``nn.Linear``.
+    ``fast=True`` switches the attention and feed-forward layers to fused CPU inference kernels
+    (:func:`~glassformer.nn.kernels.set_fast_path`); classes, parameters, names and results stay the same.
     """
     directory = resolve(path_or_name)
     config = read_config(directory)
@@ -83,7 +83,7 @@ def from_pretrained(
     if int8:
         quantize_int8(model, skip=family.INT8_SKIP)
     if fast:
-        use_fast_path(model)
+        set_fast_path(model)
     sentence = None
     if family is bert:
         sentence = SentenceConfig.read(directory, model.config.max_position)

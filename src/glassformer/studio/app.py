@@ -26,6 +26,7 @@ from glassformer.studio.jobs import ModelSlot  # noqa: E402
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
 MAX_FILE_SIZE = "5mb"
+MAX_BATCH = 64
 EXAMPLES = ["A gorgeous, witty, seductive movie.", "The plot is a mess and the jokes fall flat."]
 
 
@@ -125,12 +126,12 @@ def build_app(models: StudioModels) -> gr.Blocks:
                     summary = gr.HTML(elem_id="sentiment-summary")
             shading = gr.HTML(elem_id="sentiment-tokens")
             view = gr.HTML(elem_id="sentiment-headview")
-            run = partial(handlers.classify, models)
-            # The handlers take a lock around the model, so the queue may hand them out freely.
+            run = partial(handlers.classify_batch, models)
+            # Concurrent requests are handed over together (up to MAX_BATCH) and answered by one forward pass.
             submit.click(run, [text, layer, head], [label, summary, shading, view], api_name="classify",
-                         concurrency_limit=None)
+                         batch=True, max_batch_size=MAX_BATCH)
             text.submit(run, [text, layer, head], [label, summary, shading, view], api_visibility="private",
-                        concurrency_limit=None)
+                        batch=True, max_batch_size=MAX_BATCH)
 
         with gr.Tab("Walkthrough", id="walkthrough"):
             gr.Markdown("The articles' pipeline on the sentiment model's own numbers, one step at a time.")

@@ -31,6 +31,7 @@ from glassformer.studio.common import (
 from glassformer.studio.jobs import ModelSlot
 from glassformer.studio.walkthrough import walkthrough, walkthrough_html
 from glassformer.viz import (
+    AttentionMaps,
     attention_heatmap,
     head_view_html,
     image_attention_figure,
@@ -70,30 +71,74 @@ def _truncation_note(truncated: bool, max_length: int) -> list[str]:
 
 def classify(models: StudioModels, text: str, layer: int = 0, head: int = 0) -> tuple[dict | None, str, str, str]:
     """Label probabilities, notes, token shading and the head view of the sentiment model on `text`."""
+    labels, summaries, shadings, views = classify_batch(models, [text], [layer], [head])
+    return labels[0], summaries[0], shadings[0], views[0]
+
+
+def classify_batch(models: StudioModels, texts: list[str], layers: list[int], heads: list[int]
+                   ) -> tuple[list[dict | None], list[str], list[str], list[str]]:
+    """:func:`classify` for many requests at once: one forward pass for every usable text in the batch.
+
+    Gradio hands concurrent requests over together (event batching), so a burst costs one batched
+    forward instead of one pass per request behind a lock. A bad input answers with its own message
+    and does not disturb the others.
+    """
+    n = len(texts)
+    labels: list[dict | None] = [None] * n
+    summaries, shadings, views = [""] * n, [""] * n, [""] * n
+    cleaned: dict[int, Any] = {}
+    for i, text in enumerate(texts):
+        try:
+            cleaned[i] = clean_text(text)
+        except Exception as exc:
+            summaries[i] = error_html(exc)
+    classifier = models.sentiment
+    usable = list(cleaned)
     try:
-        clean = clean_text(text)
-        classifier = models.sentiment
-        with _model_lock, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # truncation is reported in the notes instead
-            probs = classifier.predict_proba([clean.text])[0]
-            seen = text_attention(classifier.model, classifier.tokenizer, clean.text, max_length=classifier.max_length)
-        maps = seen.maps[0]
-        notes = clean.notes + _truncation_note(seen.truncated, classifier.max_length)
-        label = {name: float(p) for name, p in zip(classifier.label_names, probs)}
-        best = max(label, key=label.get)
-        summary = message_html(f"{best} ({label[best]:.1%})", "info")
-        # Attention each token receives in the last layer, averaged over heads and over the tokens that look.
-        received = maps.matrix(-1, None).mean(axis=0)
-        shading = ('<p style="font-size:12px">How much attention each token receives in the last layer '
-                   "(mean over heads and queries); hover a token for the value.</p>"
-                   + token_scores_html(maps.key_tokens, received))
-        layer = int(np.clip(layer, 0, maps.n_layers - 1))
-        head = int(np.clip(head, 0, maps.n_heads - 1))
-        view = iframe_html(head_view_html(maps, layer=layer, head=head, title="sentiment model: self-attention"),
-                           height=560, title="head view")
-        return label, summary + notes_html(notes), shading, view
+        with _model_lock:
+            analysis = classifier.analyse([cleaned[i].text for i in usable]) if usable else None
+    except Exception:  # one text the tokenizer refuses: answer each on its own, so the others still work
+        for i in usable:
+            labels[i], summaries[i], shadings[i], views[i] = _classify_one(models, cleaned[i], layers[i], heads[i])
+        return labels, summaries, shadings, views
+    for row, i in enumerate(usable):
+        try:
+            labels[i], summaries[i], shadings[i], views[i] = _classified(classifier, analysis, row, cleaned[i],
+                                                                         layers[i], heads[i])
+        except Exception as exc:
+            summaries[i] = error_html(exc)
+    return labels, summaries, shadings, views
+
+
+def _classify_one(models: StudioModels, clean: Any, layer: int, head: int) -> tuple[dict | None, str, str, str]:
+    try:
+        with _model_lock:
+            analysis = models.sentiment.analyse([clean.text])
+        return _classified(models.sentiment, analysis, 0, clean, layer, head)
     except Exception as exc:
         return None, error_html(exc), "", ""
+
+
+def _classified(classifier: Any, analysis: Any, row: int, clean: Any, layer: int, head: int
+                ) -> tuple[dict, str, str, str]:
+    """The four outputs for one row of a batch analysis."""
+    ids = analysis.ids[row]
+    maps = AttentionMaps.from_attentions(analysis.attentions, token_labels(classifier.tokenizer, ids),
+                                         name="encoder self-attention", batch_index=row)
+    notes = clean.notes + _truncation_note(analysis.truncated[row], classifier.max_length)
+    label = {name: float(p) for name, p in zip(classifier.label_names, analysis.probs[row].tolist())}
+    best = max(label, key=label.get)
+    summary = message_html(f"{best} ({label[best]:.1%})", "info")
+    # Attention each token receives in the last layer, averaged over heads and over the tokens that look.
+    received = maps.matrix(-1, None).mean(axis=0)
+    shading = ('<p style="font-size:12px">How much attention each token receives in the last layer '
+               "(mean over heads and queries); hover a token for the value.</p>"
+               + token_scores_html(maps.key_tokens, received))
+    layer = int(np.clip(layer, 0, maps.n_layers - 1))
+    head = int(np.clip(head, 0, maps.n_heads - 1))
+    view = iframe_html(head_view_html(maps, layer=layer, head=head, title="sentiment model: self-attention"),
+                       height=560, title="head view")
+    return label, summary + notes_html(notes), shading, view
 
 
 # --- Walkthrough ---------------------------------------------------------------------------------

@@ -343,6 +343,16 @@ def score(model: nn.Module, tokenizer: Any, split: TextSplit, max_length: int, b
 
 # --- a saved model at work -----------------------------------------------------------------------
 
+@dataclass
+class SentimentAnalysis:
+    """A batch of texts through the classifier: each text's ids and whether it was cut, probabilities, attention."""
+
+    ids: list[list[int]]
+    truncated: list[bool]
+    probs: torch.Tensor  # (N, num_labels)
+    attentions: tuple[torch.Tensor, ...]  # per layer (N, H, T, T); row i's padding is past len(ids[i])
+
+
 class SentimentClassifier:
     """A saved sentiment model ready to use: text → label and probability p(label | text) = softmax(logits)."""
 
@@ -397,6 +407,26 @@ class SentimentClassifier:
                 logits = self.model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).logits
                 probs.append(logits.float().softmax(-1).cpu())
         return torch.cat(probs) if probs else torch.empty(0, len(self.label_names))
+
+    def analyse(self, texts: Sequence[str], *, special_tokens: str = "raise") -> "SentimentAnalysis":
+        """One forward pass over `texts` that keeps the attention weights: what the studio shows for a batch.
+
+        Probabilities and attention come from the same pass (the explicit attention path, which the
+        fused one agrees with to float rounding).
+        """
+        rows, truncated = [], []
+        for index, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"text {index} is empty; give at least one word to classify")
+            ids, cut = encode(self.tokenizer, text, self.max_length, special_tokens)
+            rows.append(ids)
+            truncated.append(cut)
+        batch = PaddingCollator(pad_id=self.tokenizer.special_tokens[PAD])([{"input_ids": ids} for ids in rows])
+        device = next(self.model.parameters()).device
+        with torch.no_grad():
+            out = self.model(batch["input_ids"].to(device), batch["attention_mask"].to(device), output_attentions=True)
+        return SentimentAnalysis(rows, truncated, out.logits.float().softmax(-1).cpu(),
+                                 tuple(a.cpu() for a in out.attentions))
 
     def __call__(self, texts: str | Sequence[str], batch_size: int = 64, *,
                  special_tokens: str = "raise") -> list[dict[str, Any]]:

@@ -1,0 +1,61 @@
+"""Fused CPU kernels for inference, behind the ``fast`` switch of the layers; the one place that calls a private op.
+
+``nn.Linear`` on a CPU computes x Wᵀ + b as "copy b into every output row, then a matmul that adds
+to it", one extra pass over the output per layer; an activation after it is another pass. oneDNN's
+linear primitive, which PyTorch ships (and its own compiler, inductor, calls for CPU linears), adds
+the bias and applies ReLU or GELU inside the matmul's epilogue. PyTorch exposes it only as the
+private ``torch.ops.mkldnn._linear_pointwise``, so :func:`linear` takes it when it exists and
+applies (CPU, float32 or bfloat16, no gradient recorded) and computes the same thing with public
+ops otherwise; a test holds both branches to ``torch.nn.functional``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from glassformer.nn.feedforward import ACTIVATIONS
+
+# glassformer activation name → oneDNN's (post-op, algorithm)
+_ONEDNN_ACTIVATIONS = {None: ("none", ""), "relu": ("relu", ""), "gelu": ("gelu", "none"),
+                       "gelu_tanh": ("gelu", "tanh")}
+
+
+@lru_cache(maxsize=1)
+def onednn_linear_available() -> bool:
+    """Whether this PyTorch build has the oneDNN linear kernel (``torch.ops.mkldnn._linear_pointwise``)."""
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def fusable(x: Tensor, weight: Tensor, activation: str | None = None) -> bool:
+    """Whether :func:`linear` takes the oneDNN kernel for these operands."""
+    return (activation in _ONEDNN_ACTIVATIONS and x.device.type == "cpu" and x.dtype == weight.dtype
+            and x.dtype in (torch.float32, torch.bfloat16) and not (torch.is_grad_enabled() and (
+                x.requires_grad or weight.requires_grad)) and onednn_linear_available())
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None = None) -> Tensor:
+    """act(x Wᵀ + b) for ``x`` ``(..., in)``, ``weight`` ``(out, in)``; the activation is a name of ``ACTIVATIONS``."""
+    if fusable(x, weight, activation):
+        post_op, algorithm = _ONEDNN_ACTIVATIONS[activation]
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], algorithm)
+    out = F.linear(x, weight, bias)
+    return ACTIVATIONS[activation](out) if activation else out
+
+
+def set_fast_path(model: torch.nn.Module, enabled: bool = True) -> torch.nn.Module:
+    """Switch every attention and feed-forward layer of `model` to the fused inference kernels (or back).
+
+    The layers keep their classes, parameters and names; the switch only changes which kernels their
+    ``forward`` calls at inference (training and gradients always take the plain path).
+    """
+    from glassformer.nn.attention import MultiHeadAttention
+    from glassformer.nn.feedforward import FeedForward
+
+    for module in model.modules():
+        if isinstance(module, (MultiHeadAttention, FeedForward)):
+            module.fast = enabled
+    return model
