@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from glassformer.inference.decoding import beam_search, greedy_search, length_penalty, sequence_log_probs
+from glassformer.inference.generate import beam_search, greedy_search, length_penalty, sequence_log_probs
 from glassformer.models import Seq2SeqConfig, Seq2SeqTransformer
 
 PAD, BOS, EOS = 0, 1, 2

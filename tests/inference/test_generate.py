@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from glassformer.inference.generate import stream_text, stream_tokens
-from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig, sample_next_token
+from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
+from glassformer.models.sampling import sample_next_token
 from glassformer.tokenizers import ByteLevelBPE, CharTokenizer
 
 
@@ -73,7 +74,7 @@ def test_generation_slides_past_the_context_length(model):
 
 def _frequencies(logits: list[float], n: int = 40_000, **kwargs) -> dict[int, float]:
     batch = torch.tensor([logits]).repeat(n, 1)
-    draws = sample_next_token(batch, generator=torch.Generator().manual_seed(0), **kwargs).flatten().tolist()
+    draws = sample_next_token(batch, generator=torch.Generator().manual_seed(0), **kwargs).ids.flatten().tolist()
     return {k: v / n for k, v in Counter(draws).items()}
 
 
@@ -142,3 +143,25 @@ def test_bad_arguments_are_reported(model):
         next(stream_tokens(model, [], 3))
     with pytest.raises(ValueError, match="seed or generator"):
         next(stream_tokens(model, [1], 3, seed=1, generator=torch.Generator()))
+
+
+def test_step_probabilities_equal_transformers_logits_processors(model):
+    """Reference: transformers' TemperatureLogitsWarper, TopKLogitsWarper and TopPLogitsWarper on the same logits.
+
+    Each step reports p(token | context) at temperature 1 and the probability of the distribution it
+    was drawn from; both must equal what the references give for that step's logits.
+    """
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    from glassformer.inference.generate import stream_steps
+    from glassformer.models.sampling import process_logits
+
+    steps = list(stream_steps(model, [3, 1, 4], 6, temperature=0.7, top_k=12, top_p=0.9, seed=1))
+    warpers = LogitsProcessorList([TemperatureLogitsWarper(0.7), TopKLogitsWarper(12), TopPLogitsWarper(0.9)])
+    for step in steps:
+        logits = step.logits[None]
+        reference = warpers(torch.zeros(1, 1, dtype=torch.long), logits.clone()).softmax(-1)[0]
+        ours = process_logits(logits, temperature=0.7, top_k=12, top_p=0.9).softmax(-1)[0]
+        assert torch.allclose(ours, reference, atol=1e-6)
+        assert step.sample_prob == pytest.approx(float(reference[step.token]), abs=1e-6)
+        assert step.prob == pytest.approx(float(logits.softmax(-1)[0, step.token]), abs=1e-6)

@@ -112,11 +112,11 @@ def test_sampling_is_reproducible_and_respects_top_k() -> None:
 def test_sample_next_token_filters() -> None:
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     g = torch.Generator().manual_seed(0)
-    draws = {int(sample_next_token(logits, top_p=0.7, generator=g)) for _ in range(200)}
+    draws = {int(sample_next_token(logits, top_p=0.7, generator=g).ids) for _ in range(200)}
     assert draws == {0, 1}  # 0.5 < 0.7 needs the second token; 0.8 >= 0.7 stops there
-    draws = {int(sample_next_token(logits, top_k=3, generator=g)) for _ in range(300)}
+    draws = {int(sample_next_token(logits, top_k=3, generator=g).ids) for _ in range(300)}
     assert draws == {0, 1, 2}
-    assert int(sample_next_token(logits, temperature=0.0)) == 0
+    assert int(sample_next_token(logits, temperature=0.0).ids) == 0
 
 
 def test_generate_stops_at_eos_and_checks_length() -> None:

@@ -11,7 +11,7 @@ import torch
 
 from glassformer.cli import main
 from glassformer.data.corpora import ParallelCorpus
-from glassformer.inference.decoding import greedy_search
+from glassformer.inference.generate import greedy_search
 from glassformer.tasks import translate as T
 
 # A toy language pair: each "German" word has one English word, in the same order.

@@ -1,6 +1,6 @@
 """Whole models composed from glassformer.nn, each with a dataclass config and named presets."""
 
-from glassformer.models.decoder_lm import DECODER_LM_PRESETS, DecoderLM, DecoderLMConfig, sample_next_token
+from glassformer.models.decoder_lm import DECODER_LM_PRESETS, DecoderLM, DecoderLMConfig
 from glassformer.models.encoder import (
     ENCODER_PRESETS,
     EncoderClassifier,
@@ -11,6 +11,7 @@ from glassformer.models.encoder import (
 )
 from glassformer.models.markov import Evaluation, MarkovChain
 from glassformer.models.outputs import ClassifierOutput, DecoderOutput, EncoderOutput, LMOutput, Seq2SeqOutput
+from glassformer.models.sampling import NextToken, process_logits, sample_next_token
 from glassformer.models.seq2seq import SEQ2SEQ_PRESETS, Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.models.vit import VIT_PRESETS, VisionTransformer, ViTConfig
 
@@ -30,6 +31,7 @@ __all__ = [
     "Evaluation",
     "LMOutput",
     "MarkovChain",
+    "NextToken",
     "Seq2SeqConfig",
     "Seq2SeqOutput",
     "Seq2SeqTransformer",
@@ -37,6 +39,7 @@ __all__ = [
     "ViTConfig",
     "VisionTransformer",
     "mean_pool",
+    "process_logits",
     "sample_next_token",
     "shift_right",
 ]

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer.errors import ConfigError
 from glassformer.models.outputs import LMOutput, returns_intermediates
+from glassformer.models.sampling import sample_next_token
 from glassformer.nn import (
     Encoder,
     EncoderLayer,
@@ -76,44 +77,6 @@ DECODER_LM_PRESETS: dict[str, DecoderLMConfig] = {
     "char-small": DecoderLMConfig(vocab_size=256, max_position=256, d_model=192, n_heads=6, n_layers=6, d_ff=768),
     "tiny": DecoderLMConfig(vocab_size=256, max_position=64, d_model=32, n_heads=4, n_layers=2, d_ff=64),
 }
-
-
-def sample_next_token(
-    logits: Tensor,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    greedy: bool = False,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Pick one token id per row of ``logits`` ``(B, V)`` → ``(B, 1)``.
-
-    Greedy takes the argmax. Otherwise the logits are divided by ``temperature``, cut to the
-    ``top_k`` largest and to the smallest set whose probability reaches ``top_p`` (nucleus),
-    and a token is drawn from the softmax of what remains.
-    """
-    if greedy or temperature == 0.0:
-        return logits.argmax(dim=-1, keepdim=True)
-    if temperature < 0.0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    logits = logits / temperature
-    if top_k is not None:
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
-        kth_largest = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
-    if top_p is not None:
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        probs = sorted_logits.softmax(dim=-1)
-        # Drop a token once the tokens ranked above it already reach top_p; the first always stays.
-        outside = probs.cumsum(dim=-1) - probs >= top_p
-        sorted_logits = sorted_logits.masked_fill(outside, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, num_samples=1, generator=generator)
 
 
 class DecoderLM(nn.Module):
@@ -264,7 +227,7 @@ class DecoderLM(nn.Module):
         for step in range(max_new_tokens):
             next_id = sample_next_token(
                 logits, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, generator=generator
-            )  # (B, 1)
+            ).ids  # (B, 1)
             if eos_token_id is not None:
                 next_id = next_id.masked_fill(finished, eos_token_id)
                 finished |= next_id == eos_token_id

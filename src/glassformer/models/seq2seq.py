@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer.errors import ConfigError
 from glassformer.models.outputs import DecoderOutput, EncoderOutput, Seq2SeqOutput, returns_intermediates
+from glassformer.models.sampling import sample_next_token
 from glassformer.nn import (
     Decoder,
     DecoderLayer,
@@ -254,7 +255,7 @@ class Seq2SeqTransformer(nn.Module):
         next_input = tokens
         for _ in range(max_len):
             logits = self.decode(next_input, memory, src_attention_mask, cache=cache).logits[:, -1]  # (B, V)
-            next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+            next_id = sample_next_token(logits, greedy=True).ids  # (B, 1)
             next_id = next_id.masked_fill(finished, self.config.pad_token_id)
             tokens = torch.cat([tokens, next_id], dim=1)
             finished |= next_id == eos_id

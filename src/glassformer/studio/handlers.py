@@ -304,18 +304,6 @@ def see(models: StudioModels, index: int = 0, upload: str | None = None) -> tupl
 
 # --- Generate ------------------------------------------------------------------------------------
 
-def _new_token_probs(model: Any, ids: list[int], start: int) -> list[float]:
-    """p(token_t | the tokens before it, within the model's window) for every t ≥ start, at temperature 1."""
-    window = model.config.max_position
-    probs = []
-    with torch.no_grad():
-        for t in range(start, len(ids)):
-            context = ids[max(0, t - window):t]
-            logits = model(torch.tensor([context])).logits[0, -1]
-            probs.append(float(logits.float().softmax(-1)[ids[t]]))
-    return probs
-
-
 def generate(models: StudioModels, prompt: str, max_new_tokens: int = 120, temperature: float = 0.8,
              seed: int = 0) -> tuple[str, str]:
     """Continue `prompt` with the language model; each new token shaded by the probability the model gave it."""
@@ -324,7 +312,7 @@ def generate(models: StudioModels, prompt: str, max_new_tokens: int = 120, tempe
         if generator is None:
             raise UserInputError(models.generate.status())
         model, tokenizer = generator.model, generator.tokenizer
-        from glassformer.inference.generate import stream_tokens
+        from glassformer.inference.generate import stream_steps
 
         clean = clean_text(prompt, what="a prompt")
         end = tokenizer.special_tokens.get("<|endoftext|>")
@@ -334,10 +322,10 @@ def generate(models: StudioModels, prompt: str, max_new_tokens: int = 120, tempe
         n = int(np.clip(max_new_tokens, 1, MAX_NEW_TOKENS))
         temperature = float(temperature)
         with _model_lock:
-            new = list(stream_tokens(model, prompt_ids, n, temperature=max(temperature, 1e-6),
-                                     greedy=temperature <= 0, seed=int(seed), eos_token_id=end))
-            probs = _new_token_probs(model, prompt_ids + new, len(prompt_ids))
-        shown = [t for t in new if t != end]
+            steps = list(stream_steps(model, prompt_ids, n, temperature=max(temperature, 0.0),
+                                      greedy=temperature <= 0, seed=int(seed), eos_token_id=end))
+        shown = [step.token for step in steps if step.token != end]
+        probs = [step.prob for step in steps if step.token != end]
         text = clean.text + tokenizer.decode(shown)
         pieces = [tokenizer.decode([t]) for t in shown]
         shading = ('<p style="font-size:12px">Each new token shaded by p(token | text before it) under the model '

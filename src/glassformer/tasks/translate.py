@@ -17,7 +17,7 @@
    sentences: pairs are sorted by length and cut into batches once, and the trainer shuffles the
    order of those batches every epoch (fairseq's recipe), so short pairs fill big batches and
    little padding is computed;
-5. decoding: greedy or beam search with the GNMT length penalty (:mod:`glassformer.inference.decoding`);
+5. decoding: greedy or beam search with the GNMT length penalty (:mod:`glassformer.inference.generate`);
    after training, the penalty's exponent is picked from ``ALPHA_GRID`` by BLEU on the validation
    split (a half-trained model puts so much probability on an early end token that beam search with
    the usual 0.6 returns translations a quarter shorter than the references, and loses to greedy);
@@ -41,7 +41,7 @@ from torch import nn
 from glassformer.data import cache_dir
 from glassformer.data.batching import PAD_LABEL, pad_sequences
 from glassformer.data.corpora import ParallelCorpus, load_de_en
-from glassformer.inference.decoding import Hypothesis, beam_search, greedy_search
+from glassformer.inference.generate import Hypothesis, beam_search, greedy_search
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.errors import UsageError
 from glassformer.tasks.base import Option, pick_preset, resolve_preset
