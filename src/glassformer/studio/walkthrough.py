@@ -1,120 +1,23 @@
-"""The articles' pipeline, step by step, on a trained encoder classifier's own numbers.
+"""The walkthrough as HTML: each step of the articles' pipeline with its formula beside a table or heatmap.
 
-tokens → ids → one-hot → embedding vectors → plus positions → Q, K, V of one head → scores
-QKᵀ/√d → softmax weights → weighted values → layer output → prediction. Every step is a call
-of one of the model's own public modules (``q_proj``, ``embeddings.word_embeddings``, a whole
-``EncoderLayer`` ...), so the numbers shown are the numbers the model computes; the test checks
-that the final logits and the softmax weights equal what the model returns by itself.
+The numbers come from :func:`glassformer.viz.walkthrough.walkthrough`, which reads them from the
+model's own forward pass; this module only lays them out.
 """
 
 from __future__ import annotations
 
 import html
-import math
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
-import torch
 
-from glassformer._torch import evaluating
-from glassformer.models.encoder import EncoderClassifier, mean_pool
 from glassformer.studio.common import figure_img, table_html
-from glassformer.viz import matrix_heatmap, positional_encoding_figure, token_labels
+from glassformer.viz import matrix_heatmap, positional_encoding_figure
+from glassformer.viz.walkthrough import WalkthroughSteps, walkthrough
 
 SHOWN_DIMS = 8  # vector columns printed in the tables; the heatmaps show every dimension
 
-
-@dataclass
-class WalkthroughSteps:
-    """Every intermediate of one forward pass of an encoder classifier, for one layer and head, as NumPy arrays."""
-
-    tokens: list[str]
-    ids: list[int]
-    layer: int
-    head: int
-    d_head: int
-    word: np.ndarray  # (T, D) word_embeddings(ids) = one_hot(ids) @ W_E
-    position: np.ndarray  # (T, D) learned position vectors
-    token_type: np.ndarray  # (T, D) segment vectors (all segment 0)
-    embedded: np.ndarray  # (T, D) LayerNorm(word + position + token_type): the first layer's input
-    layer_input: np.ndarray  # (T, D) the input of the chosen layer
-    q: np.ndarray  # (T, d_head) of the chosen head
-    k: np.ndarray
-    v: np.ndarray
-    scores: np.ndarray  # (T, T) QKᵀ/√d_head
-    weights: np.ndarray  # (T, T) softmax(scores) row by row
-    weighted: np.ndarray  # (T, d_head) weights @ V
-    layer_output: np.ndarray  # (T, D) the chosen layer's output
-    features: np.ndarray  # (D,) the sentence vector the classifier reads
-    logits: np.ndarray  # (num_labels,)
-    probs: np.ndarray  # (num_labels,)
-    label_names: list[str]
-    pooling: str
-    norm_first: bool
-
-
-def walkthrough(model: EncoderClassifier, tokenizer: Any, ids: Sequence[int], label_names: Sequence[str], *,
-                layer: int = 0, head: int = 0) -> WalkthroughSteps:
-    """Run `model` on one row of token `ids` module by module, keeping the intermediates of `layer` and `head`."""
-    if not isinstance(model, EncoderClassifier):
-        raise TypeError(f"the walkthrough needs an EncoderClassifier, got {type(model).__name__}")
-    config = model.config
-    layers = model.encoder.encoder.layers
-    if not 0 <= layer < len(layers):
-        raise ValueError(f"layer={layer}; the model has layers 0..{len(layers) - 1}")
-    if not 0 <= head < config.n_heads:
-        raise ValueError(f"head={head}; the model has heads 0..{config.n_heads - 1}")
-    embeddings = model.encoder.embeddings
-    with evaluating(model):
-        input_ids = torch.tensor([list(ids)])
-        word = embeddings.word_embeddings(input_ids)  # (1, T, D)
-        position = embeddings.position_embeddings.embed_range(input_ids.shape[1]).unsqueeze(0)
-        token_type = embeddings.token_type_embeddings(torch.zeros_like(input_ids))
-        x = embeddings.norm(word + position + token_type)  # dropout is off in eval mode
-        embedded = x
-        kept: dict[str, torch.Tensor] = {}
-        for index, block in enumerate(layers):
-            if index == layer:
-                kept.update(_head_steps(block, x, head))
-                kept["layer_input"] = x
-            x, _ = block(x)
-            if index == layer:
-                kept["layer_output"] = x
-        if model.encoder.encoder.norm is not None:
-            x = model.encoder.encoder.norm(x)
-        if config.pooling == "mean":
-            features = mean_pool(x)
-        else:
-            features = torch.tanh(model.encoder.pooler(x[:, 0])) if model.encoder.pooler is not None else x[:, 0]
-        logits = model.classifier(features)
-    return WalkthroughSteps(
-        tokens=token_labels(tokenizer, ids), ids=list(ids), layer=layer, head=head,
-        d_head=config.d_model // config.n_heads, word=_row(word), position=_row(position),
-        token_type=_row(token_type), embedded=_row(embedded), layer_input=_row(kept["layer_input"]),
-        q=_row(kept["q"]), k=_row(kept["k"]), v=_row(kept["v"]), scores=_row(kept["scores"]),
-        weights=_row(kept["weights"]), weighted=_row(kept["weighted"]), layer_output=_row(kept["layer_output"]),
-        features=_row(features), logits=_row(logits), probs=_row(logits.softmax(-1)), label_names=list(label_names),
-        pooling=config.pooling, norm_first=config.norm_first)
-
-
-def _row(tensor: torch.Tensor) -> np.ndarray:
-    """The first (only) batch row of an intermediate, as float32 NumPy."""
-    return tensor[0].detach().float().numpy()
-
-
-def _head_steps(block: torch.nn.Module, x: torch.Tensor, head: int) -> dict[str, torch.Tensor]:
-    """Q, K, V of one head from the layer's own projections, then scaled dot-product attention written out."""
-    attention = block.self_attn
-    source = block.norm1(x) if block.norm_first else x  # pre-norm layers attend over the normalised input
-    d_head = attention.d_head
-    cols = slice(head * d_head, (head + 1) * d_head)  # a head's features are a contiguous block of d_model
-    q = attention.q_proj(source)[..., cols]  # (1, T, d_head)
-    k = attention.k_proj(source)[..., cols]
-    v = attention.v_proj(source)[..., cols]
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d_head)  # (1, T, T)
-    weights = scores.softmax(-1)
-    return {"q": q, "k": k, "v": v, "scores": scores, "weights": weights, "weighted": weights @ v}
+__all__ = ["WalkthroughSteps", "walkthrough", "walkthrough_html"]
 
 
 # --- HTML ----------------------------------------------------------------------------------------
