@@ -80,8 +80,9 @@ def make_trainer(config: TrainConfig, *, n_train: int = 100, n_eval: int = 40, d
 
 def ddp_config(out_dir: str) -> TrainConfig:
     """The run both the 1-process and the 2-process DDP test use: accumulation on, one global batch of 8."""
+    # fp32: bf16 rounds shards and whole batches differently, and this compares the DDP arithmetic itself.
     return TrainConfig(out_dir=out_dir, epochs=2, batch_size=8, grad_accum=2, lr=1e-2, eval_every=4,
-                       metric="accuracy", log_every=1, progress=False, load_best_at_end=False)
+                       metric="accuracy", log_every=1, progress=False, load_best_at_end=False, precision="fp32")
 
 
 def ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:

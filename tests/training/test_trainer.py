@@ -64,7 +64,7 @@ def test_changed_batch_size_refuses_to_resume(tmp_path):
 
 def test_gradient_accumulation_equals_the_full_batch(tmp_path):
     # 16 examples: one batch of 16, or two of 8 accumulated, cover the same examples every step.
-    common = dict(epochs=4, lr=1e-2, progress=False, warmup_ratio=0.0)
+    common = dict(epochs=4, lr=1e-2, progress=False, warmup_ratio=0.0, precision="fp32")  # the arithmetic itself
     full = make_trainer(TrainConfig(batch_size=16, grad_accum=1, **common), n_train=16, dropout=0.0)
     accumulated = make_trainer(TrainConfig(batch_size=8, grad_accum=2, **common), n_train=16, dropout=0.0)
     full.fit()

@@ -78,9 +78,12 @@ class SentimentPreset:
     n_heads: int = setting(4, "scratch only: attention heads per layer")
     d_ff: int = setting(256, "scratch only: feed-forward width")
     dropout: float = setting(0.1, "scratch only: dropout rate")
+    precision: str = setting("auto", "number format for training: auto (bf16 where the CPU or GPU computes it "
+                                     "natively, else fp32), fp32 or bf16", choices=("auto", "fp32", "bf16"))
 
     def __post_init__(self) -> None:
         check_types(self)
+        check_choice(self, "precision", ("auto", "fp32", "bf16"))
         check_choice(self, "init", INITS)
         check_choice(self, "pooling", ("mean", "cls"))
         check_choice(self, "tokenizer", SCRATCH_TOKENIZERS)
@@ -97,7 +100,8 @@ class SentimentPreset:
         return TrainConfig(out_dir=out_dir, epochs=self.epochs, max_steps=self.max_steps,
                            batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                            warmup_ratio=self.warmup_ratio, schedule=self.schedule, eval_every=self.eval_every,
-                           eval_batch_size=128, metric="accuracy", seed=seed, progress=progress)
+                           eval_batch_size=128, metric="accuracy", seed=seed, progress=progress,
+                           precision=self.precision)
 
 
 PRESETS: dict[str, SentimentPreset] = {
@@ -254,17 +258,18 @@ class SentimentRun:
     train_seconds: float
     total_seconds: float
     classifier: "SentimentClassifier"  # the trained model, ready to predict
+    precision: str = "fp32"  # what training computed in (the preset's "auto" resolved on this machine)
 
     def json(self) -> dict[str, Any]:
         """The figures as one JSON object (``train sentiment --json``)."""
         return {"accuracy": self.test_accuracy, "n": self.n_test, "validation_accuracy": self.validation_accuracy,
                 "steps": self.steps, "train_seconds": round(self.train_seconds, 1),
-                "total_seconds": round(self.total_seconds, 1), "out": str(self.out_dir)}
+                "total_seconds": round(self.total_seconds, 1), "precision": self.precision, "out": str(self.out_dir)}
 
     def report(self) -> str:
         """The figures as lines for a person."""
         return (f"validation accuracy {self.validation_accuracy:.4f}, test accuracy {self.test_accuracy:.4f} "
-                f"(n={self.n_test}); {self.steps} steps, training {self.train_seconds:.0f} s, "
+                f"(n={self.n_test}); {self.steps} steps in {self.precision}, training {self.train_seconds:.0f} s, "
                 f"total {self.total_seconds:.0f} s\nsaved to {self.out_dir}")
 
 
@@ -320,14 +325,15 @@ def train(preset: str | SentimentPreset = "quick", out: str | Path | None = None
         "text_column": dataset.info.get("text_column"), "label_column": dataset.info.get("label_column"),
         "metrics": {"validation_accuracy": validation, "test_accuracy": test["accuracy"], "n_test": test["n"],
                     "steps": result.steps, "train_seconds": round(result.seconds, 1),
-                    "total_seconds": round(total, 1)},
+                    "total_seconds": round(total, 1), "precision": result.precision},
     }
     save_model(out_dir, model, overwrite=True, task=TASK, label_names=dataset.label_names, tokenizer=tokenizer,
                metrics_file=run_dir / "metrics.jsonl", extra=extra)
     return SentimentRun(out_dir=out_dir, preset=recipe, validation_accuracy=validation, test_accuracy=test["accuracy"],
                         n_test=test["n"], steps=result.steps, train_seconds=result.seconds,
                         total_seconds=time.perf_counter() - started,
-                        classifier=SentimentClassifier(model, tokenizer, dataset.label_names, recipe.max_length, extra))
+                        classifier=SentimentClassifier(model, tokenizer, dataset.label_names, recipe.max_length, extra),
+                        precision=result.precision)
 
 
 def score(model: nn.Module, tokenizer: Any, split: TextSplit, max_length: int, batch_size: int = 128) -> dict[str, float]:

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from glassformer._config import check_positive, check_probabilities, check_range, check_types
+from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import ImageDataset, load_fashion_mnist
@@ -73,9 +73,12 @@ class ViTPreset:
     validation_size: int = setting(5000, "training images held out to pick the best checkpoint")
     eval_every: int | None = setting(None, "steps between validation runs (default: once per epoch)")
     threads: int | None = setting(None, "torch threads (default: torch's; 1 is faster on a busy machine)")
+    precision: str = setting("auto", "number format for training: auto (bf16 where the CPU or GPU computes it "
+                                     "natively, else fp32), fp32 or bf16", choices=("auto", "fp32", "bf16"))
 
     def __post_init__(self) -> None:
         check_types(self)
+        check_choice(self, "precision", ("auto", "fp32", "bf16"))
         check_positive(self, "patch_size", "d_model", "n_heads", "n_layers", "d_ff", "epochs", "batch_size",
                        "validation_size", "eval_every", "threads")
         check_range(self, "shift", 0)
@@ -93,7 +96,7 @@ class ViTPreset:
         return TrainConfig(out_dir=out_dir, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                            weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, schedule="cosine",
                            eval_every=self.eval_every, eval_batch_size=1000, metric="accuracy", seed=seed,
-                           log_every=20, progress=progress)
+                           log_every=20, progress=progress, precision=self.precision)
 
 
 # Sizes picked from measured single-thread training speed on the shared 2-core machine (batch 128,
@@ -275,6 +278,7 @@ class ViTRun:
     threads: int
     train_seconds: float
     total_seconds: float
+    precision: str = "fp32"  # what training computed in (the preset's "auto" resolved on this machine)
 
     def json(self) -> dict[str, Any]:
         """The figures as one JSON object (``train vit --json``)."""
@@ -282,14 +286,14 @@ class ViTRun:
                 "n": self.n_test, "mirror_average": self.preset.mirror_average,
                 "validation_accuracy": self.validation_accuracy, "steps": self.steps, "threads": self.threads,
                 "train_seconds": round(self.train_seconds, 1), "total_seconds": round(self.total_seconds, 1),
-                "out": str(self.out_dir)}
+                "precision": self.precision, "out": str(self.out_dir)}
 
     def report(self) -> str:
         """The figures as lines for a person."""
         views = (f" averaged with each image's mirror ({self.test_accuracy_single_view:.4f} single view)"
                  if self.preset.mirror_average else "")
         return (f"validation accuracy {self.validation_accuracy:.4f}, test accuracy {self.test_accuracy:.4f}{views} "
-                f"(n={self.n_test}); {self.steps} steps on {self.threads} thread(s), training "
+                f"(n={self.n_test}); {self.steps} steps on {self.threads} thread(s) in {self.precision}, training "
                 f"{self.train_seconds:.0f} s, total {self.total_seconds:.0f} s\nsaved to {self.out_dir}")
 
 
@@ -345,13 +349,15 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
         "preset": asdict(recipe), "image_mean": [MEAN], "image_std": [STD], "seed": seed, "train_limit": train_limit,
         "metrics": {"validation_accuracy": validation, "test_accuracy": test["accuracy"],
                     "test_accuracy_single_view": single["accuracy"], "n_test": test["n"], "steps": result.steps,
-                    "threads": threads, "train_seconds": round(result.seconds, 1), "total_seconds": round(total, 1)},
+                    "threads": threads, "train_seconds": round(result.seconds, 1), "total_seconds": round(total, 1),
+                    "precision": result.precision},
     }
     save_model(out_dir, model, overwrite=True, task=TASK, label_names=list(dataset.class_names),
                metrics_file=run_dir / "metrics.jsonl", extra=extra)
     return ViTRun(out_dir=out_dir, preset=recipe, validation_accuracy=validation, test_accuracy=test["accuracy"],
                   test_accuracy_single_view=single["accuracy"], n_test=test["n"], steps=result.steps,
-                  threads=threads, train_seconds=result.seconds, total_seconds=time.perf_counter() - started)
+                  threads=threads, train_seconds=result.seconds, total_seconds=time.perf_counter() - started,
+                  precision=result.precision)
 
 
 # --- image files → model inputs ------------------------------------------------------------------

@@ -43,6 +43,14 @@ def env_info() -> DistInfo:
         raise ValueError(f"RANK, WORLD_SIZE and LOCAL_RANK must be integers: {exc}") from None
 
 
+def restart_count() -> int:
+    """How many times torchrun has restarted this worker group (``--max-restarts``); 0 outside torchrun."""
+    try:
+        return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
+    except ValueError:
+        return 0
+
+
 def init_distributed(backend: str | None = None) -> DistInfo:
     """Join the process group described by the environment (no-op for a single process); returns our place."""
     info = env_info()

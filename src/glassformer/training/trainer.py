@@ -1,15 +1,19 @@
 """One trainer for every task: the task brings a model, a loss and a metric; the trainer does the rest.
 
 The loop, per optimizer step: for each of ``grad_accum`` micro-batches, run ``loss_fn(model, batch)``
-(under bf16 autocast on CUDA), divide by the number of micro-batches and backpropagate; then clip the
-gradient norm, take an AdamW step and advance the warmup-then-decay schedule. Every ``eval_every``
+(under bf16 autocast when the precision is bf16, which ``auto`` picks where the hardware computes it
+natively: the weights, the optimizer and the loss stay float32), divide by the number of micro-batches
+and backpropagate; then clip the gradient norm, take an AdamW step and advance the warmup-then-decay
+schedule. Every ``eval_every``
 steps (or at the end of each epoch) ``evaluate(model, loader)`` scores the validation data; the best
 score's weights are kept and training stops early after ``patience`` evaluations without improvement.
 
 A checkpoint holds the model, optimizer, scheduler, random generators and the data position
 (epoch and batch within it). Batches come from a sampler seeded by (seed, epoch), so resuming
 skips exactly the batches already consumed and replays the rest in the same order: a resumed run
-ends with the same weights, bit for bit, as one that was never interrupted.
+ends with the same weights, bit for bit, as one that was never interrupted. A run directory holds a
+marker that says a run is in progress; when ``torchrun --max-restarts`` starts a worker group again
+after a worker died, the trainer continues from the last checkpoint without being asked.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from tqdm.auto import tqdm
 from glassformer._files import RUN_MARKER, artifact_kind, atomic_write
 from glassformer._torch import evaluating
 from glassformer.errors import OutputExistsError
+from glassformer.precision import autocast
+from glassformer.precision import resolve as resolve_precision
 from glassformer.data.batching import BucketBatchSampler
 from glassformer.training import distributed
 from glassformer.training.checkpoint import (CheckpointError, load_checkpoint, load_model_state, rng_state,
@@ -72,10 +78,11 @@ class TrainConfig:
     greater_is_better: bool | None = None  # None: False for names containing "loss", True otherwise
     patience: int | None = None  # evaluations without improvement before stopping early
     checkpoint_every: int | None = None  # steps between checkpoints besides those after each evaluation
+    checkpoint_minutes: float | None = 10.0  # and at least this often in wall-clock time (long runs; None: off)
     load_best_at_end: bool = True
     log_every: int = 10
     seed: int = 0
-    bf16: bool = True  # bf16 autocast; used on CUDA only
+    precision: str = "auto"  # "auto" (bf16 where the hardware computes it natively, else fp32), "fp32" or "bf16"
     deterministic: bool = True  # torch.use_deterministic_algorithms on CPU during the run
     bucket_batches: int = 50  # length buckets hold this many batches
     num_workers: int = 0
@@ -89,6 +96,8 @@ class TrainConfig:
             raise ValueError(f"batch_size and grad_accum must be >= 1, got {self.batch_size} and {self.grad_accum}")
         if not 0 <= self.warmup_ratio <= 1:
             raise ValueError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision={self.precision!r}; training runs in auto, fp32 or bf16")
         self.betas = tuple(self.betas)
 
     @property
@@ -110,6 +119,7 @@ class TrainResult:
     seconds: float
     evaluations: list[dict] = field(default_factory=list)
     out_dir: str | None = None
+    precision: str = "fp32"  # what the run computed in (auto resolved)
 
 
 @dataclass
@@ -123,6 +133,47 @@ class _Progress:
     best_step: int | None = None
     bad_evals: int = 0
     evaluations: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class _Window:
+    """What happened since the last log line: summed step losses, steps, examples and tokens."""
+
+    since: float
+    loss: float | torch.Tensor = 0.0
+    steps: int = 0
+    examples: int = 0
+    tokens: int = 0
+
+
+@dataclass
+class _Run:
+    """Everything one call of ``fit`` works with, handed from step to step."""
+
+    model: nn.Module
+    wrapped: nn.Module  # the model, or its DDP wrapper
+    sampler: BucketBatchSampler
+    loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    log: MetricsLog | None
+    bar: Any
+    state: _Progress
+    total_steps: int
+    batches_per_epoch: int
+    started: float
+    window: _Window
+    checkpointed_at: float
+    saved_at: int = -1
+
+
+def count_tokens(collate_fn: Any, batch: Any) -> int:
+    """Real (not padding) tokens in a batch: the collator's own ``count_tokens`` when it has one, else the
+    ``attention_mask``'s sum, else 0."""
+    counter = getattr(collate_fn, "count_tokens", None)
+    if counter is not None:
+        return int(counter(batch))
+    return _count(batch, "tokens")
 
 
 def model_loss(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
@@ -158,6 +209,7 @@ class Trainer:
         self.progress = _Progress()
         self.dist = distributed.DistInfo()
         self.device = torch.device("cpu")
+        self.precision = "fp32"
 
     # --- paths ------------------------------------------------------------------------------------
 
@@ -172,26 +224,36 @@ class Trainer:
     # --- the run ----------------------------------------------------------------------------------
 
     def fit(self, resume: bool = False) -> TrainResult:
-        """Train until the step budget is spent or early stopping fires; with `resume`, continue from last.pt."""
+        """Train until the step budget is spent or early stopping fires; with `resume`, continue from last.pt.
+
+        Under ``torchrun`` after a restart (``TORCHELASTIC_RESTART_COUNT`` > 0) a run in progress
+        resumes from its last checkpoint whatever `resume` says.
+        """
         cfg = self.config
         self.dist = distributed.init_distributed()
         self.device = distributed.device_for(self.dist, cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device, training=True)
+        resume = resume or (distributed.restart_count() > 0 and self.last_checkpoint is not None
+                            and self.last_checkpoint.is_file())
         deterministic_before = torch.are_deterministic_algorithms_enabled()
         if cfg.deterministic and self.device.type == "cpu":
             torch.use_deterministic_algorithms(True)
         try:
-            return self._fit(resume)
+            run = self._prepare(resume)
+            while run.state.step < run.total_steps and not self.should_stop:
+                self._train_epoch(run)
+            return self._finish(run)
         finally:
             torch.use_deterministic_algorithms(deterministic_before)
 
-    def _fit(self, resume: bool) -> TrainResult:
+    def _prepare(self, resume: bool) -> _Run:
+        """Seeds, the model on its device, batches, optimizer, schedule, the log, and (with `resume`) the checkpoint."""
         cfg, info = self.config, self.dist
         random.seed(cfg.seed + info.rank)
         np.random.seed(cfg.seed + info.rank)
         torch.manual_seed(cfg.seed + info.rank)
         model = self.model.to(self.device)
         model.train()
-
         sampler = BucketBatchSampler(self.lengths, cfg.batch_size, n_examples=len(self.train_data), shuffle=True,
                                      seed=cfg.seed, bucket_batches=cfg.bucket_batches,
                                      num_replicas=info.world_size, rank=info.rank)
@@ -202,7 +264,6 @@ class Trainer:
         steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
         total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
         warmup = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_ratio * total_steps)
-
         optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
                                       eps=cfg.eps)
         scheduler = make_scheduler(optimizer, cfg.schedule, min(warmup, total_steps), total_steps, cfg.min_lr_ratio)
@@ -221,92 +282,123 @@ class Trainer:
                       file=sys.stderr)
             if log and log.path.exists():
                 log.path.unlink()
-        state = self.progress
-
         wrapped: nn.Module = model
         if info.enabled:
             wrapped = nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self._best_in_memory: dict[str, torch.Tensor] | None = None
-        bar = tqdm(total=total_steps, initial=state.step, disable=not (cfg.progress and info.is_main),
-                   unit="step", dynamic_ncols=True, file=sys.stderr)
-        started = time.perf_counter()
-        window = {"loss": 0.0, "steps": 0, "examples": 0, "tokens": 0, "since": time.perf_counter()}
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (
-            cfg.bf16 and self.device.type == "cuda") else contextlib.nullcontext()
         self.should_stop = False
-        evaluated_at = saved_at = -1
+        bar = tqdm(total=total_steps, initial=self.progress.step, disable=not (cfg.progress and info.is_main),
+                   unit="step", dynamic_ncols=True, file=sys.stderr)
+        return _Run(model=model, wrapped=wrapped, sampler=sampler, loader=loader, optimizer=optimizer,
+                    scheduler=scheduler, log=log, bar=bar, state=self.progress, total_steps=total_steps,
+                    batches_per_epoch=batches_per_epoch, started=time.perf_counter(),
+                    window=_Window(since=time.perf_counter()), checkpointed_at=time.monotonic())
 
-        while state.step < total_steps and not self.should_stop:
-            sampler.set_epoch(state.epoch, state.batch)
+    def _train_epoch(self, run: _Run) -> None:
+        """The rest of the current epoch (from the batch a resumed run stopped at), one micro-batch at a time."""
+        cfg, state = self.config, run.state
+        run.sampler.set_epoch(state.epoch, state.batch)
+        group_loss = 0.0
+        for index, batch in enumerate(run.loader, start=state.batch):
+            group_start = index - index % cfg.grad_accum
+            group_len = min(cfg.grad_accum, run.batches_per_epoch - group_start)
+            last_in_group = index == group_start + group_len - 1
+            group_loss += self._backward(run, batch, group_len, sync=last_in_group)
+            if not last_in_group:
+                continue
+            self._optimizer_step(run, group_loss, batch_index=index)
             group_loss = 0.0
-            for index, batch in enumerate(loader, start=state.batch):
-                group_start = index - index % cfg.grad_accum
-                group_len = min(cfg.grad_accum, batches_per_epoch - group_start)
-                last_in_group = index == group_start + group_len - 1
-                # Counted on the host copy of the batch, so that no step waits for the GPU.
-                window["examples"] += _count(batch, "examples") * info.world_size
-                window["tokens"] += _count(batch, "tokens") * info.world_size
-                batch = _to_device(batch, self.device)
-                no_sync = wrapped.no_sync() if info.enabled and not last_in_group else contextlib.nullcontext()
-                with no_sync:
-                    with autocast:
-                        loss = self.loss_fn(wrapped, batch)
-                    (loss / group_len).backward()
-                group_loss += loss.detach().float() / group_len
-                if not last_in_group:
-                    continue
+            record = self._log_step(run)
+            end_of_epoch = state.batch == run.batches_per_epoch
+            evaluated = self._maybe_evaluate(run, end_of_epoch)
+            if end_of_epoch:
+                state.epoch, state.batch = state.epoch + 1, 0
+            self._maybe_checkpoint(run, evaluated)
+            for callback in self.callbacks:
+                callback(self, record)
+            if self.should_stop or state.step >= run.total_steps:
+                return
 
-                if cfg.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                state.step += 1
-                state.batch = index + 1
-                window["loss"] += group_loss
-                window["steps"] += 1
-                group_loss = 0.0
-                bar.update(1)
+    def _backward(self, run: _Run, batch: Any, group_len: int, *, sync: bool) -> torch.Tensor:
+        """Forward and backward of one micro-batch (its loss divided by the group's size); returns that share.
 
-                record: dict[str, Any] = {"kind": "train", "step": state.step,
-                                          "epoch": round(state.epoch + state.batch / batches_per_epoch, 4)}
-                if state.step % cfg.log_every == 0 or state.step == total_steps:
-                    record.update(self._flush_window(window, scheduler.get_last_lr()[0]))
-                    if log:
-                        log.write(record)
-                    bar.set_postfix(loss=f"{record['loss']:.4f}", ex_s=f"{record['examples_per_s']:.1f}",
-                                    lr=f"{record['lr']:.2e}", refresh=False)
+        The share stays a tensor on the device, so that no step waits for a GPU to report its loss.
+        """
+        world = self.dist.world_size
+        # Counted on the host copy of the batch, so that no step waits for the GPU.
+        run.window.examples += _count(batch, "examples") * world
+        run.window.tokens += count_tokens(self.collate_fn, batch) * world
+        batch = _to_device(batch, self.device)
+        no_sync = run.wrapped.no_sync() if self.dist.enabled and not sync else contextlib.nullcontext()
+        with no_sync:
+            with autocast(self.precision, self.device):
+                loss = self.loss_fn(run.wrapped, batch)
+            (loss / group_len).backward()
+        return loss.detach().float() / group_len
 
-                end_of_epoch = state.batch == batches_per_epoch
-                if self.eval_data is not None and (
-                        (cfg.eval_every and state.step % cfg.eval_every == 0)
-                        or (not cfg.eval_every and end_of_epoch) or state.step == total_steps):
-                    self._evaluate_and_track(model, log)
-                    evaluated_at = state.step
-                if end_of_epoch:
-                    state.epoch, state.batch = state.epoch + 1, 0
-                if (evaluated_at == state.step or (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)
-                        or state.step == total_steps):
-                    self._save(model, optimizer, scheduler)
-                    saved_at = state.step
-                for callback in self.callbacks:
-                    callback(self, record)
-                if self.should_stop or state.step >= total_steps:
-                    break
-        bar.close()
-        if self.should_stop and saved_at != state.step:
-            self._save(model, optimizer, scheduler)
-        if log:
-            log.plot(self.out_dir / "metrics.png")
-        if cfg.load_best_at_end and state.best_step is not None:
-            self._load_best(model)
+    def _optimizer_step(self, run: _Run, group_loss: torch.Tensor, *, batch_index: int) -> None:
+        """Clip the gradient norm, step AdamW and the schedule, and count the step."""
+        if self.config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(run.model.parameters(), self.config.max_grad_norm)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        run.state.step += 1
+        run.state.batch = batch_index + 1
+        run.window.loss += group_loss
+        run.window.steps += 1
+        run.bar.update(1)
+
+    def _log_step(self, run: _Run) -> dict[str, Any]:
+        """The step's record for the callbacks; every ``log_every`` steps also the window's means in the log."""
+        state = run.state
+        record: dict[str, Any] = {"kind": "train", "step": state.step,
+                                  "epoch": round(state.epoch + state.batch / run.batches_per_epoch, 4)}
+        if state.step % self.config.log_every == 0 or state.step == run.total_steps:
+            record.update(self._flush_window(run.window, run.scheduler.get_last_lr()[0]))
+            if run.log:
+                run.log.write(record)
+            run.bar.set_postfix(loss=f"{record['loss']:.4f}", ex_s=f"{record['examples_per_s']:.1f}",
+                                lr=f"{record['lr']:.2e}", refresh=False)
+        return record
+
+    def _maybe_evaluate(self, run: _Run, end_of_epoch: bool) -> bool:
+        """Score the validation data every ``eval_every`` steps (or at each epoch's end) and at the last step."""
+        cfg, step = self.config, run.state.step
+        due = (cfg.eval_every and step % cfg.eval_every == 0) or (not cfg.eval_every and end_of_epoch)
+        if self.eval_data is None or not (due or step == run.total_steps):
+            return False
+        self._evaluate_and_track(run.model, run.log)
+        return True
+
+    def _maybe_checkpoint(self, run: _Run, evaluated: bool) -> None:
+        """Save after an evaluation, every ``checkpoint_every`` steps, every ``checkpoint_minutes``, and at the end."""
+        cfg, step = self.config, run.state.step
+        minutes = (time.monotonic() - run.checkpointed_at) / 60
+        due = (evaluated or step == run.total_steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
+               or (cfg.checkpoint_minutes is not None and minutes >= cfg.checkpoint_minutes))
+        # Every rank must agree, since saving gathers the random-generator states of all of them.
+        if distributed.broadcast_object(bool(due)):
+            self._save(run.model, run.optimizer, run.scheduler)
+            run.saved_at, run.checkpointed_at = step, time.monotonic()
+
+    def _finish(self, run: _Run) -> TrainResult:
+        """Save a run stopped early, draw the curves, load the best weights, and report."""
+        state = run.state
+        run.bar.close()
+        if self.should_stop and run.saved_at != state.step:
+            self._save(run.model, run.optimizer, run.scheduler)
+        if run.log:
+            run.log.plot(self.out_dir / "metrics.png")
+        if self.config.load_best_at_end and state.best_step is not None:
+            self._load_best(run.model)
         distributed.barrier()
-        return TrainResult(steps=state.step, epochs=round(state.epoch + state.batch / batches_per_epoch, 4),
+        return TrainResult(steps=state.step, epochs=round(state.epoch + state.batch / run.batches_per_epoch, 4),
                            best_metric=state.best, best_step=state.best_step,
-                           stopped_early=self.should_stop and state.step < total_steps,
-                           seconds=time.perf_counter() - started, evaluations=list(state.evaluations),
-                           out_dir=str(self.out_dir) if self.out_dir else None)
+                           stopped_early=self.should_stop and state.step < run.total_steps,
+                           seconds=time.perf_counter() - run.started, evaluations=list(state.evaluations),
+                           out_dir=str(self.out_dir) if self.out_dir else None, precision=self.precision)
 
     # --- evaluation -------------------------------------------------------------------------------
 
@@ -321,9 +413,7 @@ class Trainer:
     def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
         """Score the validation data with the task's evaluate function (eval mode, no gradients)."""
         model = model if model is not None else self.model
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (
-            self.config.bf16 and self.device.type == "cuda") else contextlib.nullcontext()
-        with evaluating(model), autocast:
+        with evaluating(model), autocast(self.precision, self.device):
             metrics = dict(self.evaluate_fn(model, self.eval_loader()))
         return {k: float(v) if isinstance(v, (int, float, torch.Tensor)) else v for k, v in metrics.items()}
 
@@ -422,16 +512,16 @@ class Trainer:
             print(f"glassformer: resuming from {path} at step {position['step']} "
                   f"(epoch {position['epoch']}, batch {position['batch']})", file=sys.stderr)
 
-    def _flush_window(self, window: dict, lr: float) -> dict[str, float]:
-        elapsed = max(time.perf_counter() - window["since"], 1e-9)
+    def _flush_window(self, window: _Window, lr: float) -> dict[str, float]:
+        elapsed = max(time.perf_counter() - window.since, 1e-9)
         # One all-reduce per log line: the mean over processes of the window's summed step losses.
-        loss = float(distributed.all_reduce_mean(torch.as_tensor(window["loss"], dtype=torch.float32,
+        loss = float(distributed.all_reduce_mean(torch.as_tensor(window.loss, dtype=torch.float32,
                                                                  device=self.device)))
-        out = {"loss": loss / max(window["steps"], 1), "lr": lr,
-               "examples_per_s": window["examples"] / elapsed}
-        if window["tokens"]:
-            out["tokens_per_s"] = window["tokens"] / elapsed
-        window.update(loss=0.0, steps=0, examples=0, tokens=0, since=time.perf_counter())
+        out = {"loss": loss / max(window.steps, 1), "lr": lr, "examples_per_s": window.examples / elapsed}
+        if window.tokens:
+            out["tokens_per_s"] = window.tokens / elapsed
+        window.loss, window.steps, window.examples, window.tokens = 0.0, 0, 0, 0
+        window.since = time.perf_counter()
         return out
 
 
