@@ -96,7 +96,7 @@ def main() -> None:
     loaded = from_pretrained("minilm")
     ours = loaded.model
     plain = from_pretrained("minilm", fast=False, tokenizer=False).model
-    int8 = from_pretrained("minilm", int8=True).model
+    int8 = from_pretrained("minilm", precision="int8").model
     hf = transformers.BertModel.from_pretrained(str(loaded.path), attn_implementation="sdpa").eval()
     cfg = ours.config
 

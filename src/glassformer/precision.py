@@ -75,3 +75,28 @@ def autocast(precision: str, device: torch.device | str = "cpu") -> ContextManag
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def prepare_for_inference(model: torch.nn.Module, precision: str = "fp32", *, skip: tuple[str, ...] = ()) -> str:
+    """Put a model (in eval mode) into the format `precision` names for inference; returns the resolved name.
+
+    ``bf16`` converts every weight to bfloat16 (activations follow, and the fused kernels run in
+    bf16); ``int8`` quantises the Linear layers except those named in `skip`; ``fp32`` changes nothing.
+    """
+    device = next(model.parameters()).device
+    resolved = resolve(precision, device)
+    if resolved == "bf16":
+        model.to(torch.bfloat16)
+    elif resolved == "int8":
+        from glassformer.pretrained.quantize import quantize_int8
+
+        quantize_int8(model, skip=skip)
+    return resolved
+
+
+def parameter_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The floating-point type of a model's weights (what its float inputs must be cast to)."""
+    for param in model.parameters():
+        if param.is_floating_point():
+            return param.dtype
+    return torch.float32

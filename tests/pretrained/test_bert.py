@@ -146,7 +146,7 @@ def test_int8_embeddings_stay_close_to_fp32(minilm_dir, minilm):
     from glassformer.pretrained import Int8Linear, SentenceEncoder
 
     fp32 = SentenceEncoder(minilm.model, minilm.tokenizer, minilm.sentence)
-    int8 = SentenceEncoder.from_pretrained(str(minilm_dir), int8=True)
+    int8 = SentenceEncoder.from_pretrained(str(minilm_dir), precision="int8")
     assert sum(isinstance(m, Int8Linear) for m in int8.model.modules()) == 6 * 6 + 1
     cosine = torch.nn.functional.cosine_similarity(fp32.encode(SENTENCES), int8.encode(SENTENCES), dim=-1)
     assert cosine.min() >= 0.99, cosine

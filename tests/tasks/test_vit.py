@@ -122,7 +122,7 @@ def test_classify_image_reads_a_png_like_the_model_input(trained: vit.ViTRun, sm
                                                           capsys: pytest.CaptureFixture) -> None:
     image = small.test_images[0]
     png = _write_png(tmp_path / "item.png", image)
-    assert main(["classify-image", str(trained.out_dir), "--json", str(png)]) == 0
+    assert main(["classify-image", str(trained.out_dir), "--precision", "fp32", "--json", str(png)]) == 0
     [result] = json.loads(capsys.readouterr().out)
     probs = vit.ImageClassifier.load(trained.out_dir).predict_proba(image[None])[0]
     assert result["file"] == str(png)

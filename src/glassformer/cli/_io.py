@@ -178,3 +178,13 @@ def add_special_tokens(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--special-tokens", choices=SPECIAL_TOKEN_POLICIES, default="raise",
                         help="text that spells a special token such as [CLS] or <|endoftext|>: raise an error "
                              "(default), allow it as the special token, or read it as plain text")
+
+
+def add_precision(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """``--precision auto|fp32|bf16|int8``: the number format the model runs in."""
+    from glassformer.precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+                        help=f"number format: auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32 "
+                             f"(the model's exact numbers), bf16, or int8 (quantised Linear layers, CPU); default "
+                             f"{default}")

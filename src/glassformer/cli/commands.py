@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from glassformer.cli._io import (JsonList, add_special_tokens, add_verify, bounded, check_utf8, print_json,
-                                 read_text, text_batches)
+from glassformer.cli._io import (JsonList, add_precision, add_special_tokens, add_verify, bounded, check_utf8,
+                                 print_json, read_text, text_batches)
 from glassformer.errors import UsageError
 
 MAX_BEAM = 64
@@ -162,16 +162,16 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("texts", nargs="*", metavar="TEXT", help="texts to embed (default: one per line of stdin)")
     embed.add_argument("--model", default="minilm", help="checkpoint directory, known name or Hub id (default: minilm)")
     embed.add_argument("--json", action="store_true", help='print one JSON object {"embeddings": [[...], ...]}')
-    embed.add_argument("--int8", action="store_true", help="int8 dynamic quantisation of the Linear layers (CPU)")
     embed.add_argument("--batch-size", type=bounded(int, 1, 4096), default=32)
     add_special_tokens(embed)
+    add_precision(embed)
     embed.set_defaults(func=_embed)
 
 
 def _embed(args: argparse.Namespace) -> int:
     from glassformer.pretrained import SentenceEncoder
 
-    encoder = SentenceEncoder.from_pretrained(args.model, int8=args.int8)
+    encoder = SentenceEncoder.from_pretrained(args.model, precision=args.precision)
     if args.json:
         sys.stdout.write('{"embeddings": ')
         writer = JsonList()
@@ -254,6 +254,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--json", action="store_true", help='print a JSON list of {"text", "label", "score"}')
     add_special_tokens(predict)
     add_verify(predict)
+    add_precision(predict)
     predict.set_defaults(func=_predict)
 
 
@@ -263,7 +264,8 @@ def _predict(args: argparse.Namespace) -> int:
     from glassformer.tasks.pipeline import pipeline
     from glassformer.training.saved import read_config
 
-    predictor = pipeline(read_config(args.model).get("task"), model=args.model, verify=args.verify)
+    predictor = pipeline(read_config(args.model).get("task"), model=args.model, verify=args.verify,
+                         precision=args.precision)
     writer = JsonList() if args.json else None
     for texts in text_batches(args.texts, "classify"):
         with warnings.catch_warnings(record=True) as caught:
@@ -290,13 +292,14 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
                            help=f"beam size, 1 for greedy search (1 to {MAX_BEAM}; default: the model's)")
     translate.add_argument("--json", action="store_true", help='print a JSON list of {"source", "translation"}')
     add_verify(translate)
+    add_precision(translate)
     translate.set_defaults(func=_translate)
 
 
 def _translate(args: argparse.Namespace) -> int:
     from glassformer.tasks.translate import Translator
 
-    translator = Translator.load(args.model, verify=args.verify)
+    translator = Translator.load(args.model, verify=args.verify, precision=args.precision)
     writer = JsonList() if args.json else None
     for texts in text_batches(args.texts, "translate"):
         results = translator(texts, beam_size=args.beam)
@@ -316,13 +319,14 @@ def _add_classify_image(sub: argparse._SubParsersAction) -> None:
     classify.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
     classify.add_argument("--json", action="store_true", help='print a JSON list of {"file", "label", "score"}')
     add_verify(classify)
+    add_precision(classify)
     classify.set_defaults(func=_classify_image)
 
 
 def _classify_image(args: argparse.Namespace) -> int:
     from glassformer.tasks.vit import ImageClassifier
 
-    results = ImageClassifier.load(args.model, verify=args.verify).classify_files(args.images)
+    results = ImageClassifier.load(args.model, verify=args.verify, precision=args.precision).classify_files(args.images)
     if args.json:
         print_json(results)
     else:
@@ -344,13 +348,14 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
                           help="draw only from the smallest set of most likely tokens whose probability reaches P")
     generate.add_argument("--seed", type=int, help="makes the draw reproducible")
     add_verify(generate)
+    add_precision(generate)
     generate.set_defaults(func=_generate)
 
 
 def _generate(args: argparse.Namespace) -> int:
     from glassformer.tasks.lm import TextGenerator
 
-    generator = TextGenerator.load(args.model, verify=args.verify)
+    generator = TextGenerator.load(args.model, verify=args.verify, precision=args.precision)
     prompt = check_utf8([args.prompt])[0]
     sys.stdout.write(prompt)
     for piece in generator.stream(prompt, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,

@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any
 
-from glassformer.cli._io import add_verify, print_json
+from glassformer.cli._io import add_precision, add_verify, print_json
 from glassformer.errors import UsageError
 
 SETTING = "setting__"  # namespace prefix of the flags made from preset fields
@@ -118,6 +118,7 @@ def _add_eval(parser: argparse.ArgumentParser, modules: dict[str, Any]) -> None:
                                                             "split; lm: loss, perplexity, bits_per_char; translate: "
                                                             "bleu, chrf)")
     add_verify(parser)
+    add_precision(parser, default="fp32")  # a measurement reports the model's own numbers unless asked otherwise
     owners: dict[str, list[str]] = {}
     for name, module in modules.items():
         for option in module.EVAL_OPTIONS:
@@ -145,8 +146,9 @@ def _eval(args: argparse.Namespace) -> int:
                              f"{args.model} holds a {task!r} model")
         options[option.dest] = value
     accepted = inspect.signature(module.evaluate).parameters
-    if "verify" in accepted:
-        options["verify"] = args.verify
+    for name in ("verify", "precision"):
+        if name in accepted:
+            options[name] = getattr(args, name)
     result = module.evaluate(args.model, split=args.split, data=args.data, **options)
     if args.json:
         print_json(result)

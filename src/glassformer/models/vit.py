@@ -133,6 +133,7 @@ class VisionTransformer(nn.Module):
 
         ``attentions[l][:, :, 0, 1:]`` is how much [CLS] attends to each patch in layer ``l``.
         """
+        images = images.to(self.cls_token.dtype)  # float32 pixels into a model kept in bf16 for inference
         patches = hook(self.hook_patches, self.patch_embedding(images))  # (B, N, D)
         cls = self.cls_token.expand(patches.shape[0], -1, -1)  # (B, 1, D)
         x = hook(self.hook_embed, torch.cat([cls, patches], dim=1) + self.position_embeddings)  # (B, N + 1, D)

@@ -26,7 +26,7 @@ from glassformer.nn.kernels import set_fast_path
 from glassformer.pretrained.hub import resolve
 from glassformer.pretrained.loading import CheckpointError, read_config, read_state_dict
 from glassformer.pretrained.mapping import convert_to_ours
-from glassformer.pretrained.quantize import quantize_int8
+from glassformer.precision import prepare_for_inference
 from glassformer.pretrained.sentence import SentenceConfig
 
 FAMILIES: dict[str, ModuleType] = {"bert": bert, "gpt2": gpt2, "vit": vit}
@@ -60,11 +60,13 @@ def load_model(path_or_name: str | os.PathLike) -> nn.Module:
 
 
 def from_pretrained(
-    path_or_name: str | os.PathLike, *, int8: bool = False, fast: bool = True, tokenizer: bool = True
+    path_or_name: str | os.PathLike, *, precision: str = "fp32", fast: bool = True, tokenizer: bool = True
 ) -> Pretrained:
     """Load a Hugging Face–format checkpoint directory, a known name (``"minilm"``) or a Hub id into glassformer.
 
-    ``int8=True`` replaces the Linear layers by int8 dynamically quantised ones (CPU inference).
+    ``precision``: ``fp32`` (the checkpoint's numbers), ``bf16`` (weights and activations in bfloat16),
+    ``int8`` (the Linear layers dynamically quantised, CPU) or ``auto`` (bf16 where the hardware computes
+    it natively, else fp32); see :mod:`glassformer.precision`.
     ``fast=True`` switches the attention and feed-forward layers to fused CPU inference kernels
     (:func:`~glassformer.nn.kernels.set_fast_path`); classes, parameters, names and results stay the same.
     """
@@ -80,8 +82,7 @@ def from_pretrained(
     if set(missing) - set(table.tied) or unexpected:
         raise CheckpointError(f"internal mapping error for {directory}: missing {missing}, unexpected {unexpected}")
     model.eval()
-    if int8:
-        quantize_int8(model, skip=family.INT8_SKIP)
+    prepare_for_inference(model, precision, skip=family.INT8_SKIP)
     if fast:
         set_fast_path(model)
     sentence = None

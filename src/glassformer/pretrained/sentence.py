@@ -92,11 +92,14 @@ class SentenceEncoder:
         self.config = config
 
     @classmethod
-    def from_pretrained(cls, path_or_name: str, *, int8: bool = False) -> "SentenceEncoder":
-        """Load an encoder checkpoint (e.g. ``"minilm"``) with its tokenizer and sentence settings."""
+    def from_pretrained(cls, path_or_name: str, *, precision: str = "fp32") -> "SentenceEncoder":
+        """Load an encoder checkpoint (e.g. ``"minilm"``) with its tokenizer and sentence settings.
+
+        `precision` (``auto``, ``fp32``, ``bf16`` or ``int8``): see :mod:`glassformer.precision`.
+        """
         from glassformer.pretrained.api import from_pretrained
 
-        loaded = from_pretrained(path_or_name, int8=int8)
+        loaded = from_pretrained(path_or_name, precision=precision)
         if loaded.sentence is None or loaded.tokenizer is None:
             raise WrongModelError(f"{path_or_name!r} is a {loaded.family} checkpoint; sentence embeddings need "
                                   "an encoder (BERT family) with a vocab.txt")
@@ -117,7 +120,7 @@ class SentenceEncoder:
     @torch.inference_mode()
     def embed_ids(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Sentence vectors ``(B, D)`` for a batch that is already tokenized."""
-        hidden = self.model(input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.model(input_ids, attention_mask=attention_mask).last_hidden_state.float()
         vectors = pool(hidden, attention_mask, self.config.pooling)
         if self.config.normalize:
             vectors = torch.nn.functional.normalize(vectors, p=2.0, dim=-1)

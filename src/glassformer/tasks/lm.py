@@ -44,6 +44,7 @@ from glassformer.models.markov import MarkovChain
 from glassformer.tokenizers import ByteLevelBPE, CharTokenizer
 from glassformer.tokenizers.base import Tokenizer, read_text_file
 from glassformer.tokenizers.chars import END_OF_TEXT
+from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import SavedModel, prepare_out_dir, read_config
@@ -199,7 +200,7 @@ def load_markov_tokenizer(directory: str | Path) -> Tokenizer | None:
 
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
-             verify: bool = True) -> dict[str, Any]:
+             verify: bool = True, precision: str = "fp32") -> dict[str, Any]:
     """``{"loss", "perplexity", "bits_per_char", "n", "split"}`` of the saved model on a Shakespeare split.
 
     `data`, when given, is a UTF-8 text file scored instead (``split`` is then ignored).
@@ -221,6 +222,7 @@ def evaluate(directory: str | Path, split: str | None = None, data: str | None =
                              f"{directory} was trained with {extra['validation_works']} held out")
         texts = list((works.train if split == "train" else works.validation).values())
     if isinstance(saved.model, DecoderLM):
+        prepare_for_inference(saved.model, precision)
         return {**score_transformer(saved.model, saved.tokenizer, texts), "split": split}
     return {**score_markov(saved.model, texts, saved.tokenizer), "split": split}
 
@@ -479,13 +481,15 @@ class TextGenerator:
         self.info = dict(info or {})
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> "TextGenerator":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
+             precision: str = "fp32") -> "TextGenerator":
         """Reload a directory written by :func:`train_transformer`."""
         saved = load_lm(directory, verify=verify)
         if not isinstance(saved.model, DecoderLM):
             raise ValueError(f"{directory} holds a {type(saved.model).__name__}; generating text needs a transformer "
                              f"(a DecoderLM), trained with `glassformer train lm --model transformer`")
-        return cls(saved.model.to(device), saved.tokenizer, saved.extra)
+        prepare_for_inference(saved.model.to(device), precision)
+        return cls(saved.model, saved.tokenizer, saved.extra)
 
     @property
     def end_token_id(self) -> int | None:

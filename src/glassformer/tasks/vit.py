@@ -40,6 +40,7 @@ from glassformer.data.corpora import ImageDataset, load_fashion_mnist
 from glassformer.models.vit import ViTConfig, VisionTransformer
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
+from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
 from glassformer.training.metrics import classification_scores
 
@@ -406,13 +407,15 @@ class ImageClassifier:
         self.info = dict(info or {})
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> "ImageClassifier":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
+             precision: str = "fp32") -> "ImageClassifier":
         """Reload a directory written by `train`, checking that it holds a ViT image classifier."""
         saved = load_saved(directory, device=device, verify=verify)
         if saved.task != TASK:
             raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
         if not saved.label_names:
             raise ValueError(f"{directory} lacks the label names an image classifier needs")
+        prepare_for_inference(saved.model, precision)
         return cls(saved.model, saved.label_names, saved.config.get("extra"))
 
     @property
@@ -445,7 +448,7 @@ class ImageClassifier:
 
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
-             verify: bool = True) -> dict[str, Any]:
+             verify: bool = True, precision: str = "fp32") -> dict[str, Any]:
     """``{"accuracy", "n", "split", "mirror_average"}`` of the ViT in `directory` on Fashion-MNIST's test images.
 
     The accuracy uses the saved preset's prediction rule: with ``mirror_average`` each image's
@@ -456,7 +459,7 @@ def evaluate(directory: str | Path, split: str | None = None, data: str | None =
         raise ValueError(f"split={split!r}; a ViT is evaluated on Fashion-MNIST's 'test' images")
     if data not in (None, "fashion-mnist"):
         raise ValueError(f"data={data!r}; a ViT is evaluated on 'fashion-mnist'")
-    classifier = ImageClassifier.load(directory, verify=verify)
+    classifier = ImageClassifier.load(directory, verify=verify, precision=precision)
     dataset = load_fashion_mnist(quiet=True)
     with using_threads():
         result = score(classifier.model, dataset.test_images, dataset.test_labels,
