@@ -100,12 +100,20 @@ def _train(args: argparse.Namespace) -> int:
                 if key.startswith(SETTING) and value is not None}
     options = {option.dest: getattr(args, option.dest) for option in module.TRAIN_OPTIONS
                if getattr(args, option.dest) is not None}
-    run = module.train(args.preset, args.out, resume=args.resume, overwrite=args.overwrite, seed=args.seed,
-                       progress=not (args.quiet or args.json), **options, **settings)
-    if args.json:
-        print_json(run.json())
-    else:
-        print(run.report())
+    from glassformer.training import distributed
+
+    try:
+        run = module.train(args.preset, args.out, resume=args.resume, overwrite=args.overwrite, seed=args.seed,
+                           progress=not (args.quiet or args.json), **options, **settings)
+        info = distributed.current()
+        if not info.is_main:  # rank 0 alone wrote the model and reports it
+            print(f"rank {info.rank}: done; rank 0 saved the model to {run.out_dir}")
+        elif args.json:
+            print_json(run.json())
+        else:
+            print(run.report())
+    finally:
+        distributed.cleanup()
     return 0
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -46,7 +46,8 @@ from glassformer.tokenizers.base import Tokenizer, read_text_file
 from glassformer.tokenizers.chars import END_OF_TEXT
 from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
-from glassformer.training import TrainConfig, Trainer, load_saved, save_model
+from glassformer.errors import UsageError
+from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.saved import SavedModel, prepare_out_dir, read_config
 
 TASK = "lm"
@@ -83,7 +84,7 @@ class MarkovRun:
 
 def markov_out_dir(order: int, tokenizer: str = "char") -> Path:
     """Where `train` saves a Markov chain when no directory is given: ``cache_dir()/models/lm-markov[-bpe]-oN``."""
-    return cache_dir() / "models" / (f"lm-markov" + ("-bpe" if tokenizer == "bpe" else "") + f"-o{order}")
+    return cache_dir() / "models" / ("lm-markov" + ("-bpe" if tokenizer == "bpe" else "") + f"-o{order}")
 
 
 def score_markov(model: MarkovChain, texts: Iterable[str], tokenizer: Tokenizer | None = None) -> dict[str, float]:
@@ -167,6 +168,9 @@ def train(preset: str | TransformerPreset = "quick", out: str | Path | None = No
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if model == "transformer":
         return train_transformer(preset, out=out, seed=seed, progress=progress, **options)
+    if distributed.env_info().enabled:
+        raise UsageError("a Markov chain is counted in one pass by one process; run `train lm --model markov` "
+                         "without torchrun")
     keywords = {k: options.pop(k) for k in ("data", "n_validation", "overwrite") if k in options}
     if options.pop("resume", False):
         raise ValueError("a Markov chain is fitted in one pass; there is no run to resume")

@@ -34,7 +34,7 @@ from glassformer._config import check_choice, check_positive, check_probabilitie
 from glassformer._torch import evaluating
 from glassformer.data import PaddingCollator, TextDataset, TextSplit, cache_dir, load_text
 from glassformer.models.encoder import EncoderClassifier, EncoderConfig
-from glassformer.training import TrainConfig, Trainer, load_saved, save_model
+from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
 from glassformer.errors import ConfigError
 from glassformer.precision import prepare_for_inference
@@ -81,6 +81,9 @@ class SentimentPreset:
     dropout: float = setting(0.1, "scratch only: dropout rate")
     precision: str = setting("auto", "number format for training: auto (bf16 where the CPU or GPU computes it "
                                      "natively, else fp32), fp32 or bf16", choices=("auto", "fp32", "bf16"))
+    checkpoint_every: int | None = setting(None, "steps between checkpoints besides those after each evaluation")
+    checkpoint_minutes: float | None = setting(10.0, "and at least this often in minutes (for long runs; a killed "
+                                                     "or restarted run loses no more than this)")
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -88,8 +91,8 @@ class SentimentPreset:
         check_choice(self, "init", INITS)
         check_choice(self, "pooling", ("mean", "cls"))
         check_choice(self, "tokenizer", SCRATCH_TOKENIZERS)
-        check_positive(self, "epochs", "max_steps", "batch_size", "eval_every", "vocab_size", "d_model", "n_layers",
-                       "n_heads", "d_ff")
+        check_positive(self, "epochs", "max_steps", "batch_size", "eval_every", "checkpoint_every", "vocab_size",
+                       "d_model", "n_layers", "n_heads", "d_ff")
         check_range(self, "freeze_layers", 0)
         check_range(self, "lr", 0.0)
         check_probabilities(self, "dropout", "warmup_ratio")
@@ -102,7 +105,8 @@ class SentimentPreset:
                            batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                            warmup_ratio=self.warmup_ratio, schedule=self.schedule, eval_every=self.eval_every,
                            eval_batch_size=128, metric="accuracy", seed=seed, progress=progress,
-                           precision=self.precision)
+                           precision=self.precision,
+                           checkpoint_every=self.checkpoint_every, checkpoint_minutes=self.checkpoint_minutes)
 
 
 PRESETS: dict[str, SentimentPreset] = {
@@ -215,7 +219,7 @@ def build_model(preset: SentimentPreset, num_labels: int, train_texts: Sequence[
         model.encoder.load_state_dict(state)
         freeze_lower_layers(model, preset.freeze_layers)
         return model, pretrained.tokenizer
-    tokenizer = train_tokenizer(preset.tokenizer, train_texts, preset.vocab_size)
+    tokenizer = distributed.on_main(lambda: train_tokenizer(preset.tokenizer, train_texts, preset.vocab_size))
     config = EncoderConfig(vocab_size=tokenizer.vocab_size, max_position=preset.max_length, d_model=preset.d_model,
                            n_heads=preset.n_heads, n_layers=preset.n_layers, d_ff=preset.d_ff,
                            dropout=preset.dropout, attn_dropout=preset.dropout, pad_token_id=tokenizer.special_tokens[PAD],
@@ -301,6 +305,7 @@ def train(preset: str | SentimentPreset = "quick", out: str | Path | None = None
     directory, so a killed run continues with ``resume=True``.
     """
     started = time.perf_counter()
+    distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
     recipe = resolve_preset(sys.modules[__name__], preset, overrides)
     out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
     dataset = data if isinstance(data, TextDataset) else load_text(data, seed=seed, text_column=text_column,
@@ -317,19 +322,23 @@ def train(preset: str | SentimentPreset = "quick", out: str | Path | None = None
                       eval_lengths=[len(e["input_ids"]) for e in val_examples])
     result = trainer.fit(resume=resume)
 
-    test = score(model, tokenizer, dataset.test, recipe.max_length)
     validation = result.best_metric if result.best_metric is not None else float("nan")
-    total = time.perf_counter() - started
     source = dataset.info.get("source", dataset.name) if isinstance(data, TextDataset) else data
-    extra = {
-        "preset": asdict(recipe), "max_length": recipe.max_length, "data": data_spec(source), "seed": seed,
-        "text_column": dataset.info.get("text_column"), "label_column": dataset.info.get("label_column"),
-        "metrics": {"validation_accuracy": validation, "test_accuracy": test["accuracy"], "n_test": test["n"],
-                    "steps": result.steps, "train_seconds": round(result.seconds, 1),
-                    "total_seconds": round(total, 1), "precision": result.precision},
-    }
-    save_model(out_dir, model, overwrite=True, task=TASK, label_names=dataset.label_names, tokenizer=tokenizer,
-               metrics_file=run_dir / "metrics.jsonl", extra=extra)
+
+    def score_and_save() -> tuple[dict[str, float], dict[str, Any]]:
+        test = score(model, tokenizer, dataset.test, recipe.max_length)
+        extra = {
+            "preset": asdict(recipe), "max_length": recipe.max_length, "data": data_spec(source), "seed": seed,
+            "text_column": dataset.info.get("text_column"), "label_column": dataset.info.get("label_column"),
+            "metrics": {"validation_accuracy": validation, "test_accuracy": test["accuracy"], "n_test": test["n"],
+                        "steps": result.steps, "train_seconds": round(result.seconds, 1),
+                        "total_seconds": round(time.perf_counter() - started, 1), "precision": result.precision},
+        }
+        save_model(out_dir, model, overwrite=True, task=TASK, label_names=dataset.label_names, tokenizer=tokenizer,
+                   metrics_file=run_dir / "metrics.jsonl", extra=extra)
+        return test, extra
+
+    test, extra = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
     return SentimentRun(out_dir=out_dir, preset=recipe, validation_accuracy=validation, test_accuracy=test["accuracy"],
                         n_test=test["n"], steps=result.steps, train_seconds=result.seconds,
                         total_seconds=time.perf_counter() - started,

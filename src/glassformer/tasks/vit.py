@@ -24,7 +24,7 @@ import contextlib
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -38,7 +38,7 @@ from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import ImageDataset, load_fashion_mnist
 from glassformer.models.vit import ViTConfig, VisionTransformer
-from glassformer.training import TrainConfig, Trainer, load_saved, save_model
+from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
 from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
@@ -76,12 +76,15 @@ class ViTPreset:
     threads: int | None = setting(None, "torch threads (default: torch's; 1 is faster on a busy machine)")
     precision: str = setting("auto", "number format for training: auto (bf16 where the CPU or GPU computes it "
                                      "natively, else fp32), fp32 or bf16", choices=("auto", "fp32", "bf16"))
+    checkpoint_every: int | None = setting(None, "steps between checkpoints besides those after each evaluation")
+    checkpoint_minutes: float | None = setting(10.0, "and at least this often in minutes (for long runs; a killed "
+                                                     "or restarted run loses no more than this)")
 
     def __post_init__(self) -> None:
         check_types(self)
         check_choice(self, "precision", ("auto", "fp32", "bf16"))
         check_positive(self, "patch_size", "d_model", "n_heads", "n_layers", "d_ff", "epochs", "batch_size",
-                       "validation_size", "eval_every", "threads")
+                       "validation_size", "eval_every", "threads", "checkpoint_every")
         check_range(self, "shift", 0)
         check_range(self, "lr", 0.0)
         check_probabilities(self, "dropout", "label_smoothing", "warmup_ratio")
@@ -97,7 +100,8 @@ class ViTPreset:
         return TrainConfig(out_dir=out_dir, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                            weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, schedule="cosine",
                            eval_every=self.eval_every, eval_batch_size=1000, metric="accuracy", seed=seed,
-                           log_every=20, progress=progress, precision=self.precision)
+                           log_every=20, progress=progress, precision=self.precision,
+                           checkpoint_every=self.checkpoint_every, checkpoint_minutes=self.checkpoint_minutes)
 
 
 # Sizes picked from measured single-thread training speed on the shared 2-core machine (batch 128,
@@ -321,6 +325,7 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
     with ``resume=True``.
     """
     started = time.perf_counter()
+    distributed.init_distributed()  # under torchrun: join the job now
     recipe = resolve_preset(sys.modules[__name__], preset, overrides)
     out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
     dataset = data if data is not None else load_fashion_mnist(quiet=not progress)
@@ -340,21 +345,26 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
                           collate_fn=whole_batch, loss_fn=SmoothedCrossEntropy(recipe.label_smoothing),
                           eval_data=val_split, evaluate=accuracy_and_loss)
         result = trainer.fit(resume=resume)
-        single = score(model, dataset.test_images, dataset.test_labels)
-        test = score(model, dataset.test_images, dataset.test_labels, mirror_average=True) \
-            if recipe.mirror_average else single
+        validation = result.best_metric if result.best_metric is not None else float("nan")
 
-    validation = result.best_metric if result.best_metric is not None else float("nan")
-    total = time.perf_counter() - started
-    extra = {
-        "preset": asdict(recipe), "image_mean": [MEAN], "image_std": [STD], "seed": seed, "train_limit": train_limit,
-        "metrics": {"validation_accuracy": validation, "test_accuracy": test["accuracy"],
-                    "test_accuracy_single_view": single["accuracy"], "n_test": test["n"], "steps": result.steps,
-                    "threads": threads, "train_seconds": round(result.seconds, 1), "total_seconds": round(total, 1),
-                    "precision": result.precision},
-    }
-    save_model(out_dir, model, overwrite=True, task=TASK, label_names=list(dataset.class_names),
-               metrics_file=run_dir / "metrics.jsonl", extra=extra)
+        def score_and_save() -> tuple[dict[str, float], dict[str, float]]:
+            single = score(model, dataset.test_images, dataset.test_labels)
+            test = score(model, dataset.test_images, dataset.test_labels, mirror_average=True) \
+                if recipe.mirror_average else single
+            extra = {
+                "preset": asdict(recipe), "image_mean": [MEAN], "image_std": [STD], "seed": seed,
+                "train_limit": train_limit,
+                "metrics": {"validation_accuracy": validation, "test_accuracy": test["accuracy"],
+                            "test_accuracy_single_view": single["accuracy"], "n_test": test["n"],
+                            "steps": result.steps, "threads": threads, "train_seconds": round(result.seconds, 1),
+                            "total_seconds": round(time.perf_counter() - started, 1), "precision": result.precision},
+            }
+            save_model(out_dir, model, overwrite=True, task=TASK, label_names=list(dataset.class_names),
+                       metrics_file=run_dir / "metrics.jsonl", extra=extra)
+            return single, test
+
+        single, test = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
+
     return ViTRun(out_dir=out_dir, preset=recipe, validation_accuracy=validation, test_accuracy=test["accuracy"],
                   test_accuracy_single_view=single["accuracy"], n_test=test["n"], steps=result.steps,
                   threads=threads, train_seconds=result.seconds, total_seconds=time.perf_counter() - started,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -64,8 +64,22 @@ def init_distributed(backend: str | None = None) -> DistInfo:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(info.local_rank)
-    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size,
+                            store=_attempt_store(info) if restart_count() > 0 else None)
     return info
+
+
+def _attempt_store(info: DistInfo) -> dist.Store:
+    """The rendezvous store under a prefix of its own for this restart of the worker group.
+
+    The store can outlive a worker group (torchrun's agent hosts it): without the prefix, a restarted
+    worker may read the address its dead predecessor published and fail to connect (seen here in
+    about one restart in three with gloo).
+    """
+    agent_hosts_it = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), info.world_size,
+                          is_master=not agent_hosts_it and info.rank == 0, multi_tenant=not agent_hosts_it)
+    return dist.PrefixStore(f"glassformer/attempt-{restart_count()}", store)
 
 
 def current() -> DistInfo:
@@ -121,3 +135,19 @@ def cleanup() -> None:
     """Leave the process group."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def on_main(fn: Callable[[], Any]) -> Any:
+    """``fn()`` computed once, by rank 0, and the same object on every process (a vocabulary learnt before training).
+
+    Every rank then provably holds identical ids: they all hold rank 0's pickled result.
+    """
+    return broadcast_object(fn() if current().is_main else None)
+
+
+def write_once(fn: Callable[[], Any]) -> Any:
+    """Run `fn` (evaluate, save) on rank 0 only; the others wait at a barrier and receive its result."""
+    result = fn() if current().is_main else None
+    result = broadcast_object(result)
+    barrier()
+    return result

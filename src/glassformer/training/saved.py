@@ -32,7 +32,6 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 import glassformer
 from glassformer._files import atomic_dir, verify_manifest
@@ -140,6 +139,7 @@ def save_model(directory: str | Path, model: Any, *, task: str | None = None,
         "model_class": name, "model_config": model_config, "config_class": config_class,
         "task": task, "label_names": list(label_names) if label_names is not None else None,
         "tokenizer_class": None, "tied": {}, "extra": dict(extra or {}),
+        "written_by": _writer(),
     }
     with atomic_dir(directory, KIND, overwrite=overwrite) as tmp:
         if name in FILE_MODELS:
@@ -160,6 +160,14 @@ def save_model(directory: str | Path, model: Any, *, task: str | None = None,
             files(tmp)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return Path(directory)
+
+
+def _writer() -> dict[str, int]:
+    """Which process wrote the directory: under DDP it must be rank 0 alone (tests count the writers)."""
+    from glassformer.training import distributed
+
+    info = distributed.current()
+    return {"rank": info.rank, "world_size": info.world_size}
 
 
 def _untie(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -397,8 +405,10 @@ def prepare_out_dir(directory: str | Path, *, overwrite: bool = False, resume: b
     """
     from glassformer._files import artifact_kind, check_target
     from glassformer.errors import OutputExistsError
+    from glassformer.training import distributed
 
     directory = Path(directory)
+    resume = resume or distributed.restart_count() > 0  # torchrun restarted the workers: carry on
     if directory.is_dir() and artifact_kind(directory) == "unfinished-model":
         if resume or overwrite:
             return directory
