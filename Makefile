@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
+	.venv/bin/ruff check src tests benchmarks docs
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

@@ -68,9 +68,8 @@ def _hf_exported(name: str):
     """HF `tokenizers` reading the tokenizer.json that glassformer exports for "gpt2" or "bert"."""
     import tempfile
 
-    from tokenizers import Tokenizer
-
     from glassformer.tokenizers import load_tokenizer, save_tokenizer_json
+    from tokenizers import Tokenizer
 
     with tempfile.TemporaryDirectory() as directory:
         return Tokenizer.from_file(str(save_tokenizer_json(load_tokenizer(name), Path(directory) / "t.json")))
@@ -110,8 +109,9 @@ def run_one(name: str) -> dict:
         tokenizer.train_from_iterator(texts, trainer)
         result.update(seconds=time.perf_counter() - start, vocab=tokenizer.get_vocab_size())
     elif name in ("subset_ours", "subset_naive"):
-        from glassformer.tokenizers.byte_bpe import count_pieces, learn_merges
         from tests.tokenizers.naive_bpe import naive_learn_merges
+
+        from glassformer.tokenizers.byte_bpe import count_pieces, learn_merges
 
         subset = texts[:NAIVE_DOCS]
         result["bytes"] = sum(len(t.encode("utf-8")) for t in subset)

@@ -21,7 +21,6 @@ from glassformer.data import cache_dir
 from glassformer.studio import build_app, default_models, launch
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=cache_dir() / "models" / "sentiment-quick")

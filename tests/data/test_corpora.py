@@ -21,8 +21,16 @@ import pytest
 
 from glassformer.data import SOURCES, SourceError, corpora
 from glassformer.data.corpora import (
-    FASHION_MNIST_CLASSES, is_sentence_pair, load_de_en, load_shakespeare, parse_ding, parse_ding_line, read_ar,
-    read_idx, split_sentence_pairs, strip_gutenberg,
+    FASHION_MNIST_CLASSES,
+    is_sentence_pair,
+    load_de_en,
+    load_shakespeare,
+    parse_ding,
+    parse_ding_line,
+    read_ar,
+    read_idx,
+    split_sentence_pairs,
+    strip_gutenberg,
 )
 
 EXAMPLE = ("Er versuchte, sich herauszureden.", "He tried to back out.")

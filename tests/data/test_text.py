@@ -11,8 +11,14 @@ import pytest
 
 from glassformer.cli import main
 from glassformer.data import SourceError, fetch, is_fetched, load_text
-from glassformer.data.text import (MOVIE_REVIEWS_FILE, load_hf, load_movie_reviews, read_movie_review_scores,
-                                   seeded_split, split_sizes)
+from glassformer.data.text import (
+    MOVIE_REVIEWS_FILE,
+    load_hf,
+    load_movie_reviews,
+    read_movie_review_scores,
+    seeded_split,
+    split_sizes,
+)
 
 
 @pytest.fixture(scope="module")

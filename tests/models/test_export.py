@@ -10,8 +10,16 @@ import pytest
 import torch
 from torch.export import Dim
 
-from glassformer.models import (DecoderLM, DecoderLMConfig, EncoderClassifier, EncoderConfig, Seq2SeqConfig,
-                                Seq2SeqTransformer, VisionTransformer, ViTConfig)
+from glassformer.models import (
+    DecoderLM,
+    DecoderLMConfig,
+    EncoderClassifier,
+    EncoderConfig,
+    Seq2SeqConfig,
+    Seq2SeqTransformer,
+    VisionTransformer,
+    ViTConfig,
+)
 
 BATCH, LENGTH = Dim("batch", min=1, max=64), Dim("length", min=2, max=60)
 

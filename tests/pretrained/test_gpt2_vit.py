@@ -80,7 +80,7 @@ def test_gpt2_round_trip_through_hf(tmp_path):
 
 def test_vit_round_trip_through_hf(tmp_path):
     """glassformer VisionTransformer → save_pretrained → transformers AutoModelForImageClassification → same logits."""
-    from glassformer.models.vit import ViTConfig, VisionTransformer
+    from glassformer.models.vit import VisionTransformer, ViTConfig
 
     torch.manual_seed(2)
     model = VisionTransformer(ViTConfig(image_size=12, patch_size=4, in_channels=3, d_model=32, n_heads=4,

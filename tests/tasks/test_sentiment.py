@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import glassformer
-from glassformer.cli import main
 from glassformer._files import write_manifest
+from glassformer.cli import main
 from glassformer.tasks import sentiment
 
 POSITIVE = ["wonderful", "moving", "brilliant", "delightful", "superb", "charming", "gripping", "funny"]

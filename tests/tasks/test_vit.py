@@ -14,7 +14,6 @@ from glassformer.data.corpora import ImageDataset, load_fashion_mnist
 from glassformer.tasks import vit
 
 
-
 @pytest.fixture(scope="module")
 def fashion() -> ImageDataset:
     """The real data set, fetched on first use (from Debian's package) like every other source."""

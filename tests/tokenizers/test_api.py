@@ -11,9 +11,19 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glassformer.tokenizers import (ByteLevelBPE, CharBPE, CharTokenizer, SpecialTokenError, Template, Tokenizer,
-                                    TokenizerFileError, WordTokenizer, load_tokenizer_json, save_tokenizer_json,
-                                    special_token_policy)
+from glassformer.tokenizers import (
+    ByteLevelBPE,
+    CharBPE,
+    CharTokenizer,
+    SpecialTokenError,
+    Template,
+    Tokenizer,
+    TokenizerFileError,
+    WordTokenizer,
+    load_tokenizer_json,
+    save_tokenizer_json,
+    special_token_policy,
+)
 
 from .strategies import any_text, old_unicode_text
 

@@ -214,9 +214,8 @@ def _hf_reference(tokenizer, tmp_path_factory):
 
 
 def test_gpt2_exported_to_tokenizer_json_equals_tiktoken(gpt2, tiktoken_gpt2, brown, tmp_path):
-    from tokenizers import Tokenizer as HFTokenizer
-
     from glassformer.tokenizers import load_tokenizer_json, save_tokenizer_json
+    from tokenizers import Tokenizer as HFTokenizer
 
     path = save_tokenizer_json(gpt2, tmp_path / "tokenizer.json")
     reference = HFTokenizer.from_file(str(path))

@@ -126,11 +126,9 @@ def test_word_tokenizer_offsets_cover_each_word(text):
 
 def test_word_tokenizer_offsets_equal_hf_word_level():
     """Hugging Face `tokenizers` with a WordLevel model, the Lowercase normaliser and the same split regex."""
-    from tokenizers import Regex
-    from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers import models, normalizers, pre_tokenizers
-
     from glassformer.tokenizers.words import WORD_PATTERN
+    from tokenizers import Regex, models, normalizers, pre_tokenizers
+    from tokenizers import Tokenizer as HFTokenizer
 
     tokenizer = WordTokenizer()
     tokenizer.train(["the cat sat on the mat, didn't it?", "İstanbul café"])

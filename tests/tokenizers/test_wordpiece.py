@@ -96,9 +96,8 @@ def test_decode_joins_pieces(bert):
 
 def test_minilm_tokenizer_json_import(bert, brown):
     """Importing MiniLM's own tokenizer.json gives the same ids as HF reading that file."""
-    from tokenizers import Tokenizer as HFTokenizer
-
     from glassformer.data import fetch
+    from tokenizers import Tokenizer as HFTokenizer
 
     path = fetch("minilm", quiet=True) / "tokenizer.json"
     imported = load_tokenizer_json(path)

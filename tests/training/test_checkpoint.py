@@ -9,8 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from glassformer.training.checkpoint import (CheckpointError, load_checkpoint, load_model_state, rng_state,
-                                             save_checkpoint, set_rng_state)
+from glassformer.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 
 
 @pytest.fixture

@@ -11,7 +11,14 @@ from PIL import Image
 
 from glassformer.models import VisionTransformer, ViTConfig
 from glassformer.nn import image_to_patches
-from glassformer.viz import attention_rollout, cls_attention, figure_png, image_attention_figure, load_image, rollout_map
+from glassformer.viz import (
+    attention_rollout,
+    cls_attention,
+    figure_png,
+    image_attention_figure,
+    load_image,
+    rollout_map,
+)
 
 # Two layers, two heads, two tokens; the rollout below is worked out by hand.
 LAYER1 = torch.tensor([[[1.0, 0.0], [0.5, 0.5]], [[0.0, 1.0], [0.5, 0.5]]])  # mean [[.5,.5],[.5,.5]]

@@ -7,8 +7,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from glassformer.cli._io import (JsonList, add_precision, add_special_tokens, add_verify, bounded, check_utf8,
-                                 print_json, read_text, text_batches)
+from glassformer.cli._io import (
+    JsonList,
+    add_precision,
+    add_special_tokens,
+    add_verify,
+    bounded,
+    check_utf8,
+    print_json,
+    read_text,
+    text_batches,
+)
 from glassformer.errors import UsageError
 
 MAX_BEAM = 64

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from glassformer.data.sources import SOURCES, SourceError, cache_dir, fetch, get_source, is_fetched, register
 from glassformer.data import corpora  # noqa: F401  (importing it registers de-en, fashion-mnist, shakespeare)
+from glassformer.data.sources import SOURCES, SourceError, cache_dir, fetch, get_source, is_fetched, register
 from glassformer.data.text import TextDataset, TextSplit, describe, load_movie_reviews, load_text
 
 __all__ = ["SOURCES", "BucketBatchSampler", "PaddingCollator", "SourceError", "TextDataset", "TextSplit",

@@ -20,13 +20,13 @@ from glassformer.errors import ConfigError
 from glassformer.models.outputs import LMOutput, returns_intermediates
 from glassformer.models.sampling import sample_next_token
 from glassformer.nn import (
+    ACTIVATIONS,
     Encoder,
     EncoderLayer,
     KVCache,
     LearnedPositionalEmbedding,
     TokenEmbedding,
     causal_mask,
-    ACTIVATIONS,
     padding_mask,
 )
 from glassformer.nn.hooks import HookPoint, hook

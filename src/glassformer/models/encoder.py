@@ -17,11 +17,11 @@ from glassformer._config import check_choice, check_positive, check_probabilitie
 from glassformer.errors import ConfigError
 from glassformer.models.outputs import ClassifierOutput, EncoderOutput, returns_intermediates
 from glassformer.nn import (
+    ACTIVATIONS,
     Encoder,
     EncoderLayer,
     LearnedPositionalEmbedding,
     TokenEmbedding,
-    ACTIVATIONS,
     padding_mask,
 )
 from glassformer.nn.hooks import HookPoint, hook

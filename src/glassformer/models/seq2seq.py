@@ -19,6 +19,7 @@ from glassformer.errors import ConfigError
 from glassformer.models.outputs import DecoderOutput, EncoderOutput, Seq2SeqOutput, returns_intermediates
 from glassformer.models.sampling import sample_next_token
 from glassformer.nn import (
+    ACTIVATIONS,
     Decoder,
     DecoderLayer,
     DecoderLayerCache,
@@ -27,7 +28,6 @@ from glassformer.nn import (
     SinusoidalPositionalEncoding,
     TokenEmbedding,
     causal_mask,
-    ACTIVATIONS,
     padding_mask,
 )
 from glassformer.nn.hooks import HookPoint, hook

@@ -21,12 +21,12 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from glassformer.pretrained import bert, gpt2, vit
 from glassformer.nn.kernels import set_fast_path
+from glassformer.precision import prepare_for_inference
+from glassformer.pretrained import bert, gpt2, vit
 from glassformer.pretrained.hub import resolve
 from glassformer.pretrained.loading import CheckpointError, read_config, read_state_dict
 from glassformer.pretrained.mapping import convert_to_ours
-from glassformer.precision import prepare_for_inference
 from glassformer.pretrained.sentence import SentenceConfig
 
 FAMILIES: dict[str, ModuleType] = {"bert": bert, "gpt2": gpt2, "vit": vit}

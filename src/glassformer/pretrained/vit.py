@@ -31,7 +31,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from glassformer.models.vit import ViTConfig, VisionTransformer
+from glassformer.models.vit import VisionTransformer, ViTConfig
 from glassformer.pretrained.loading import CheckpointError
 from glassformer.pretrained.mapping import Rule, Table, copy
 

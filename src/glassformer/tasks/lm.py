@@ -39,14 +39,14 @@ from glassformer._config import check_choice, check_positive, check_probabilitie
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import PlaySplit, load_shakespeare
+from glassformer.errors import UsageError
 from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
 from glassformer.models.markov import MarkovChain
+from glassformer.precision import prepare_for_inference
+from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
 from glassformer.tokenizers import ByteLevelBPE, CharTokenizer
 from glassformer.tokenizers.base import Tokenizer, read_text_file
 from glassformer.tokenizers.chars import END_OF_TEXT
-from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
-from glassformer.errors import UsageError
 from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.saved import SavedModel, prepare_out_dir, read_config
 

@@ -33,15 +33,15 @@ from torch import nn
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer._torch import evaluating
 from glassformer.data import PaddingCollator, TextDataset, TextSplit, cache_dir, load_text
-from glassformer.models.encoder import EncoderClassifier, EncoderConfig
-from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
-from glassformer.training.saved import prepare_out_dir
 from glassformer.errors import ConfigError
+from glassformer.models.encoder import EncoderClassifier, EncoderConfig
 from glassformer.precision import prepare_for_inference
+from glassformer.tasks.base import Option, resolve_preset, setting, with_overrides
 from glassformer.tokenizers import Template, special_token_policy
 from glassformer.tokenizers.base import POLICY_HINT
-from glassformer.tasks.base import Option, resolve_preset, setting, with_overrides
+from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.metrics import classification_scores
+from glassformer.training.saved import prepare_out_dir
 from glassformer.training.schedules import SCHEDULES
 
 TASK = "sentiment"

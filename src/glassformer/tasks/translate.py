@@ -41,9 +41,9 @@ from torch import nn
 from glassformer.data import cache_dir
 from glassformer.data.batching import PAD_LABEL, pad_sequences
 from glassformer.data.corpora import ParallelCorpus, load_de_en
+from glassformer.errors import UsageError
 from glassformer.inference.generate import Hypothesis, beam_search, greedy_search
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
-from glassformer.errors import UsageError
 from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import Option, pick_preset, resolve_preset
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model

@@ -37,12 +37,12 @@ from glassformer._config import check_choice, check_positive, check_probabilitie
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import ImageDataset, load_fashion_mnist
-from glassformer.models.vit import ViTConfig, VisionTransformer
-from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
-from glassformer.training.saved import prepare_out_dir
+from glassformer.models.vit import VisionTransformer, ViTConfig
 from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
+from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.metrics import classification_scores
+from glassformer.training.saved import prepare_out_dir
 
 TASK = "vit"
 DESCRIPTION = "Vision Transformer on Fashion-MNIST (28×28 grey clothing images, 10 classes)"

@@ -25,8 +25,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import regex
 
-from glassformer.tokenizers.base import (Tokenizer, TokenizerFileError, check_text, read_list,
-                                         write_list)
+from glassformer.tokenizers.base import Tokenizer, TokenizerFileError, check_text, read_list, write_list
 from glassformer.tokenizers.merging import merge
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""

@@ -13,8 +13,8 @@ from typing import Any
 
 from glassformer._files import atomic_write
 from glassformer.tokenizers.base import Tokenizer, TokenizerFileError
-from glassformer.tokenizers.encoding import Template
 from glassformer.tokenizers.byte_bpe import GPT2_PATTERN, ByteLevelBPE, token_to_unicode, unicode_to_token
+from glassformer.tokenizers.encoding import Template
 from glassformer.tokenizers.wordpiece import WordPiece
 
 

@@ -266,7 +266,8 @@ def _config_class(model_class: type, where: str) -> type:
 
 def _header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     """Tensor name → shape from a safetensors header, read without loading any tensor."""
-    from glassformer.pretrained.loading import CheckpointError as FileError, check_safetensors, safetensors_header
+    from glassformer.pretrained.loading import CheckpointError as FileError
+    from glassformer.pretrained.loading import check_safetensors, safetensors_header
 
     try:
         check_safetensors(path)

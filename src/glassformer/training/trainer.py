@@ -36,13 +36,19 @@ from tqdm.auto import tqdm
 
 from glassformer._files import RUN_MARKER, artifact_kind, atomic_write
 from glassformer._torch import evaluating
+from glassformer.data.batching import BucketBatchSampler
 from glassformer.errors import OutputExistsError
 from glassformer.precision import autocast
 from glassformer.precision import resolve as resolve_precision
-from glassformer.data.batching import BucketBatchSampler
 from glassformer.training import distributed
-from glassformer.training.checkpoint import (CheckpointError, load_checkpoint, load_model_state, rng_state,
-                                             save_checkpoint, set_rng_state)
+from glassformer.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from glassformer.training.metrics import MetricsLog
 from glassformer.training.schedules import SCHEDULES, decay_groups, make_scheduler
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 
 from glassformer.errors import OutputExistsError
-
 from glassformer.models import VisionTransformer
 from glassformer.viz.extract import load_model, text_attention
 from glassformer.viz.head_view import HeadChoice, write_head_view

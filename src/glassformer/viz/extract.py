@@ -20,7 +20,6 @@ from glassformer.models import DecoderLM, EncoderClassifier, Seq2SeqTransformer,
 from glassformer.viz.head_view import AttentionMaps, seq2seq_maps
 
 
-
 @dataclass
 class TextAttention:
     """A text's attention maps, the token ids the model read, and whether the text was cut to fit the model."""

@@ -119,7 +119,7 @@ def image_attention_figure(
     """
     picture, cmap = _display_image(image)
     n_layers = len(attentions)
-    layers = list(range(n_layers)) if layers is None else [l if l >= 0 else n_layers + l for l in layers]
+    layers = list(range(n_layers)) if layers is None else [layer if layer >= 0 else n_layers + layer for layer in layers]
     for layer in layers:
         if not 0 <= layer < n_layers:
             raise ValueError(f"layer {layer} is out of range for {n_layers} layers")
