@@ -1,6 +1,8 @@
 """glassformer: a transformer toolkit written from scratch that people can see through."""
 
-__version__ = "0.1.0"
+from glassformer._version import __version__
+
+__all__ = ["__version__", "from_pretrained", "pipeline", "save_pretrained"]
 
 
 def __getattr__(name: str):

@@ -37,10 +37,8 @@ hypotheses have finished and no live one could still beat the worst of them: the
 log-probability divided by lp of its current length is no higher than that worst score (the rule of
 Hugging Face's ``early_stopping=False``; a later, better finished hypothesis replaces the worst).
 Stopping at the first ``beam_size`` finished ones (fairseq's rule) would never let a longer
-hypothesis that ends later displace them. On the de-en models the two rules gave the same BLEU: their
-beams were short (74% of the reference length, greedy 88%) because the model itself ranks early
-ends highest, which only a larger ``alpha`` corrects. With ``beam_size = 1`` the rule is exactly
-greedy search.
+hypothesis that ends later displace them (benchmarks/RESULTS.md compares the two on the de-en models).
+With ``beam_size = 1`` the rule is exactly greedy search.
 Both searches end every open hypothesis with the end token (and its probability) at step ``max_len``.
 """
 

@@ -104,18 +104,8 @@ class ViTPreset:
                            checkpoint_every=self.checkpoint_every, checkpoint_minutes=self.checkpoint_minutes)
 
 
-# Sizes picked from measured single-thread training speed on the shared 2-core machine (batch 128,
-# patch 7): d_model 64 × 4 layers ≈ 870 images/s, 96 × 4 ≈ 540, 128 × 4 ≈ 330, and patch 4 at
-# 64 × 4 ≈ 320. Two epochs of the quick model reached 85.4% test accuracy without augmentation and
-# 85.0% with random mirroring and 79.6% with mirroring plus random shifts of up to 2 pixels, so the
-# quick preset does not augment. For the full run, ten epochs of the same model with mirroring
-# (87.9% in 698 s) beat six epochs of d_model 96 without it (87.5% in 784 s). On the idle machine
-# with 2 threads (about 2,600 images/s for this model), more epochs of the small model beat bigger
-# models in the same time: patch 4, d_model 96, 10 epochs: 87.3% in 666 s; patch 7, d_model 128,
-# 6 layers, 12 epochs: 86.7% in 652 s; the small model, 25 epochs: 89.75% in 487 s, and 35 epochs:
-# 89.50% in 725 s (past 25 epochs it no longer improves). Averaging each test image's prediction with
-# its mirror's lifted those two saved models to 90.11% and 90.22%, and four other mirror-trained runs
-# by 0.0-0.8 points; the quick preset does not train on mirrored images, so only the full preset averages.
+# The small model trained longer beat bigger models in the same minutes; only the full preset trains on
+# mirrored images, so only it averages each prediction with the mirror's (every attempt: benchmarks/RESULTS.md).
 PRESETS: dict[str, ViTPreset] = {
     "quick": ViTPreset("quick", epochs=2),
     "full": ViTPreset("full", epochs=25, flip=True, mirror_average=True),
@@ -135,10 +125,10 @@ def default_out_dir(preset: ViTPreset) -> Path:
 def choose_threads(requested: int | None = None) -> int:
     """Torch threads for a run: `requested`, else torch's own default (one per core it may use).
 
-    On a machine shared with other busy processes, fewer threads can be much faster (measured on
-    2 cores with 4+ other jobs: 42-88 images/s with two threads, 590-1,556 with one), because each
+    On a machine shared with other busy processes, fewer threads can be much faster, because each
     step waits for whichever thread the scheduler has parked; pass ``threads=1`` (``--threads 1``)
-    there. The choice is not made from the load average: that misjudged an idle machine.
+    there (figures in benchmarks/RESULTS.md). The choice is not made from the load average: that
+    misjudged an idle machine.
     """
     if requested is not None:
         if requested < 1:

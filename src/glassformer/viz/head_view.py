@@ -11,7 +11,9 @@ decoder self-attention, encoder–decoder cross-attention) of one input, shaped
 
 from __future__ import annotations
 
+import functools
 import html
+import importlib.resources
 import json
 import os
 from dataclasses import dataclass
@@ -22,11 +24,20 @@ import numpy as np
 import torch
 
 from glassformer._files import atomic_write
-from glassformer.viz._assets import CSS, JS
 
 HeadChoice = int | str | None
 ALL_HEADS, MEAN_HEADS = -1, -2
 
+
+
+@functools.lru_cache(maxsize=None)
+def _asset(name: str) -> str:
+    """A style sheet or script inlined into every page (package data in ``glassformer/viz/assets``).
+
+    The script reads its data from the page's ``<script type="application/json" id="gf-data">``
+    element and draws the head view as SVG and the model view's thumbnails on canvases.
+    """
+    return importlib.resources.files("glassformer.viz").joinpath("assets", name).read_text(encoding="utf-8")
 
 @dataclass
 class AttentionMaps:
@@ -173,10 +184,10 @@ def _page(maps: list[AttentionMaps], mode: str, *, title: str | None, layer: int
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
         "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n"
-        f"<title>{html.escape(heading)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<title>{html.escape(heading)}</title>\n<style>{_asset('head_view.css')}</style>\n</head>\n<body>\n"
         f"<h1>{html.escape(heading)}</h1>\n<div id=\"gf-root\"></div>\n"
         f"<script type=\"application/json\" id=\"gf-data\">{payload}</script>\n"
-        f"<script>{JS}</script>\n</body>\n</html>\n"
+        f"<script>{_asset('head_view.js')}</script>\n</body>\n</html>\n"
     )
 
 

@@ -1,37 +1,3 @@
-"""The styles and script inlined into every exported attention page (no CDN, no fonts, no network).
-
-They live in a Python module rather than package data so that an installed glassformer always
-has them, whatever the packaging. The script reads its data from the page's
-``<script type="application/json" id="gf-data">`` element and builds the views as SVG (head
-view) and canvas thumbnails (model view).
-"""
-
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       margin: 16px; color: #222; background: #fff; }
-h1 { font-size: 18px; margin: 0 0 8px 0; }
-.gf-controls { display: flex; flex-wrap: wrap; gap: 10px 16px; align-items: center; font-size: 13px;
-               padding: 8px 10px; background: #f4f5f7; border-radius: 6px; margin-bottom: 8px; }
-.gf-controls label { display: inline-flex; gap: 4px; align-items: center; }
-.gf-controls input[type=number] { width: 64px; }
-.gf-note { font-size: 12px; color: #555; margin: 4px 0 8px 0; }
-.gf-legend { display: flex; flex-wrap: wrap; gap: 6px; font-size: 12px; margin-bottom: 6px; }
-.gf-legend span { display: inline-flex; align-items: center; gap: 3px; }
-.gf-legend i { display: inline-block; width: 12px; height: 12px; border-radius: 2px; }
-.gf-scroll { max-height: 80vh; overflow: auto; border: 1px solid #e3e5e8; border-radius: 6px;
-             display: inline-block; max-width: 100%; }
-svg.gf-head { display: block; }
-.gf-token { font-family: ui-monospace, Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 12px;
-            cursor: default; fill: #222; }
-.gf-token.gf-focus { font-weight: bold; fill: #000; }
-.gf-hidden { display: none; }
-.gf-grid { display: grid; gap: 4px; margin: 8px 0 12px 0; font-size: 11px; }
-.gf-grid canvas { border: 1px solid #ddd; cursor: pointer; background: #fff; }
-.gf-grid canvas.gf-selected { border: 2px solid #d62728; }
-.gf-grid .gf-axis { color: #555; align-self: center; text-align: center; }
-"""
-
-JS = r"""
 (function () {
   "use strict";
   var DATA = JSON.parse(document.getElementById("gf-data").textContent);
@@ -346,4 +312,3 @@ JS = r"""
   }
   redraw();
 })();
-"""
