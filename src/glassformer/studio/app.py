@@ -127,11 +127,12 @@ def build_app(models: StudioModels) -> gr.Blocks:
             shading = gr.HTML(elem_id="sentiment-tokens")
             view = gr.HTML(elem_id="sentiment-headview")
             run = partial(handlers.classify_batch, models)
-            # Concurrent requests are handed over together (up to MAX_BATCH) and answered by one forward pass.
+            # Concurrent requests are handed over together (up to MAX_BATCH) and answered by one forward pass;
+            # one batch at a time, so that the next one gathers everything that arrived meanwhile.
             submit.click(run, [text, layer, head], [label, summary, shading, view], api_name="classify",
-                         batch=True, max_batch_size=MAX_BATCH)
+                         batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1)
             text.submit(run, [text, layer, head], [label, summary, shading, view], api_visibility="private",
-                        batch=True, max_batch_size=MAX_BATCH)
+                        batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1)
 
         with gr.Tab("Walkthrough", id="walkthrough"):
             gr.Markdown("The articles' pipeline on the sentiment model's own numbers, one step at a time.")
