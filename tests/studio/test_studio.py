@@ -217,6 +217,27 @@ def test_bad_input_through_the_api_gives_messages_and_the_app_stays_up(studio, t
     assert set(x["label"] for x in label["confidences"]) == {"negative", "positive"}
 
 
+def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(studio, sentiment_dir):
+    """Reference: the saved model's own predictions; 24 requests at once, answered by batched forward passes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    from glassformer.tasks.sentiment import SentimentClassifier
+
+    texts = [f"{word} film, {n} times" for n, word in enumerate(["a dull", "a lovely", "an awful", "a moving"] * 6)]
+    expected = SentimentClassifier.load(sentiment_dir)(texts, special_tokens="text")
+    client = Client(studio, verbose=False)
+    with ThreadPoolExecutor(max_workers=len(texts)) as pool:
+        answers = list(pool.map(lambda text: client.predict(text, api_name="/predict"), texts))
+        views = list(pool.map(lambda text: client.predict(text, 0, 0, api_name="/classify"), texts[:8]))
+    for answer, reference in zip(answers, expected):
+        assert answer["label"] == reference["label"] and abs(answer["score"] - reference["score"]) < 1e-5
+    for (label, _, _, view), reference in zip(views, expected):
+        assert label["label"] == reference["label"] and "<iframe" in view
+    assert "error" in client.predict("   ", api_name="/predict")
+
+
 # --- the app in a real browser --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

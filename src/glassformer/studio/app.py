@@ -134,6 +134,12 @@ def build_app(models: StudioModels) -> gr.Blocks:
             text.submit(run, [text, layer, head], [label, summary, shading, view], api_visibility="private",
                         batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1)
 
+            def predict(texts: list[str]) -> list[list[dict]]:
+                """For programs: each text's label, its probability and every label's probability (batched)."""
+                return [handlers.predict_batch(models, texts)]  # a batched function returns one list per output
+
+            gr.api(predict, api_name="predict", batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1)
+
         with gr.Tab("Walkthrough", id="walkthrough"):
             gr.Markdown("The articles' pipeline on the sentiment model's own numbers, one step at a time.")
             w_text = gr.Textbox(label="Sentence", value="A witty movie.", elem_id="walk-text")

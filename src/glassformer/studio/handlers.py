@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import threading
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from glassformer.studio.common import (
     clean_text,
     error_html,
     figure_img,
+    friendly_error,
     iframe_html,
     message_html,
     notes_html,
@@ -107,6 +109,32 @@ def classify_batch(models: StudioModels, texts: list[str], layers: list[int], he
         except Exception as exc:
             summaries[i] = error_html(exc)
     return labels, summaries, shadings, views
+
+
+def predict_batch(models: StudioModels, texts: list[str]) -> list[dict[str, Any]]:
+    """The label and probabilities of each text, for programs (the ``/predict`` API): one forward pass per batch.
+
+    A text the studio cannot use answers ``{"error": ...}`` without failing the others.
+    """
+    results: list[dict[str, Any]] = [{} for _ in texts]
+    usable: dict[int, str] = {}
+    for i, text in enumerate(texts):
+        try:
+            usable[i] = clean_text(text).text
+        except Exception as exc:
+            results[i] = {"error": str(exc)}
+    classifier = models.sentiment
+    try:
+        with _model_lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a cut text is still classified; the UI reports the cut
+            probs = classifier.predict_proba(list(usable.values()), special_tokens="text") if usable else []
+    except Exception as exc:
+        return [r or {"error": friendly_error(exc)} for r in results]
+    for row, i in enumerate(usable):
+        scores = {name: float(p) for name, p in zip(classifier.label_names, probs[row].tolist())}
+        best = max(scores, key=scores.get)
+        results[i] = {"label": best, "score": scores[best], "probabilities": scores}
+    return results
 
 
 def _classify_one(models: StudioModels, clean: Any, layer: int, head: int) -> tuple[dict | None, str, str, str]:
