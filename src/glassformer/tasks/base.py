@@ -26,7 +26,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
+from glassformer._config import check_choice, check_positive, check_range
 from glassformer.errors import ConfigError
+
+TRAINING_PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def setting(default: Any, help: str, *, choices: Iterable[Any] | None = None) -> Any:
@@ -35,6 +38,30 @@ def setting(default: Any, help: str, *, choices: Iterable[Any] | None = None) ->
     if choices is not None:
         metadata["choices"] = tuple(choices)
     return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingSettings:
+    """The settings every preset shares: the training precision and how often a checkpoint is written.
+
+    Keyword-only, so each task's own fields keep their positions (``SentimentPreset("quick", "minilm")``).
+    """
+
+    precision: str = setting("auto", "number format for training: auto (bf16 where the CPU or GPU computes it "
+                                     "natively, else fp32), fp32 or bf16", choices=TRAINING_PRECISIONS)
+    checkpoint_every: int | None = setting(None, "steps between checkpoints besides those after each evaluation")
+    checkpoint_minutes: float | None = setting(10.0, "and at least this often in minutes (for long runs; a killed "
+                                                     "or restarted run loses no more than this)")
+
+    def __post_init__(self) -> None:
+        check_choice(self, "precision", TRAINING_PRECISIONS)
+        check_positive(self, "checkpoint_every")
+        check_range(self, "checkpoint_minutes", 0.0)
+
+    def trainer_settings(self) -> dict[str, Any]:
+        """These settings as ``TrainConfig`` keywords."""
+        return {"precision": self.precision, "checkpoint_every": self.checkpoint_every,
+                "checkpoint_minutes": self.checkpoint_minutes}
 
 
 @dataclass(frozen=True)

@@ -72,14 +72,19 @@ class MarkovRun:
 
     def json(self) -> dict[str, Any]:
         """The figures as one JSON object (``train lm --json``)."""
-        return {"loss": self.loss, "perplexity": self.perplexity, "bits_per_char": self.bits_per_char,
-                "n": self.n_chars, "out": str(self.out_dir)}
+        return _scores_json(self)
 
     def report(self) -> str:
         """The figures as a line for a person."""
         return (f"order {self.order} ({self.tokenizer}): {self.bits_per_char:.4f} bits/char on {self.n_chars:,} "
                 f"validation characters (fit {self.fit_seconds:.1f} s, score {self.eval_seconds:.1f} s); saved to "
                 f"{self.out_dir}")
+
+
+def _scores_json(run: MarkovRun | TransformerRun) -> dict[str, Any]:
+    """What ``train lm --json`` prints for either kind of model: the validation scores and where it went."""
+    return {"loss": run.loss, "perplexity": run.perplexity, "bits_per_char": run.bits_per_char, "n": run.n_chars,
+            "out": str(run.out_dir)}
 
 
 def markov_out_dir(order: int, tokenizer: str = "char") -> Path:
@@ -413,8 +418,7 @@ class TransformerRun:
 
     def json(self) -> dict[str, Any]:
         """The figures as one JSON object (``train lm --json``)."""
-        return {"loss": self.loss, "perplexity": self.perplexity, "bits_per_char": self.bits_per_char,
-                "n": self.n_chars, "out": str(self.out_dir)}
+        return _scores_json(self)
 
     def report(self) -> str:
         """The figures as a line for a person."""

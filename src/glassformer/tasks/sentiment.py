@@ -36,7 +36,7 @@ from glassformer.data import PaddingCollator, TextDataset, TextSplit, cache_dir,
 from glassformer.errors import ConfigError
 from glassformer.models.encoder import EncoderClassifier, EncoderConfig
 from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, resolve_preset, setting, with_overrides
+from glassformer.tasks.base import Option, TrainingSettings, resolve_preset, setting, with_overrides
 from glassformer.tokenizers import Template, special_token_policy
 from glassformer.tokenizers.base import POLICY_HINT
 from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
@@ -53,7 +53,7 @@ CLS, SEP, PAD = "[CLS]", "[SEP]", "[PAD]"
 
 
 @dataclass(frozen=True)
-class SentimentPreset:
+class SentimentPreset(TrainingSettings):
     """A named recipe: input length, model shape (scratch) or frozen layers (pretrained), and the training schedule."""
 
     name: str
@@ -79,19 +79,14 @@ class SentimentPreset:
     n_heads: int = setting(4, "scratch only: attention heads per layer")
     d_ff: int = setting(256, "scratch only: feed-forward width")
     dropout: float = setting(0.1, "scratch only: dropout rate")
-    precision: str = setting("auto", "number format for training: auto (bf16 where the CPU or GPU computes it "
-                                     "natively, else fp32), fp32 or bf16", choices=("auto", "fp32", "bf16"))
-    checkpoint_every: int | None = setting(None, "steps between checkpoints besides those after each evaluation")
-    checkpoint_minutes: float | None = setting(10.0, "and at least this often in minutes (for long runs; a killed "
-                                                     "or restarted run loses no more than this)")
 
     def __post_init__(self) -> None:
         check_types(self)
-        check_choice(self, "precision", ("auto", "fp32", "bf16"))
+        super().__post_init__()
         check_choice(self, "init", INITS)
         check_choice(self, "pooling", ("mean", "cls"))
         check_choice(self, "tokenizer", SCRATCH_TOKENIZERS)
-        check_positive(self, "epochs", "max_steps", "batch_size", "eval_every", "checkpoint_every", "vocab_size",
+        check_positive(self, "epochs", "max_steps", "batch_size", "eval_every", "vocab_size",
                        "d_model", "n_layers", "n_heads", "d_ff")
         check_range(self, "freeze_layers", 0)
         check_range(self, "lr", 0.0)
@@ -105,8 +100,7 @@ class SentimentPreset:
                            batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                            warmup_ratio=self.warmup_ratio, schedule=self.schedule, eval_every=self.eval_every,
                            eval_batch_size=128, metric="accuracy", seed=seed, progress=progress,
-                           precision=self.precision,
-                           checkpoint_every=self.checkpoint_every, checkpoint_minutes=self.checkpoint_minutes)
+                           **self.trainer_settings())
 
 
 PRESETS: dict[str, SentimentPreset] = {

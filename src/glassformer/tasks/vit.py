@@ -33,13 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
+from glassformer._config import check_positive, check_probabilities, check_range, check_types
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import ImageDataset, load_fashion_mnist
 from glassformer.models.vit import VisionTransformer, ViTConfig
 from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
+from glassformer.tasks.base import Option, TrainingSettings, pick_preset, resolve_preset, setting
 from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.metrics import classification_scores
 from glassformer.training.saved import prepare_out_dir
@@ -52,7 +52,7 @@ STD = 0.3530
 
 
 @dataclass(frozen=True)
-class ViTPreset:
+class ViTPreset(TrainingSettings):
     """A named recipe: model shape, augmentation and training schedule."""
 
     name: str
@@ -74,17 +74,12 @@ class ViTPreset:
     validation_size: int = setting(5000, "training images held out to pick the best checkpoint")
     eval_every: int | None = setting(None, "steps between validation runs (default: once per epoch)")
     threads: int | None = setting(None, "torch threads (default: torch's; 1 is faster on a busy machine)")
-    precision: str = setting("auto", "number format for training: auto (bf16 where the CPU or GPU computes it "
-                                     "natively, else fp32), fp32 or bf16", choices=("auto", "fp32", "bf16"))
-    checkpoint_every: int | None = setting(None, "steps between checkpoints besides those after each evaluation")
-    checkpoint_minutes: float | None = setting(10.0, "and at least this often in minutes (for long runs; a killed "
-                                                     "or restarted run loses no more than this)")
 
     def __post_init__(self) -> None:
         check_types(self)
-        check_choice(self, "precision", ("auto", "fp32", "bf16"))
+        super().__post_init__()
         check_positive(self, "patch_size", "d_model", "n_heads", "n_layers", "d_ff", "epochs", "batch_size",
-                       "validation_size", "eval_every", "threads", "checkpoint_every")
+                       "validation_size", "eval_every", "threads")
         check_range(self, "shift", 0)
         check_range(self, "lr", 0.0)
         check_probabilities(self, "dropout", "label_smoothing", "warmup_ratio")
@@ -100,8 +95,7 @@ class ViTPreset:
         return TrainConfig(out_dir=out_dir, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                            weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, schedule="cosine",
                            eval_every=self.eval_every, eval_batch_size=1000, metric="accuracy", seed=seed,
-                           log_every=20, progress=progress, precision=self.precision,
-                           checkpoint_every=self.checkpoint_every, checkpoint_minutes=self.checkpoint_minutes)
+                           log_every=20, progress=progress, **self.trainer_settings())
 
 
 # The small model trained longer beat bigger models in the same minutes; only the full preset trains on
