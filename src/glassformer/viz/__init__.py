@@ -27,6 +27,11 @@ from glassformer.viz.heatmaps import (
     token_scores_html,
 )
 from glassformer.viz.positional import positional_encoding_figure
+
+# BertViz's names: `from glassformer.viz import head_view` is the function (as `from bertviz import
+# head_view` is), so it replaces the package attribute that named the head_view module; the module
+# itself is still imported as glassformer.viz.head_view.
+from glassformer.viz.bertviz import AttentionPage, head_view, model_view
 from glassformer.viz.vision import (
     attention_rollout,
     cls_attention,
@@ -38,6 +43,7 @@ from glassformer.viz.vision import (
 
 __all__ = [
     "AttentionMaps",
+    "AttentionPage",
     "Exported",
     "LoadedModel",
     "TextAttention",
@@ -52,11 +58,13 @@ __all__ = [
     "export_attention",
     "export_image_attention",
     "figure_png",
+    "head_view",
     "head_view_html",
     "image_attention_figure",
     "load_image",
     "load_model",
     "matrix_heatmap",
+    "model_view",
     "model_view_html",
     "one_hot_figure",
     "overlay_figure",
