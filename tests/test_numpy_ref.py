@@ -171,7 +171,8 @@ def test_cross_attention_matches_torch_multihead_attention():
 
 
 def _encoder_from_torch(layer: torch.nn.TransformerEncoderLayer, activation: str, norm_first: bool) -> numpy_ref.EncoderLayer:
-    ours = numpy_ref.EncoderLayer(D, H, D_FF, activation, norm_first, layer.norm1.eps)
+    ours = numpy_ref.EncoderLayer(D, D_FF, n_heads=H, activation=activation, norm_first=norm_first,
+                                  layer_norm_eps=layer.norm1.eps)
     ours.self_attn = attention_from_torch_mha(layer.self_attn)
     ours.ffn = _ffn(layer.linear1, layer.linear2, activation)
     ours.norm1, ours.norm2 = _norm(layer.norm1), _norm(layer.norm2)
@@ -202,7 +203,7 @@ def test_decoder_layer_matches_torch_transformer_decoder_layer(norm_first):
     causal_blocked = torch.ones(T, T, dtype=torch.bool).triu(1)  # torch: True = may NOT attend
     expected = layer(x, memory, tgt_mask=causal_blocked, memory_key_padding_mask=torch.from_numpy(~KEEP))
 
-    ours = numpy_ref.DecoderLayer(D, H, D_FF, "relu", norm_first, layer.norm1.eps)
+    ours = numpy_ref.DecoderLayer(D, D_FF, n_heads=H, norm_first=norm_first, layer_norm_eps=layer.norm1.eps)
     ours.self_attn = attention_from_torch_mha(layer.self_attn)
     ours.cross_attn = attention_from_torch_mha(layer.multihead_attn)
     ours.ffn = _ffn(layer.linear1, layer.linear2, "relu")
@@ -241,7 +242,7 @@ def test_encoder_layer_matches_glassformer(norm_first):
     layer = _randomize(EncoderLayer(D, H, D_FF, dropout=0.0, activation="gelu", norm_first=norm_first)).eval()
     _, memory = _inputs()
     expected, _ = layer(memory, mask=torch.from_numpy(KEEP)[:, None, None, :])
-    ours = numpy_ref.EncoderLayer(D, H, D_FF, "gelu", norm_first)
+    ours = numpy_ref.EncoderLayer(D, D_FF, n_heads=H, activation="gelu", norm_first=norm_first)
     ours.self_attn = attention_from_glassformer(layer.self_attn)
     ours.ffn = _ffn(layer.ffn.fc1, layer.ffn.fc2, "gelu")
     ours.norm1, ours.norm2 = _norm(layer.norm1), _norm(layer.norm2)
@@ -254,7 +255,7 @@ def test_decoder_layer_matches_glassformer(norm_first):
     x, memory = _inputs()
     causal = torch.ones(T, T, dtype=torch.bool).tril()[None, None]
     expected, _, _ = layer(x, memory, self_mask=causal, memory_mask=torch.from_numpy(KEEP)[:, None, None, :])
-    ours = numpy_ref.DecoderLayer(D, H, D_FF, "relu", norm_first)
+    ours = numpy_ref.DecoderLayer(D, D_FF, n_heads=H, norm_first=norm_first)
     ours.self_attn = attention_from_glassformer(layer.self_attn)
     ours.cross_attn = attention_from_glassformer(layer.cross_attn)
     ours.ffn = _ffn(layer.ffn.fc1, layer.ffn.fc2, "relu")
@@ -267,7 +268,7 @@ def test_decoder_layer_matches_glassformer(norm_first):
 
 def test_decoder_is_causal_and_really_cross_attends():
     rng = np.random.default_rng(0)
-    layer = numpy_ref.DecoderLayer(D, H, D_FF, seed=3)
+    layer = numpy_ref.DecoderLayer(D, D_FF, n_heads=H, seed=3)
     x, memory = rng.normal(size=(T, D)), rng.normal(size=(S, D))
     out = layer(x, memory)
 
@@ -281,7 +282,7 @@ def test_decoder_is_causal_and_really_cross_attends():
 
 def test_batch_equals_one_sequence_at_a_time():
     rng = np.random.default_rng(0)
-    layer = numpy_ref.EncoderLayer(D, H, D_FF, seed=1)
+    layer = numpy_ref.EncoderLayer(D, D_FF, n_heads=H, seed=1)
     x = rng.normal(size=(B, T, D))
     batched = layer(x)
     for b in range(B):
@@ -301,7 +302,7 @@ def test_bad_configurations_raise():
     with pytest.raises(ValueError, match="d_model=10 is not divisible by n_heads=3"):
         numpy_ref.SelfAttention(10, 3)
     with pytest.raises(ValueError, match="longer than max_len=4"):
-        numpy_ref.PositionalEncoding(4, D)(np.zeros((5, D)))
+        numpy_ref.PositionalEncoding(D, max_len=4)(np.zeros((5, D)))
     with pytest.raises(ValueError, match="mask of shape"):
         numpy_ref.scaled_dot_product_attention(np.zeros((3, 4)), np.zeros((2, 4)), np.zeros((2, 4)), np.ones((3, 3), bool))
     with pytest.raises(ValueError, match="activation"):

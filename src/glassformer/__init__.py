@@ -7,7 +7,7 @@ __all__ = ["__version__", "from_pretrained", "pipeline", "save_pretrained"]
 
 def __getattr__(name: str):
     # Lazy: `import glassformer` stays light; torch and the checkpoint code load on first use.
-    if name in ("from_pretrained", "save_pretrained"):
+    if name in ("from_pretrained", "save_pretrained", "export"):
         from glassformer import pretrained
 
         return getattr(pretrained, name)

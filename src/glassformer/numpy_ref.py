@@ -1,11 +1,15 @@
 """The second article's plain NumPy transformer, made correct, for learners to read beside it.
 
 Everything here is NumPy only (no torch) and runs forward passes only (no training, no dropout).
-The names are the article's own (`softmax`, `one_hot`, `simple_tokenize`, `positional_encoding`,
-`EmbeddingLayer`, `PositionalEncoding`, `SelfAttention`, `FeedForward`, `LayerNorm`,
-`EncoderLayer`, `DecoderLayer`), and each class computes the same numbers as the matching torch
-module in `glassformer.nn` (and in `torch.nn`) when it is given the same weights; the tests
-tests/test_numpy_ref.py prove it to 1e-6 in float64.
+The names and positional arguments are the article's own (`softmax`, `one_hot_encode`,
+`simple_tokenize`, `byte_pair_encoding`, `positional_encoding(max_len, d_model)`,
+`EmbeddingLayer(vocab_size, d_model)`, `PositionalEncoding(d_model, max_len=5000)`,
+`SelfAttention(d_model)`, `FeedForward(d_model, d_ff)`, `LayerNorm(d_model, eps)`,
+`EncoderLayer(d_model, d_ff)`, `DecoderLayer(d_model, d_ff)(x, enc_output)`), so the article's code
+runs with only its import lines changed (tests/test_articles_verbatim.py runs it). Everything the
+article does not have (several heads, activations, pre-norm, masks, seeds) is a keyword argument.
+Each class computes the same numbers as the matching torch module in `glassformer.nn` (and in
+`torch.nn`) when it is given the same weights; tests/test_numpy_ref.py proves it to 1e-6 in float64.
 
 What was fixed relative to the article:
 
@@ -15,7 +19,7 @@ What was fixed relative to the article:
   *pairs*. The article's loop stepped `i` by 2 and then wrote `2 * i` again, which squares the
   intended frequency spacing.
 * `DecoderLayer` masks its self-attention causally and its cross-attention really attends to the
-  encoder output. The article's decoder called its "cross-attention" with `x` only, so the encoder
+  encoder output `enc_output`. The article's decoder called its "cross-attention" with `x` only, so the encoder
   output never reached the decoder: the layer was a second self-attention.
 * Attention is optionally multi-head (`n_heads`), so it can match `MultiHeadAttention`.
 
@@ -38,7 +42,9 @@ import numpy as np
 __all__ = [
     "softmax",
     "one_hot",
+    "one_hot_encode",
     "simple_tokenize",
+    "byte_pair_encoding",
     "positional_encoding",
     "causal_mask",
     "scaled_dot_product_attention",
@@ -89,12 +95,42 @@ def one_hot(word: str, vocab: Sequence[str] | Mapping[str, int]) -> np.ndarray:
     return vector
 
 
+def one_hot_encode(word: str, vocab: Sequence[str] | Mapping[str, int]) -> list[int]:
+    """The second article's spelling of `one_hot`: the same vector as a list of ints, ``[1, 0, 0, 0]``."""
+    return [int(value) for value in one_hot(word, vocab)]
+
+
 _WORD_OR_PUNCT = re.compile(r"\w+|[^\w\s]")
 
 
 def simple_tokenize(text: str) -> list[str]:
     """Split text into words and single punctuation marks: "Hi, you!" -> ['Hi', ',', 'you', '!']."""
     return _WORD_OR_PUNCT.findall(text)
+
+
+def byte_pair_encoding(data: Sequence[str], n: int, verbose: bool = True) -> dict[str, int]:
+    """The article's BPE run: `n` times, merge the most frequent adjacent pair of symbols in `data`'s words.
+
+    Words are split into characters plus the end-of-word symbol ``</w>``. Returns the vocabulary as the
+    article prints it: each word's symbols joined by spaces → its count. With `verbose` every step is
+    printed the way the article prints it. The merging is :class:`glassformer.tokenizers.CharBPE`'s,
+    with the article's tie-break (of equally frequent pairs, the first one seen wins).
+    """
+    from collections import Counter
+
+    from glassformer.tokenizers.char_bpe import END_OF_WORD, CharBPE
+
+    bpe = CharBPE()
+    counts = Counter(word for line in data for word in bpe.words(line))
+    vocab = {" ".join([*word, END_OF_WORD]): count for word, count in counts.items()}
+    for step in bpe.train(data, n):
+        if verbose:
+            print("-----")
+            print("most frequent pair:", step.pair)
+            print("vocab before merge:", *vocab.items())
+            print("vocab after merge:", *step.words.items())
+        vocab = step.words
+    return vocab
 
 
 def positional_encoding(max_len: int, d_model: int) -> np.ndarray:
@@ -180,9 +216,9 @@ class EmbeddingLayer:
 
 
 class PositionalEncoding:
-    """Adds the sinusoidal table to embeddings: x + PE[:T]."""
+    """Adds the sinusoidal table to embeddings: x + PE[:T]; ``PositionalEncoding(d_model, max_len=5000)`` as in the article."""
 
-    def __init__(self, max_len: int, d_model: int):
+    def __init__(self, d_model: int, max_len: int = 5000):
         self.max_len, self.d_model = max_len, d_model
         self.pe = positional_encoding(max_len, d_model)
 
@@ -293,13 +329,17 @@ class EncoderLayer:
 
     Post-norm (the original Transformer, BERT): x = norm1(x + attn(x)); x = norm2(x + ffn(x)).
     Pre-norm (GPT-2, ViT), `norm_first=True`: x = x + attn(norm1(x)); x = x + ffn(norm2(x)).
+    ``EncoderLayer(d_model, d_ff)`` is the article's single-head layer; ``n_heads`` and the rest are
+    keywords only, so a call in torch's order ``(d_model, n_heads, d_ff)`` fails instead of
+    silently swapping the widths.
     """
 
     def __init__(
         self,
         d_model: int,
-        n_heads: int,
         d_ff: int,
+        *,
+        n_heads: int = 1,
         activation: str = "relu",
         norm_first: bool = False,
         layer_norm_eps: float = 1e-5,
@@ -331,14 +371,17 @@ class DecoderLayer:
     Pitfall in the article: its decoder called the "cross-attention" with `x` alone, so the keys
     and values came from the decoder itself and the encoder output was silently ignored (the
     decoder could not see the source sentence at all). Here the queries come from `x` and the keys
-    and values from `memory`, and the self-attention is causal, so position t never sees t+1.
+    and values from `enc_output`, and the self-attention is causal, so position t never sees t+1.
+    ``DecoderLayer(d_model, d_ff)(x, enc_output)`` is the article's call; ``n_heads`` and the rest
+    are keywords only.
     """
 
     def __init__(
         self,
         d_model: int,
-        n_heads: int,
         d_ff: int,
+        *,
+        n_heads: int = 1,
         activation: str = "relu",
         norm_first: bool = False,
         layer_norm_eps: float = 1e-5,
@@ -356,17 +399,17 @@ class DecoderLayer:
     def __call__(
         self,
         x: np.ndarray,
-        memory: np.ndarray,
+        enc_output: np.ndarray,
         self_mask: np.ndarray | None = None,
         memory_mask: np.ndarray | None = None,
     ) -> np.ndarray:
-        """x: (..., T, d_model) decoder input; memory: (..., S, d_model) encoder output.
+        """x: (..., T, d_model) decoder input; enc_output: (..., S, d_model) encoder output.
 
         The causal mask is always applied; `self_mask` (e.g. target padding) is combined with it.
         `memory_mask` (..., T, S) or (..., 1, S) hides encoder padding from the cross-attention.
         """
         x = np.asarray(x, dtype=DTYPE)
-        memory = np.asarray(memory, dtype=DTYPE)
+        memory = np.asarray(enc_output, dtype=DTYPE)
         mask = causal_mask(x.shape[-2])
         if self_mask is not None:
             mask = mask & np.asarray(self_mask, dtype=bool)

@@ -17,7 +17,7 @@ import sys
 from typing import Sequence
 
 import glassformer
-from glassformer.cli import commands, tasks
+from glassformer.cli import commands, export, tasks
 from glassformer.cli._io import Parser
 from glassformer.errors import ConfigError, GlassformerError, OutputExistsError, UsageError
 
@@ -33,6 +33,7 @@ def build_parser(argv: Sequence[str] = ()) -> Parser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     commands.add_all(sub)
+    export.add(sub)
     tasks.add_train_and_eval(sub, detailed=bool(set(argv) & {"train", "eval"}))
     return parser
 

@@ -257,7 +257,8 @@ def _viz_image_attention(args: argparse.Namespace) -> int:
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser("predict", help="run a saved model on texts", intermixed=True)
-    predict.add_argument("model", metavar="DIR", help="a saved model directory (from `glassformer train`)")
+    predict.add_argument("model", metavar="DIR", help="a saved model directory (from `glassformer train`) or a "
+                                                      "Hugging Face classification or GPT-2 checkpoint")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: one per line of stdin, "
                                                                   "answered in batches as they arrive)")
     predict.add_argument("--json", action="store_true", help='print a JSON list of {"text", "label", "score"}')
@@ -270,11 +271,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 def _predict(args: argparse.Namespace) -> int:
     import warnings
 
-    from glassformer.tasks.pipeline import pipeline
-    from glassformer.training.saved import read_config
+    from glassformer.tasks.pipeline import load_predictor
 
-    predictor = pipeline(read_config(args.model).get("task"), model=args.model, verify=args.verify,
-                         precision=args.precision)
+    predictor = load_predictor(args.model, verify=args.verify, precision=args.precision)
     writer = JsonList() if args.json else None
     for texts in text_batches(args.texts, "classify"):
         with warnings.catch_warnings(record=True) as caught:

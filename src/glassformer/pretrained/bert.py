@@ -18,23 +18,28 @@ Hugging Face ``BertModel`` names → glassformer names:
 ``pooler.dense.*``                                 ``pooler.*``
 =================================================  ==========================================
 
-All weights keep their layout (both sides store Linear weights as ``(out, in)``).
+A ``BertForSequenceClassification`` checkpoint puts ``bert.`` before every backbone name and adds
+``classifier.*``; it becomes an :class:`EncoderClassifier` (``encoder.`` before our backbone names,
+``classifier.*``) that reads [CLS] through the pooler, as Hugging Face's does. Its ``id2label`` gives
+the label names. All weights keep their layout (both sides store Linear weights as ``(out, in)``).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 
-from glassformer._files import atomic_write
-from glassformer.models.encoder import EncoderConfig, TransformerEncoderModel
-from glassformer.pretrained.loading import CheckpointError
+from glassformer.errors import WrongModelError
+from glassformer.models.encoder import EncoderClassifier, EncoderConfig, TransformerEncoderModel
+from glassformer.pretrained.loading import CheckpointError, label_fields
 from glassformer.pretrained.mapping import Rule, Table, copy, strip_prefix
 
 MODEL_TYPE = "bert"
+CLASSIFIER = "BertForSequenceClassification"
 INT8_SKIP: tuple[str, ...] = ()
 _ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}
 
@@ -57,6 +62,7 @@ for _w in ("weight", "bias"):
         copy(f"encoder.layers.{{i}}.norm2.{_w}", f"encoder.layer.{{i}}.output.LayerNorm.{_w}"),
     ]
 _POOLER = [copy("pooler.weight", "pooler.dense.weight"), copy("pooler.bias", "pooler.dense.bias")]
+_CLASSIFIER = [copy("classifier.weight", "classifier.weight"), copy("classifier.bias", "classifier.bias")]
 
 # Buffers and pre-training heads that hold nothing the backbone uses.
 _IGNORE = [r"embeddings\.position_ids", r"cls\..*"]
@@ -120,30 +126,75 @@ def config_to_hf(config: EncoderConfig) -> dict[str, Any]:
     }
 
 
+def hf_config(model: nn.Module, label_names: list[str] | None = None) -> dict[str, Any]:
+    """``config.json`` for `model`: a BertModel, or a BertForSequenceClassification with its labels.
+
+    A classifier that does not read [CLS] through the pooler is refused: transformers' class always
+    does, so it would predict something else.
+    """
+    if isinstance(model, TransformerEncoderModel):
+        return config_to_hf(model.config)
+    config = model.config
+    if config.pooling != "cls":
+        raise WrongModelError(
+            f"this classifier pools the mean of the token states (pooling={config.pooling!r}); transformers' "
+            f"{CLASSIFIER} reads the [CLS] state through the pooler, so it would predict differently. Train with "
+            f"--pooling cls (pooling='cls') to export to transformers, or export --to onnx, which keeps the model "
+            f"as it is")
+    if model.encoder.pooler is None:
+        raise WrongModelError(
+            f"this classifier reads the raw [CLS] state (pooling='cls' without a pooler); transformers' "
+            f"{CLASSIFIER} puts the pooler tanh(W h + b) in between, so it would predict differently. Train with "
+            f"use_pooler=True, or export --to onnx")
+    names = label_names or [f"LABEL_{i}" for i in range(config.num_labels)]
+    return {**config_to_hf(config), "architectures": [CLASSIFIER], **label_fields(names)}
+
+
 def prepare(theirs: dict[str, Tensor]) -> dict[str, Tensor]:
     """Drop the ``bert.`` prefix that task models (BertForX) put on the backbone's names."""
     return strip_prefix(theirs, "bert.", "embeddings.word_embeddings.weight")
 
 
 def finish(theirs: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Nothing to join for BERT: every tensor maps one to one."""
-    return theirs
+    """A classifier's backbone names get the ``bert.`` prefix of BertForSequenceClassification; a backbone's none."""
+    if "classifier.weight" not in theirs:
+        return theirs
+    return {(k if k.startswith("classifier.") else f"bert.{k}"): v for k, v in theirs.items()}
 
 
-def build(hf: dict[str, Any], theirs: dict[str, Tensor]) -> TransformerEncoderModel:
-    """An untrained model shaped like the checkpoint; the pooler exists iff the checkpoint has one."""
-    return TransformerEncoderModel(config_from_hf(hf, use_pooler="pooler.dense.weight" in theirs))
+def build(hf: dict[str, Any], theirs: dict[str, Tensor]) -> TransformerEncoderModel | EncoderClassifier:
+    """An untrained model shaped like the checkpoint: the backbone (its pooler iff the checkpoint has one) or,
+    for a BertForSequenceClassification, the classifier."""
+    has_pooler = "pooler.dense.weight" in theirs
+    if "classifier.weight" not in theirs:
+        return TransformerEncoderModel(config_from_hf(hf, use_pooler=has_pooler))
+    architectures = hf.get("architectures") or []
+    if CLASSIFIER not in architectures:
+        raise CheckpointError(f"this BERT checkpoint has a classifier.* head for {architectures or 'no named'} "
+                              f"architecture; glassformer reads the head of {CLASSIFIER} only")
+    problem = hf.get("problem_type")
+    if problem not in (None, "single_label_classification") or theirs["classifier.weight"].shape[0] < 2:
+        raise CheckpointError(f"this {CLASSIFIER} is set up for {problem or 'regression (one label)'}; glassformer's "
+                              f"classifier picks one of two or more labels with a softmax")
+    if not has_pooler:
+        raise CheckpointError(f"this {CLASSIFIER} checkpoint has no pooler.dense.* weights, which its head reads")
+    config = replace(config_from_hf(hf, use_pooler=True), pooling="cls",
+                     num_labels=int(theirs["classifier.weight"].shape[0]))
+    return EncoderClassifier(config)
 
 
-def table(model: TransformerEncoderModel) -> Table:
+def table(model: TransformerEncoderModel | EncoderClassifier) -> Table:
     """The name table for this model, one rule per tensor."""
+    if isinstance(model, EncoderClassifier):
+        backbone = [Rule(f"encoder.{r.ours}", r.theirs, r.load, r.save, r.note) for r in _RULES + _POOLER]
+        return Table(backbone + _CLASSIFIER, ignore=_IGNORE).expand(model.config.n_layers)
     rules = _RULES + (_POOLER if model.pooler is not None else [])
     return Table(rules, ignore=_IGNORE).expand(model.config.n_layers)
 
 
 def owns(model: nn.Module) -> bool:
     """Whether ``model`` is one this family saves."""
-    return isinstance(model, TransformerEncoderModel)
+    return isinstance(model, (TransformerEncoderModel, EncoderClassifier))
 
 
 def load_tokenizer(directory: Path):
@@ -159,13 +210,3 @@ def load_tokenizer(directory: Path):
         lowercase = bool(json.loads(settings.read_text(encoding="utf-8")).get("do_lower_case", True))
     return WordPiece.from_vocab_file(vocab, lowercase=lowercase)
 
-
-def save_tokenizer(tokenizer, directory: Path) -> None:
-    """Write ``vocab.txt`` and ``tokenizer_config.json`` as Hugging Face's BertTokenizer reads them."""
-    with atomic_write(directory / "vocab.txt") as handle:
-        handle.write("".join(token + "\n" for token in tokenizer.vocab))
-    settings = {"tokenizer_class": "BertTokenizer", "do_lower_case": tokenizer.lowercase,
-                "unk_token": tokenizer.unk_token, "sep_token": tokenizer.sep_token, "pad_token": tokenizer.pad_token,
-                "cls_token": tokenizer.cls_token, "mask_token": tokenizer.mask_token}
-    with atomic_write(directory / "tokenizer_config.json") as handle:
-        json.dump(settings, handle, indent=2)

@@ -122,6 +122,11 @@ def config_to_hf(config: DecoderLMConfig) -> dict[str, Any]:
     }
 
 
+def hf_config(model: DecoderLM, label_names: list[str] | None = None) -> dict[str, Any]:
+    """``config.json`` for `model`: a GPT2LMHeadModel (a language model has no label names)."""
+    return config_to_hf(model.config)
+
+
 def prepare(theirs: dict[str, Tensor]) -> dict[str, Tensor]:
     """Drop the ``transformer.`` prefix and split each fused ``c_attn`` (D → 3D) into q, k and v parts."""
     theirs = strip_prefix(theirs, "transformer.", "wte.weight")
@@ -174,9 +179,4 @@ def load_tokenizer(directory: Path):
     from glassformer.tokenizers import ByteLevelBPE
 
     return ByteLevelBPE.from_gpt2(vocab, merges)
-
-
-def save_tokenizer(tokenizer, directory: Path) -> None:
-    """GPT-2 tokenizers are saved with the tokenizer's own ``save``; the HF files are not written here."""
-    raise ValueError("save_pretrained writes GPT-2 weights and config only; save the tokenizer with tokenizer.save")
 

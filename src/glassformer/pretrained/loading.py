@@ -50,6 +50,27 @@ def read_config(directory: str | Path) -> dict:
     return config
 
 
+def label_names(config: dict) -> list[str] | None:
+    """The label names of a task checkpoint, in class order, from ``config.json``'s ``id2label`` (None without one)."""
+    id2label = config.get("id2label")
+    if not isinstance(id2label, dict) or not id2label:
+        return None
+    try:
+        by_index = {int(index): str(name) for index, name in id2label.items()}
+    except ValueError:
+        raise CheckpointError(f"config.json: id2label keys must be class numbers, got {sorted(id2label)[:3]}") from None
+    if sorted(by_index) != list(range(len(by_index))):
+        raise CheckpointError(f"config.json: id2label must number the classes 0..{len(by_index) - 1}, "
+                              f"got {sorted(by_index)}")
+    return [by_index[i] for i in range(len(by_index))]
+
+
+def label_fields(names: list[str]) -> dict:
+    """Hugging Face's ``id2label`` (string keys, as JSON has them) and ``label2id`` for the label names."""
+    return {"id2label": {str(i): name for i, name in enumerate(names)},
+            "label2id": {name: i for i, name in enumerate(names)}}
+
+
 def read_state_dict(directory: str | Path) -> dict[str, Tensor]:
     """Every tensor of a checkpoint directory by its stored name: safetensors first, then a weights-only pickle."""
     directory = Path(directory)

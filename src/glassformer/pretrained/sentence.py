@@ -45,7 +45,10 @@ class SentenceConfig:
     def read(cls, directory: str | Path, model_max_positions: int) -> "SentenceConfig":
         """The sentence-transformers settings in ``directory``, or the defaults for a plain encoder."""
         directory = Path(directory)
-        max_len = model_max_positions
+        from glassformer.pretrained.hf_tokenizer import model_max_length
+
+        # sentence-transformers before 6 wrote max_seq_length here; 6 keeps it as the tokenizer's model_max_length.
+        max_len = model_max_length(directory, model_max_positions)
         bert_config = directory / "sentence_bert_config.json"
         if bert_config.is_file():
             max_len = int(json.loads(bert_config.read_text()).get("max_seq_length") or max_len)
@@ -63,6 +66,11 @@ class SentenceConfig:
 
 def _pooling_mode(path: Path) -> str:
     config = json.loads(path.read_text()) if path.is_file() else {"pooling_mode_mean_tokens": True}
+    if isinstance(config.get("pooling_mode"), str):  # sentence-transformers 6 names the mode in one key
+        mode = config["pooling_mode"]
+        if mode not in POOLING_MODES:
+            raise CheckpointError(f"{path}: glassformer supports mean, cls or max pooling, got {mode!r}")
+        return mode
     chosen = [mode for mode, key in (("mean", "pooling_mode_mean_tokens"), ("cls", "pooling_mode_cls_token"),
                                      ("max", "pooling_mode_max_tokens")) if config.get(key)]
     others = [key for key, value in config.items() if key.startswith("pooling_mode") and value

@@ -32,7 +32,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from glassformer.models.vit import VisionTransformer, ViTConfig
-from glassformer.pretrained.loading import CheckpointError
+from glassformer.pretrained.loading import CheckpointError, label_fields
 from glassformer.pretrained.mapping import Rule, Table, copy
 
 MODEL_TYPE = "vit"
@@ -123,6 +123,12 @@ def config_to_hf(config: ViTConfig) -> dict[str, Any]:
     }
 
 
+def hf_config(model: VisionTransformer, label_names: list[str] | None = None) -> dict[str, Any]:
+    """``config.json`` for `model`: a ViTForImageClassification, with its label names when given."""
+    config = config_to_hf(model.config)
+    return {**config, **label_fields(label_names)} if label_names else config
+
+
 def prepare(theirs: dict[str, Tensor]) -> dict[str, Tensor]:
     """Checkpoints are used as stored: the classification model's names carry the ``vit.`` prefix."""
     return theirs
@@ -155,7 +161,3 @@ def load_tokenizer(directory: Path) -> None:
     """Images need no tokenizer."""
     return None
 
-
-def save_tokenizer(tokenizer, directory: Path) -> None:
-    """Images need no tokenizer."""
-    raise ValueError("a ViT has no tokenizer to save")

@@ -43,12 +43,13 @@ def task_slot(task: str, name: str, directory: Path | None = None, **quick: Any)
     `quick` are settings of the quick preset (the language model's tab trains the character model).
     """
     from glassformer.tasks import get_task
+    from glassformer.tasks.pipeline import load_predictor
 
     module = get_task(task)
     preset = module.get_preset("quick", **quick)
     flags = "".join(f" --{key.replace('_', '-')} {value}" for key, value in quick.items())
     return ModelSlot(name, Path(directory or module.default_out_dir(preset)),
-                     f"glassformer train {task} --preset quick{flags}", module.Predictor.load,
+                     f"glassformer train {task} --preset quick{flags}", lambda path: load_predictor(path, task),
                      lambda out: module.train(preset, out, progress=False, overwrite=True))
 
 
@@ -67,9 +68,9 @@ def _slot(task: str, name: str, directory: Path | None, **quick: Any) -> ModelSl
 def default_models(sentiment_dir: str | Path, translate_dir: Path | None = None, vision_dir: Path | None = None,
                    generate_dir: Path | None = None) -> StudioModels:
     """The sentiment classifier saved in `sentiment_dir` and the task slots (defaults: the cache's quick models)."""
-    from glassformer.tasks.sentiment import SentimentClassifier
+    from glassformer.tasks.pipeline import load_predictor
 
-    return StudioModels(SentimentClassifier.load(sentiment_dir),
+    return StudioModels(load_predictor(sentiment_dir, "sentiment"),
                         _slot("translate", "translation", translate_dir),
                         _slot("vit", "vision", vision_dir),
                         _slot("lm", "language", generate_dir, tokenizer="char"))
@@ -206,14 +207,16 @@ def build_app(models: StudioModels) -> gr.Blocks:
 
 def ensure_sentiment_model(directory: str | Path | None = None) -> Path:
     """The directory of a saved sentiment model; the quick MiniLM preset is trained there first if none is saved."""
+    from glassformer.pretrained.loading import CheckpointError
     from glassformer.tasks import sentiment
+    from glassformer.tasks.pipeline import load_predictor
     from glassformer.training.saved import SavedModelError
 
     directory = Path(directory) if directory is not None else sentiment.default_out_dir(sentiment.get_preset("quick"))
     try:
-        sentiment.SentimentClassifier.load(directory)
+        load_predictor(directory, "sentiment")
         return directory
-    except (SavedModelError, FileNotFoundError, ValueError):
+    except (SavedModelError, CheckpointError, FileNotFoundError, ValueError):
         pass
     print(f"No sentiment model in {directory} yet: fine-tuning MiniLM on the movie-review sentences "
           "(quick preset, once; a few minutes on 2 CPU cores).", flush=True)

@@ -1,4 +1,4 @@
-"""Hugging Face ``tokenizer.json``: export and import for `ByteLevelBPE` and `WordPiece`.
+"""Hugging Face ``tokenizer.json``: export and import for `ByteLevelBPE`, `WordPiece` and `CharTokenizer`.
 
 The file describes HF's pipeline (normalizer → pre-tokenizer → model → post-processor → decoder) as JSON.
 We write the pieces that reproduce our tokenizers exactly and read back only files of those shapes.
@@ -14,8 +14,13 @@ from typing import Any
 from glassformer._files import atomic_write
 from glassformer.tokenizers.base import Tokenizer, TokenizerFileError
 from glassformer.tokenizers.byte_bpe import GPT2_PATTERN, ByteLevelBPE, token_to_unicode, unicode_to_token
+from glassformer.tokenizers.chars import CharTokenizer
 from glassformer.tokenizers.encoding import Template
 from glassformer.tokenizers.wordpiece import WordPiece
+
+# A character tokenizer in Hugging Face's terms: every code point is a pre-token (one regex match each,
+# newlines included), looked up whole in a WordLevel vocabulary; decoding concatenates ("Fuse").
+CHAR_SPLIT = r"[\s\S]"
 
 
 def _added(token: str, index: int) -> dict[str, Any]:
@@ -115,7 +120,15 @@ def to_tokenizer_json(tokenizer: Tokenizer) -> dict[str, Any]:
                           "continuing_subword_prefix": tokenizer.prefix,
                           "max_input_chars_per_word": tokenizer.max_input_chars_per_word,
                           "vocab": {t: i for i, t in enumerate(tokenizer.vocab)}}}
-    raise TypeError(f"tokenizer.json export supports ByteLevelBPE and WordPiece, got {type(tokenizer).__name__}")
+    if isinstance(tokenizer, CharTokenizer):
+        return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
+                "pre_tokenizer": {"type": "Split", "pattern": {"Regex": CHAR_SPLIT}, "behavior": "Isolated",
+                                  "invert": False},
+                "post_processor": _template_json(tokenizer), "decoder": {"type": "Fuse"},
+                "model": {"type": "WordLevel", "unk_token": tokenizer.unk_token,
+                          "vocab": {t: i for i, t in enumerate(tokenizer.vocab)}}}
+    raise TypeError(f"tokenizer.json export supports ByteLevelBPE, WordPiece and CharTokenizer, got "
+                    f"{type(tokenizer).__name__}")
 
 
 def save_tokenizer_json(tokenizer: Tokenizer, path: str | os.PathLike) -> Path:
@@ -128,8 +141,8 @@ def save_tokenizer_json(tokenizer: Tokenizer, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_tokenizer_json(path: str | os.PathLike) -> ByteLevelBPE | WordPiece:
-    """Read a Hugging Face ``tokenizer.json`` holding a byte-level BPE or a BERT WordPiece tokenizer."""
+def load_tokenizer_json(path: str | os.PathLike) -> ByteLevelBPE | WordPiece | CharTokenizer:
+    """Read a Hugging Face ``tokenizer.json`` holding a byte-level BPE, a BERT WordPiece or a character tokenizer."""
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -147,11 +160,14 @@ def load_tokenizer_json(path: str | os.PathLike) -> ByteLevelBPE | WordPiece:
             return _bpe_from_json(document, model, specials, path)
         if kind == "WordPiece":
             return _wordpiece_from_json(document, model, path)
+        if kind == "WordLevel":
+            return _chars_from_json(document, model, specials, path)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, TokenizerFileError):
             raise
         raise TokenizerFileError(f"{path}: malformed {kind} model: {exc!r}") from None
-    raise TokenizerFileError(f"{path}: model type {kind!r} is not supported; expected 'BPE' or 'WordPiece'")
+    raise TokenizerFileError(f"{path}: model type {kind!r} is not supported; expected 'BPE', 'WordPiece' or "
+                             f"'WordLevel' (characters)")
 
 
 def _bpe_from_json(document: dict, model: dict, specials: dict[str, int], path: Path) -> ByteLevelBPE:
@@ -201,5 +217,21 @@ def _wordpiece_from_json(document: dict, model: dict, path: Path) -> WordPiece:
                           prefix=model.get("continuing_subword_prefix", "##"),
                           max_input_chars_per_word=model.get("max_input_chars_per_word", 100),
                           cleanup=bool(decoder.get("cleanup", True)))
+    _post_processor_from_json(document, tokenizer, path)
+    return tokenizer
+
+
+def _chars_from_json(document: dict, model: dict, specials: dict[str, int], path: Path) -> CharTokenizer:
+    """A character tokenizer written by `to_tokenizer_json`: ids 0 and 1 the unknown and end-of-text tokens."""
+    pre = document.get("pre_tokenizer") or {}
+    if pre.get("type") != "Split" or (pre.get("pattern") or {}).get("Regex") != CHAR_SPLIT:
+        raise TokenizerFileError(f"{path}: a WordLevel tokenizer.json is read as characters only, with the "
+                                 f"pre-tokenizer Split {CHAR_SPLIT!r}; got {json.dumps(pre)[:200]}")
+    by_id = {index: token for token, index in model["vocab"].items()}
+    if sorted(by_id) != list(range(len(by_id))) or len(by_id) < 2 or by_id[0] != model["unk_token"]:
+        raise TokenizerFileError(f"{path}: expected ids 0..N-1 with the unknown token {model['unk_token']!r} at 0")
+    end = by_id[1]
+    tokenizer = CharTokenizer([by_id[i] for i in range(2, len(by_id))], unk_token=by_id[0], end_token=end)
+    tokenizer.add_special_tokens({t: i for t, i in specials.items() if t not in tokenizer.special_tokens})
     _post_processor_from_json(document, tokenizer, path)
     return tokenizer
