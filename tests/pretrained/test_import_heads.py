@@ -81,7 +81,7 @@ def test_predict_command_reads_a_transformers_checkpoint(hf_classifier, capsys):
     from glassformer.cli import main
 
     _, _, directory = hf_classifier
-    assert main(["predict", str(directory), "--json", TEXTS[0]]) == 0
+    assert main(["predict", str(directory), "--precision", "fp32", "--json", TEXTS[0]]) == 0
     expected = load_predictor(directory)([TEXTS[0]])[0]
     assert f'"label": "{expected["label"]}"' in capsys.readouterr().out
 

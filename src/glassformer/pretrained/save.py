@@ -51,7 +51,7 @@ def write_hf(directory: Path, model: nn.Module, *, tokenizer: Any | None = None,
     """
     family = family_for(model)
     config = family.hf_config(model, label_names)
-    config["torch_dtype"] = "float32"
+    config["torch_dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")  # as loaded: fp32 or bf16
     specials = getattr(tokenizer, "special_tokens", {})
     if family.MODEL_TYPE == "gpt2" and END_OF_TEXT in specials:
         config["bos_token_id"] = config["eos_token_id"] = specials[END_OF_TEXT]

@@ -57,8 +57,12 @@ def load_predictor(model: str | os.PathLike, task: str | None = None, **load_kwa
         if task is None:
             raise WrongModelError(f"{model} records no task; pass one of {', '.join(sorted(TASKS))}")
         return get_task(task).Predictor.load(model, **load_kwargs)
-    from glassformer.pretrained import from_pretrained
+    from glassformer.pretrained import KNOWN, from_pretrained
+    from glassformer.training.saved import ModelNotFoundError
 
+    if not Path(model).is_dir() and str(model) not in KNOWN:
+        raise ModelNotFoundError(f"{model} is not a directory{'' if Path(model).exists() else ' (nothing is there)'}; "
+                                 f"expected a saved glassformer model or a Hugging Face checkpoint directory")
     loaded = from_pretrained(model, verify=load_kwargs.get("verify", True),
                              precision=load_kwargs.get("precision", "fp32"))
     kind = type(loaded.model).__name__
