@@ -110,7 +110,7 @@ class SentenceEncoder:
         loaded = from_pretrained(path_or_name, precision=precision)
         if loaded.sentence is None or loaded.tokenizer is None:
             raise WrongModelError(f"{path_or_name!r} is a {loaded.family} checkpoint; sentence embeddings need "
-                                  "an encoder (BERT family) with a vocab.txt")
+                                  "an encoder (BERT family) with its tokenizer files")
         return cls(loaded.model, loaded.tokenizer, loaded.sentence)
 
     def tokenize(self, texts: Sequence[str], special_tokens: str = "raise") -> tuple[Tensor, Tensor]:
