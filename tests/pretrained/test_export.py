@@ -94,11 +94,36 @@ def test_vit_loads_with_its_labels_and_pixel_scaling(tmp_path):
         assert (theirs(pixel_values=pixels).logits - ours.model(normalise(images)).logits).abs().max() <= 1e-5
 
 
-def test_translation_model_is_refused_naming_the_difference(tmp_path):
+def test_pre_norm_translator_is_refused_naming_the_difference(tmp_path):
     directory = translate_dir(tmp_path / "translate", norm_first=True)
     with pytest.raises(WrongModelError, match=r"pre-norm.*MarianMTModel normalises after each sublayer"):
         export(directory, "hf", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_post_norm_translator_loads_as_marian_with_identical_logits_and_translations(tmp_path):
+    directory = translate_dir(tmp_path / "translate", norm_first=False)
+    export(directory, "hf", tmp_path / "hf")
+    theirs = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "hf").eval()
+    assert type(theirs).__name__ == "MarianMTModel"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    ours = load_predictor(directory)
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    assert batch["input_ids"][1][batch["attention_mask"][1].bool()].tolist() == ours._source_ids([TEXTS[1]])[0]
+    config = ours.model.config
+    target = torch.tensor([[config.bos_token_id] + ours.tokenizer.encode("the good film")] * len(TEXTS))
+    with torch.no_grad():
+        expected = theirs(**batch, decoder_input_ids=target).logits
+        got = ours.model(batch["input_ids"], target, batch["attention_mask"]).logits
+        assert (got - expected).abs().max() <= 1e-5
+        generated = theirs.generate(**batch, num_beams=1, do_sample=False, max_new_tokens=8)
+    greedy = ours.model.greedy_decode(batch["input_ids"], max_len=8, src_attention_mask=batch["attention_mask"])
+    width = min(generated.shape[1], greedy.shape[1])
+    assert torch.equal(generated[:, :width], greedy[:, :width])
+    back = from_pretrained(tmp_path / "hf")  # and MarianMTModel checkpoints come back in
+    assert back.task == "translate"
+    with torch.no_grad():
+        assert (back.model(batch["input_ids"], target, batch["attention_mask"]).logits - got).abs().max() <= 1e-5
 
 
 def test_sentence_transformers_export_encodes_as_glassformer(sentiment, tmp_path):

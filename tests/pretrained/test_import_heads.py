@@ -171,3 +171,26 @@ def test_a_checkpoint_without_a_task_head_is_refused_by_task_pipelines_and_read_
     got, expected = torch.tensor(ours("A man is eating food.")), torch.tensor(theirs("A man is eating food."))
     assert got.shape == expected.shape == (1, 8, 384) and (got - expected).abs().max() <= 1e-4
     assert len(ours(["one", "two words"])) == 2
+
+
+def test_marian_checkpoint_loads_with_identical_logits(tmp_path):
+    """transformers' own MarianMTModel (sines first in its position table) through glassformer's re-indexed weights."""
+    torch.manual_seed(0)
+    config = transformers.MarianConfig(vocab_size=60, d_model=32, encoder_layers=2, decoder_layers=2,
+                                       encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+                                       decoder_ffn_dim=64, max_position_embeddings=64, scale_embedding=True,
+                                       activation_function="gelu", pad_token_id=0, eos_token_id=2,
+                                       decoder_start_token_id=1, forced_eos_token_id=2)
+    hf = transformers.MarianMTModel(config).eval()
+    hf.save_pretrained(tmp_path)
+    loaded = from_pretrained(tmp_path)
+    assert type(loaded.model).__name__ == "Seq2SeqTransformer" and loaded.task == "translate"
+    src = torch.tensor([[5, 9, 33, 7, 2], [8, 41, 2, 0, 0]])
+    mask = (src != 0).long()
+    tgt = torch.tensor([[1, 12, 30], [1, 50, 3]])
+    with torch.no_grad():
+        expected = hf(input_ids=src, attention_mask=mask, decoder_input_ids=tgt).logits
+        got = loaded.model(src, tgt, mask).logits
+    assert (got - expected).abs().max() <= 1e-5
+    with pytest.raises(WrongModelError, match="no tokenizer files"):
+        load_predictor(tmp_path)  # Marian's own tokenizers are SentencePiece files, which glassformer does not read

@@ -64,7 +64,7 @@ def test_unknown_model_type_lists_the_supported_ones(tiny_bert_dir):
     config = json.loads((tiny_bert_dir / "config.json").read_text())
     config["model_type"] = "llama"
     (tiny_bert_dir / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"unsupported model_type 'llama'.*bert, gpt2, vit"):
+    with pytest.raises(CheckpointError, match=r"unsupported model_type 'llama'.*bert, gpt2, marian, vit"):
         from_pretrained(tiny_bert_dir)
 
 

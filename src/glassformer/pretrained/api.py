@@ -6,9 +6,9 @@ The steps, each visible:
 2. a glassformer saved-model directory (``glassformer train``'s output) is loaded by
    :func:`~glassformer.training.saved.load_saved`, with its label names, task and tokenizer;
 3. otherwise it is a Hugging Face–format checkpoint: ``config.json``'s ``model_type`` picks the family
-   (``bert``, ``gpt2``, ``vit``), whose module translates the config into ours and builds the model,
-   with the task head the checkpoint has (``BertForSequenceClassification``,
-   ``GPT2LMHeadModel``, ``ViTForImageClassification``) and the label names of its ``id2label``;
+   (``bert``, ``gpt2``, ``marian``, ``vit``), whose module translates the config into ours and builds the
+   model, with the task head the checkpoint has (``BertForSequenceClassification``, ``GPT2LMHeadModel``,
+   ``MarianMTModel``, ``ViTForImageClassification``) and the label names of its ``id2label``;
 4. the weights are read without running code (:mod:`~glassformer.pretrained.loading`) and
    translated through the family's explicit name table (:mod:`~glassformer.pretrained.mapping`);
 5. the tokenizer files, if any, become a glassformer tokenizer (:mod:`~glassformer.pretrained.hf_tokenizer`).
@@ -28,17 +28,17 @@ from torch import Tensor, nn
 from glassformer._files import artifact_kind
 from glassformer.nn.kernels import set_fast_path
 from glassformer.precision import prepare_for_inference
-from glassformer.pretrained import bert, gpt2, vit
+from glassformer.pretrained import bert, gpt2, marian, vit
 from glassformer.pretrained.hf_tokenizer import read_tokenizer
 from glassformer.pretrained.hub import resolve
 from glassformer.pretrained.loading import CheckpointError, label_names, read_config, read_state_dict
 from glassformer.pretrained.mapping import convert_to_ours
 from glassformer.pretrained.sentence import SentenceConfig
 
-FAMILIES: dict[str, ModuleType] = {"bert": bert, "gpt2": gpt2, "vit": vit}
+FAMILIES: dict[str, ModuleType] = {"bert": bert, "gpt2": gpt2, "marian": marian, "vit": vit}
 # The family a glassformer model class belongs to (the Hugging Face one it exports to, where there is one).
 FAMILY_OF_CLASS = {"TransformerEncoderModel": "bert", "EncoderClassifier": "bert", "DecoderLM": "gpt2",
-                   "VisionTransformer": "vit", "Seq2SeqTransformer": "seq2seq", "MarkovChain": "markov"}
+                   "VisionTransformer": "vit", "Seq2SeqTransformer": "marian", "MarkovChain": "markov"}
 # The glassformer task whose predictor runs a model of this class (pipeline(), predict, the studio).
 TASK_OF_CLASS = {"EncoderClassifier": "sentiment", "DecoderLM": "lm", "VisionTransformer": "vit",
                  "Seq2SeqTransformer": "translate"}

@@ -4,7 +4,8 @@
 ``to="hf"``                     a transformers checkpoint (:func:`~glassformer.pretrained.save.write_hf`):
                                 sentiment → ``BertForSequenceClassification`` with ``id2label``,
                                 language model → ``GPT2LMHeadModel``, ViT → ``ViTForImageClassification``,
-                                encoder → ``BertModel``; with the tokenizer files ``AutoTokenizer`` needs
+                                post-norm translator → ``MarianMTModel``, encoder → ``BertModel``; with
+                                the tokenizer files ``AutoTokenizer`` needs
 ``to="sentence-transformers"``  an encoder with ``modules.json``, pooling, normalisation and
                                 ``max_seq_length``, so ``SentenceTransformer(out).encode`` gives
                                 :class:`~glassformer.pretrained.SentenceEncoder`'s vectors
@@ -73,9 +74,7 @@ def _max_length(loaded: Pretrained) -> int:
 
 def _to_hf(loaded: Pretrained, tmp: Path | None, sentence: SentenceConfig | None) -> list[str]:
     model = loaded.model
-    if type(model).__name__ == "Seq2SeqTransformer":
-        raise WrongModelError(_seq2seq_refusal(model.config))
-    family_for(model)
+    family_for(model).hf_config(model, loaded.label_names)  # refuses what transformers' class cannot express
     notes = []
     if (loaded.extra.get("preset") or {}).get("mirror_average"):
         notes.append("glassformer averages each image's probabilities with its mirror image's (this preset's "
@@ -91,20 +90,6 @@ def _to_hf(loaded: Pretrained, tmp: Path | None, sentence: SentenceConfig | None
     if loaded.sentence_modules and loaded.sentence is not None:
         write_sentence_modules(tmp, loaded.sentence, model.config.d_model)
     return notes
-
-
-def _seq2seq_refusal(config: Any) -> str:
-    """Why a translation model has no transformers twin here, naming each difference from MarianMTModel."""
-    differences = []
-    if config.norm_first:
-        differences.append("it normalises before each sublayer and after each stack (pre-norm, norm_first=True); "
-                           "MarianMTModel normalises after each sublayer (post-norm)")
-    if not config.tie_embeddings:
-        differences.append("its output projection is not tied to the embedding; MarianMTModel's is")
-    if not differences:
-        differences.append("glassformer does not write MarianMTModel checkpoints yet")
-    return ("this translation model cannot be a transformers MarianMTModel: " + "; ".join(differences)
-            + ". Export it --to onnx, which keeps the model as it is")
 
 
 def _write_preprocessor(tmp: Path, loaded: Pretrained) -> None:

@@ -35,8 +35,8 @@ def family_for(model: Any):
     family = next((f for f in FAMILIES.values() if f.owns(model)), None)
     if family is None:
         raise WrongModelError(f"the Hugging Face format holds {', '.join(sorted(FAMILIES))} models (BERT encoders "
-                              f"and classifiers, GPT-2 language models, ViT image classifiers), got "
-                              f"{type(model).__name__}")
+                              f"and classifiers, GPT-2 language models, Marian translators, ViT image "
+                              f"classifiers), got {type(model).__name__}")
     if any(isinstance(m, Int8Linear) for m in model.modules()):
         raise WrongModelError("this model holds int8-quantised layers, which the Hugging Face format does not "
                               "store; save the float model before quantising")
@@ -57,6 +57,8 @@ def write_hf(directory: Path, model: nn.Module, *, tokenizer: Any | None = None,
         config["bos_token_id"] = config["eos_token_id"] = specials[END_OF_TEXT]
     if tokenizer is not None and tokenizer.pad_token is not None:
         config["pad_token_id"] = specials[tokenizer.pad_token]
+    if family.MODEL_TYPE == "marian" and tokenizer is not None:
+        tokenizer = family.source_tokenizer(tokenizer, model.config)
     theirs = family.finish(convert_to_theirs(family.table(model), dict(model.state_dict())))
     blob = safetensors_bytes({k: v.contiguous() for k, v in theirs.items()}, metadata={"format": "pt"})
     with atomic_write(directory / "config.json") as handle:

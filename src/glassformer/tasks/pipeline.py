@@ -70,7 +70,7 @@ def load_predictor(model: str | os.PathLike, task: str | None = None, **load_kwa
         raise WrongModelError(f"{model} holds a {loaded.family} {kind}, which the {task or 'any'} task cannot use"
                               + (f"; it serves the {loaded.task} task" if loaded.task else
                                  " (it has no task head; feature-extraction reads its token vectors)"))
-    if loaded.task in ("sentiment", "lm") and loaded.tokenizer is None:
+    if loaded.task in ("sentiment", "lm", "translate") and loaded.tokenizer is None:
         raise WrongModelError(f"{model} has no tokenizer files (tokenizer.json, vocab.txt or vocab.json + "
                               f"merges.txt), so it cannot read text")
     labels = loaded.label_names or [f"LABEL_{i}" for i in range(_n_classes(loaded.model))]
@@ -84,6 +84,11 @@ def load_predictor(model: str | os.PathLike, task: str | None = None, **load_kwa
         from glassformer.tasks.lm import TextGenerator
 
         return TextGenerator(loaded.model, loaded.tokenizer)
+    if loaded.task == "translate":
+        from glassformer.pretrained.hf_tokenizer import model_max_length
+        from glassformer.tasks.translate import Translator
+
+        return Translator(loaded.model, loaded.tokenizer, model_max_length(loaded.path, loaded.model.config.max_position))
     from glassformer.tasks.vit import ImageClassifier
 
     return ImageClassifier(loaded.model, labels)
