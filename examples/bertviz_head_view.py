@@ -6,8 +6,9 @@ glassformer's head_view returns the page (a notebook renders it) and writes it t
     python examples/bertviz_head_view.py      # writes head_view.html
 """
 
-from glassformer import from_pretrained                                # from transformers import BertModel, BertTokenizer
-from glassformer.viz import head_view                                   # from bertviz import head_view
+# from transformers import BertModel, BertTokenizer; from bertviz import head_view
+from glassformer import from_pretrained
+from glassformer.viz import head_view
 
 loaded = from_pretrained("minilm")                                      # model = BertModel.from_pretrained(..., output_attentions=True)
 model, tokenizer = loaded.model, loaded.tokenizer                       # tokenizer = BertTokenizer.from_pretrained(...)

@@ -11,7 +11,8 @@ one of ...``). ``classify`` here returns every label's probability as that dict.
 
 import gradio as gr
 
-from glassformer import pipeline                                        # from transformers import pipeline
+# from transformers import pipeline
+from glassformer import pipeline
 
 pipe = pipeline("text-classification", model="./bert-finetuned")
 

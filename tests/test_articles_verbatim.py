@@ -126,7 +126,8 @@ import re
 from collections import defaultdict
 def get_stats(vocab):
     """
-    Given a vocabulary (dictionary mapping words to frequency counts), returns a dictionary of tuples representing the frequency count of pairs of characters
+    Given a vocabulary (dictionary mapping words to frequency counts), returns a dictionary of tuples \
+representing the frequency count of pairs of characters
     in the vocabulary.
     """
     pairs = defaultdict(int)

@@ -11,8 +11,16 @@ from typing import Callable
 
 import torch
 
-from glassformer.models import (DecoderLM, DecoderLMConfig, EncoderClassifier, EncoderConfig, Seq2SeqConfig,
-                                Seq2SeqTransformer, VisionTransformer, ViTConfig)
+from glassformer.models import (
+    DecoderLM,
+    DecoderLMConfig,
+    EncoderClassifier,
+    EncoderConfig,
+    Seq2SeqConfig,
+    Seq2SeqTransformer,
+    VisionTransformer,
+    ViTConfig,
+)
 from glassformer.tokenizers import ByteLevelBPE, CharTokenizer, WordPiece
 from glassformer.training.saved import save_model
 

@@ -5,6 +5,10 @@ writer beside it; nothing needs Gradio, Jupyter or a network. ``figure_png`` tur
 figure into PNG bytes and ``save_png`` writes one.
 """
 
+# BertViz's names: `from glassformer.viz import head_view` is the function (as `from bertviz import
+# head_view` is), so it replaces the package attribute that named the head_view module; the module
+# itself is still imported as glassformer.viz.head_view.
+from glassformer.viz.bertviz import AttentionPage, head_view, model_view
 from glassformer.viz.concepts import dot_product_figure, embedding_lookup_figure, one_hot_figure
 from glassformer.viz.export import Exported, export_attention, export_image_attention
 from glassformer.viz.extract import LoadedModel, TextAttention, encode_for, load_model, text_attention, token_labels
@@ -27,11 +31,6 @@ from glassformer.viz.heatmaps import (
     token_scores_html,
 )
 from glassformer.viz.positional import positional_encoding_figure
-
-# BertViz's names: `from glassformer.viz import head_view` is the function (as `from bertviz import
-# head_view` is), so it replaces the package attribute that named the head_view module; the module
-# itself is still imported as glassformer.viz.head_view.
-from glassformer.viz.bertviz import AttentionPage, head_view, model_view
 from glassformer.viz.vision import (
     attention_rollout,
     cls_attention,
