@@ -215,8 +215,8 @@ def test_onnx_runs_in_onnxruntime_like_glassformer(family, tmp_path):
 @pytest.mark.slow
 def test_onnx_encoder_gives_token_states_and_sentence_vectors(minilm_dir, tmp_path):
     pytest.importorskip("onnxscript")
-    export(minilm_dir, "onnx", tmp_path / "onnx")
-    encoder = SentenceEncoder.from_pretrained(str(minilm_dir))
+    encoder = SentenceEncoder.from_pretrained(str(minilm_dir))  # loaded with the fused CPU kernels on
+    export(from_pretrained(minilm_dir), "onnx", tmp_path / "onnx")
     ids, mask = encoder.tokenize(["A man is eating food.", "Someone eats a meal, slowly and with great care."])
     hidden, vectors = _run_onnx(tmp_path / "onnx", {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
     with torch.no_grad():
