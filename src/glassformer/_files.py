@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
@@ -240,3 +241,49 @@ def verify_manifest(directory: str | os.PathLike) -> bool:
                                  f"{str(entry.get('sha256'))[:16]}…): the file was changed or damaged after "
                                  f"glassformer wrote it{_SKIP_HINT}")
     return True
+
+
+# --- safetensors files -------------------------------------------------------------------------------
+
+def safetensors_header(path: str | Path) -> dict:
+    """The JSON header of a safetensors file (each tensor's dtype, shape and byte range), read without the data."""
+    return _read_header(Path(path))[0]
+
+
+def _read_header(path: Path) -> tuple[dict, int]:
+    """The header and its length. The format: 8 bytes little-endian header length N, N bytes of JSON, the data."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            raise IntegrityError(f"{path} is truncated: {size} bytes, too short for the 8-byte safetensors header length")
+        (header_len,) = struct.unpack("<Q", head)
+        if 8 + header_len > size:
+            raise IntegrityError(
+                f"{path} is truncated: its header claims {header_len} bytes but the file has {size - 8} after the length"
+            )
+        try:
+            header = json.loads(handle.read(header_len))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise IntegrityError(f"{path} is not a safetensors file: its header is not JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise IntegrityError(f"{path} is not a safetensors file: its header is not a JSON object")
+    return header, header_len
+
+
+def check_safetensors(path: str | Path) -> None:
+    """Raise IntegrityError unless the file's header parses and the file holds every byte it promises.
+
+    The data section must be at least as long as the largest ``data_offsets`` end in the header.
+    """
+    path = Path(path)
+    header, header_len = _read_header(path)
+    ends = [entry["data_offsets"][1] for name, entry in header.items()
+            if name != "__metadata__" and isinstance(entry, dict) and isinstance(entry.get("data_offsets"), list)
+            and len(entry["data_offsets"]) == 2 and isinstance(entry["data_offsets"][1], int)]
+    needed = max(ends, default=0)
+    have = path.stat().st_size - 8 - header_len
+    if have < needed:
+        raise IntegrityError(
+            f"{path} is truncated: its header describes {needed} bytes of tensor data but the file holds {have}"
+        )

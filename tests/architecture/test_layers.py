@@ -1,7 +1,8 @@
 """The architecture's rules, checked on the source itself (its import statements and calls, read with ast).
 
 - data flows downward: ``nn`` imports nothing of glassformer above it, ``models`` never import
-  ``training``, ``tasks``, ``inference``, ``studio`` or ``viz``, and ``inference`` never imports ``tasks``;
+  ``training``, ``tasks``, ``inference``, ``studio`` or ``viz``, ``inference`` never imports ``tasks``,
+  ``training`` never imports ``pretrained`` or ``tasks``, and ``pretrained`` never imports ``tasks``;
 - the studio and the CLI do no model math (no softmax, matmul or layer-norm calls);
 - no object's ``__class__`` is reassigned (a learner finds the class they read).
 """
@@ -40,6 +41,9 @@ RULES = {
     "models": ("glassformer.training", "glassformer.tasks", "glassformer.inference", "glassformer.studio",
                "glassformer.viz", "glassformer.cli", "glassformer.lens"),
     "inference": ("glassformer.tasks", "glassformer.studio", "glassformer.cli"),
+    "training": ("glassformer.tasks", "glassformer.pretrained", "glassformer.studio", "glassformer.cli",
+                 "glassformer.lens"),
+    "pretrained": ("glassformer.tasks", "glassformer.studio", "glassformer.cli", "glassformer.lens"),
 }
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from glassformer.tokenizers import CharBPE, CharTokenizer, WordTokenizer, save_tokenizer_json
 
-from .strategies import any_text
+from .strategies import any_text, old_unicode_text
 
 MANY = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -27,8 +27,11 @@ def hf_exported(gpt2, bert, tmp_path_factory):
 
 
 # Text that mixes the awkward pieces with the special tokens' text, which both sides must then keep whole.
-texts_with_specials = st.lists(st.one_of(any_text, st.sampled_from(["<|endoftext|>", "[SEP]", "[MASK]", "[CLS]"])),
-                               max_size=4).map("".join)
+SPECIALS = st.sampled_from(["<|endoftext|>", "[SEP]", "[MASK]", "[CLS]"])
+texts_with_specials = st.lists(st.one_of(any_text, SPECIALS), max_size=4).map("".join)
+# BERT's normaliser in Hugging Face classifies characters with older Unicode tables than Python's
+# unicodedata (503 code points differ, a documented difference): its fuzz draws from characters both know.
+bert_texts_with_specials = st.lists(st.one_of(old_unicode_text, SPECIALS), max_size=4).map("".join)
 
 
 @MANY
@@ -40,7 +43,7 @@ def test_gpt2_offsets_equal_hf_on_generated_text(gpt2, hf_exported, text):
 
 
 @MANY
-@given(text=texts_with_specials)
+@given(text=bert_texts_with_specials)
 def test_bert_offsets_equal_hf_on_generated_text(bert, hf_exported, text):
     ours = bert.encode_plus(text, add_special_tokens=True, allowed_special="all")
     theirs = hf_exported["bert"].encode(text)

@@ -100,18 +100,17 @@ def _write_preprocessor(tmp: Path, loaded: Pretrained) -> None:
     if not loaded.saved and source.is_file():
         shutil.copyfile(source, tmp / PREPROCESSOR_CONFIG)
         return
-    if loaded.task != "vit":
+    # The ViT task saves its pixel scaling beside the model (extra: image_mean, image_std).
+    mean, std = loaded.extra.get("image_mean"), loaded.extra.get("image_std")
+    if mean is None or std is None:
         return
-    # The pixel scaling belongs to the ViT task, which sits above this module: imported only here, when needed.
-    from glassformer.tasks.vit import MEAN, STD
-
     size = loaded.model.config.image_size
     channels = loaded.model.config.in_channels
     # ViTImageProcessor: resize, x / 255, then (x - mean) / std per channel: the ViT task's normalise().
     settings = {"image_processor_type": "ViTImageProcessor", "do_resize": True,
                 "size": {"height": size, "width": size}, "resample": 2, "do_rescale": True,
-                "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": [MEAN] * channels,
-                "image_std": [STD] * channels}
+                "rescale_factor": 1 / 255, "do_normalize": True,
+                "image_mean": list(mean) * (channels // len(mean)), "image_std": list(std) * (channels // len(std))}
     with atomic_write(tmp / PREPROCESSOR_CONFIG) as handle:
         json.dump(settings, handle, indent=2)
         handle.write("\n")

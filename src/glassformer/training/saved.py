@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import glassformer
-from glassformer._files import atomic_dir, verify_manifest
+from glassformer._files import atomic_dir, check_safetensors, safetensors_header, verify_manifest
 from glassformer.errors import GlassformerError, IntegrityError
 from glassformer.training.checkpoint import CheckpointError, load_model_state
 
@@ -266,13 +266,10 @@ def _config_class(model_class: type, where: str) -> type:
 
 def _header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     """Tensor name → shape from a safetensors header, read without loading any tensor."""
-    from glassformer.pretrained.loading import CheckpointError as FileError
-    from glassformer.pretrained.loading import check_safetensors, safetensors_header
-
     try:
         check_safetensors(path)
         header = safetensors_header(path)
-    except FileError as exc:
+    except IntegrityError as exc:
         raise SavedModelError(str(exc)) from None
     shapes = {}
     for name, entry in header.items():
