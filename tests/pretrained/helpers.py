@@ -90,7 +90,10 @@ def vit_dir(path: Path, seed: int = 0) -> Path:
                                         d_ff=64, num_classes=3, layer_norm_eps=1e-6))
     images, labels = torch.randn(6, 1, 28, 28), torch.tensor([0, 1, 2, 0, 1, 2])
     fine_tune(model, lambda: model(images, labels=labels).loss)
-    return save_model(path, model, task="vit", label_names=["shirt", "shoe", "bag"], extra={"preset": {}})
+    from glassformer.tasks.vit import MEAN, STD
+
+    return save_model(path, model, task="vit", label_names=["shirt", "shoe", "bag"],
+                      extra={"preset": {}, "image_mean": [MEAN], "image_std": [STD]})
 
 
 def translate_dir(path: Path, norm_first: bool = True) -> Path:

@@ -54,6 +54,11 @@ def vit_data():
     return ImageDataset(train_x, train_y, test_x, test_y, ("a", "b", "c"))
 
 
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def main(task: str, out: str) -> None:
     fault_at, fault_rank = int(os.environ.get("FAULT_AT_STEP", 0)), int(os.environ.get("FAULT_RANK", 1))
     if fault_at and distributed.restart_count() == 0:
@@ -92,9 +97,10 @@ def main(task: str, out: str) -> None:
         raise SystemExit(f"unknown task {task!r}")
     info = distributed.current()
     digest = hashlib.sha256(json.dumps(vocabulary).encode()).hexdigest()[:16]
-    print(f"rank {info.rank}: vocabulary {digest} learnt {len(learnt)} time(s)", flush=True)
+    # One write per line: both processes share the pipe, and print() writes the text and its newline apart.
+    say(f"rank {info.rank}: vocabulary {digest} learnt {len(learnt)} time(s)")
     if info.is_main:
-        print(f"saved to {run.out_dir}", flush=True)
+        say(f"saved to {run.out_dir}")
     distributed.cleanup()
 
 
