@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import logging
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -17,6 +18,10 @@ from matplotlib.figure import Figure
 from glassformer.viz import figure_png
 
 log = logging.getLogger("glassformer.studio")
+
+# One forward pass at a time: torch already uses every core for one request, and interleaving
+# requests on 2 cores only makes each of them slower.
+model_lock = threading.Lock()
 
 # The sentiment model reads 64 tokens; a few thousand characters hold far more than that, so longer
 # texts are cut before tokenising instead of spending time on pieces the model never sees.

@@ -6,6 +6,7 @@ figure into PNG bytes and ``save_png`` writes one.
 """
 
 from glassformer.viz.concepts import dot_product_figure, embedding_lookup_figure, one_hot_figure
+from glassformer.viz.curves import loss_curve_svg
 from glassformer.viz.export import Exported, export_attention, export_image_attention
 from glassformer.viz.extract import LoadedModel, TextAttention, encode_for, load_model, text_attention, token_labels
 from glassformer.viz.head_view import (
@@ -31,6 +32,7 @@ from glassformer.viz.vision import (
     attention_rollout,
     cls_attention,
     image_attention_figure,
+    image_png,
     load_image,
     overlay_figure,
     rollout_map,
@@ -54,8 +56,10 @@ __all__ = [
     "figure_png",
     "head_view_html",
     "image_attention_figure",
+    "image_png",
     "load_image",
     "load_model",
+    "loss_curve_svg",
     "matrix_heatmap",
     "model_view_html",
     "one_hot_figure",
