@@ -225,12 +225,15 @@ def test_browser_walkthrough_and_vision_tabs(page):
     text = out.inner_text()
     for formula in ("Q Kᵀ / √d_head", "softmax", "W_E[id]", "Prediction:"):
         assert formula in text
-    assert out.locator("img").count() >= 6
+    assert out.locator("table.gf-grid").count() == 3  # one-hot rows, scores, softmax weights
+    assert out.locator("img").count() == 3  # embeddings and positions as pixels, the sinusoidal table
     shot(page, "walkthrough")
 
     page.get_by_role("tab", name="Vision", exact=True).click()
     page.click("#vis-submit")
     page.wait_for_selector("#vis-out img", timeout=30_000)
+    layers = 2  # the tiny ViT: its rollout, then per layer the mean over its 2 heads and each head
+    assert page.locator("#vis-out figure.gf-overlay").count() == 1 + layers * 3
     assert "test image 0" in page.locator("#vis-note").inner_text()
     assert "%" in page.locator("#vis-label").inner_text()
     shot(page, "vision")

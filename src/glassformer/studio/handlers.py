@@ -26,6 +26,7 @@ from glassformer.studio.common import (
     message_html,
     model_lock,
     notes_html,
+    overlay_html,
     table_html,
 )
 from glassformer.studio.jobs import ModelSlot
@@ -42,9 +43,9 @@ from glassformer.studio.walkthrough import (
 from glassformer.viz import (
     AttentionMaps,
     attention_heatmap,
+    cls_attention,
     head_view_html,
-    image_attention_figure,
-    overlay_figure,
+    image_png,
     rollout_map,
     text_attention,
     token_labels,
@@ -381,6 +382,21 @@ def _uploaded_image(path: str | None, size: int) -> np.ndarray:
                              "or pick a test image by number.") from None
 
 
+def _patch_maps(image: np.ndarray, attentions: Any) -> str:
+    """The attention rollout over the image, then [CLS]'s attention per layer: the mean over heads, then each head."""
+    picture = image_png(image)
+    n_heads = attentions[0].shape[1]
+    rows = ['<div class="gf-rollout">' + overlay_html(picture, rollout_map(attentions), 168,
+                                                       "attention rollout (all layers)") + "</div>"]
+    for layer in range(len(attentions)):
+        maps = [overlay_html(picture, cls_attention(attentions, layer), 84, f"layer {layer}, mean")]
+        maps += [overlay_html(picture, cls_attention(attentions, layer, head), 84, f"L{layer} head {head}")
+                 for head in range(n_heads)]
+        rows.append('<div class="gf-layer-maps">' + "".join(maps) + "</div>")
+    return ('<p style="font-size:12px">How much the [CLS] token attends to each patch; hover a patch for the '
+            "value.</p>" + "".join(rows))
+
+
 def see(models: StudioModels, index: int = 0, upload: str | None = None) -> tuple[dict | None, str, str]:
     """A ViT's prediction for a Fashion-MNIST test image (or an uploaded one) and its [CLS] attention over patches."""
     try:
@@ -400,9 +416,6 @@ def see(models: StudioModels, index: int = 0, upload: str | None = None) -> tupl
             probs = classifier.predict_proba(image[None])[0]
             output = classifier.model(normalise(torch.as_tensor(image[None])), output_attentions=True)
         label = {name: float(p) for name, p in zip(classifier.label_names, probs)}
-        overlay = figure_img(overlay_figure(image, rollout_map(output.attentions),
-                                            title="attention rollout over the patches"), "rollout overlay")
-        grid = figure_img(image_attention_figure(image, output.attentions), "[CLS] attention per layer and head")
-        return label, message_html(truth), overlay + grid
+        return label, message_html(truth), _patch_maps(image, output.attentions)
     except Exception as exc:
         return None, error_html(exc), ""

@@ -8,14 +8,14 @@ when the grid is large); a cell the causal mask blocks is hatched and shows −�
 
 from __future__ import annotations
 
-import base64
 import html
+from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
 
-from glassformer.studio.common import figure_img, table_html
-from glassformer.viz import image_png, matrix_heatmap, positional_encoding_figure, token_labels
+from glassformer.studio.common import figure_img, png_img, table_html
+from glassformer.viz import image_png, matrix_png, positional_encoding_figure, token_labels
 from glassformer.viz.next_token import NextTokenDistribution
 from glassformer.viz.walkthrough import (
     HeadSteps,
@@ -48,10 +48,19 @@ def _vectors(tokens: list[str], matrix: np.ndarray, caption: str) -> str:
     return table_html(rows, header, caption + more)
 
 
-def _heat(matrix: np.ndarray, rows: list[str], cols: list[str] | None, title: str, xlabel: str, ylabel: str,
-          **options: Any) -> str:
-    fig = matrix_heatmap(matrix, rows, cols, title=title, xlabel=xlabel, ylabel=ylabel, **options)
-    return figure_img(fig, title)
+def _pixels(matrix: np.ndarray, caption: str) -> str:
+    """Every number of a (tokens × dimensions) matrix as one pixel: red negative, blue positive."""
+    rows, cols = matrix.shape
+    return (f'<p style="font-size:12px;margin:6px 0 2px">{html.escape(caption)} (all {cols} dimensions, one pixel '
+            f"each: red negative, blue positive)</p>"
+            + png_img(matrix_png(matrix), caption, min(960, max(cols, 1) * 3), rows * 12))
+
+
+@lru_cache(maxsize=4)
+def _sinusoidal_table_img(d_model: int) -> str:
+    """The articles' sinusoidal table for 64 positions (what the sentiment model reads at most), drawn once."""
+    return figure_img(positional_encoding_figure(length=64, d_model=d_model),
+                      "sinusoidal PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(…)")
 
 
 def _step(number: int, title: str, formula: str, body: str) -> str:
@@ -115,12 +124,6 @@ def _attention(attention: HeadSteps, queries: Sequence[str], keys: Sequence[str]
             + "</div>")
 
 
-def _png(data: bytes, alt: str, width: int) -> str:
-    encoded = base64.b64encode(data).decode("ascii")
-    return (f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}" width="{width}" '
-            f'style="image-rendering:pixelated;border:1px solid #ccc">')
-
-
 def candidates_html(distribution: NextTokenDistribution, labels: dict[int, str], shown: Sequence[int],
                     chosen: int | None = None, caption: str = "") -> str:
     """Bars for the candidate tokens `shown`: p under the model (temperature 1) and after the sampling cuts.
@@ -152,8 +155,8 @@ def candidates_html(distribution: NextTokenDistribution, labels: dict[int, str],
 
 
 def walkthrough_html(steps: WalkthroughSteps) -> str:
-    """The steps as one HTML page section: a formula beside a table or a heatmap for each."""
-    tokens, t = steps.tokens, len(steps.tokens)
+    """The encoder classifier's steps as one HTML section: a formula beside a table or a heatmap for each."""
+    tokens = steps.tokens
     distinct = sorted(set(steps.ids))
     one_hot = np.array([[1.0 if i == j else 0.0 for j in distinct] for i in steps.ids])
     head_label = f"layer {steps.layer}, head {steps.head}"
@@ -166,29 +169,24 @@ def walkthrough_html(steps: WalkthroughSteps) -> str:
               table_html([[tok, idx] for tok, idx in zip(tokens, steps.ids)], ["token", "id"])),
         _step(3, "One-hot vectors", "one_hot(id)[j] = 1 if j = id else 0  (vocabulary-wide; only the columns of "
                                     "the ids used are drawn)",
-              _heat(one_hot, tokens, [str(j) for j in distinct], "one-hot rows (columns: the ids used)",
-                    "vocabulary id", "token", cmap="Greys", vmin=0, vmax=1)),
+              _grid(one_hot, tokens, [str(j) for j in distinct], "one-hot rows (columns: the ids used)")),
         _step(4, "Embedding vectors", f"e = one_hot(id) · W_E = W_E[id]   (W_E: vocabulary × {d})",
-              _vectors(tokens, steps.word, "word_embeddings(ids)")
-              + _heat(steps.word, tokens, None, "embedding vectors", "dimension", "token", cmap="RdBu")),
+              _vectors(tokens, steps.word, "word_embeddings(ids)") + _pixels(steps.word, "embedding vectors")),
         _step(5, "Plus positions", "x = LayerNorm(e + p_pos + s_segment)   (this BERT-style model learns p_pos; "
                                    "the articles' sinusoidal table is drawn below for comparison)",
               _vectors(tokens, steps.position, "learned position vectors p_pos")
               + _vectors(tokens, steps.embedded, "x: the first layer's input")
-              + _heat(steps.position, tokens, None, "learned position vectors", "dimension", "position",
-                      cmap="RdBu")
-              + figure_img(positional_encoding_figure(length=max(t, 8), d_model=d),
-                           "sinusoidal PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(…)")),
+              + _pixels(steps.position, "learned position vectors") + _sinusoidal_table_img(d)),
         _step(6, f"Q, K, V for {head_label}", f"Q = x W_Q,  K = x W_K,  V = x W_V   (columns of head {steps.head}: "
                                                f"d_head = {steps.d_head}"
                                                + ("; pre-norm: x is LayerNorm(x) first" if steps.norm_first else "")
                                                + ")",
               _vectors(tokens, steps.q, "Q") + _vectors(tokens, steps.k, "K") + _vectors(tokens, steps.v, "V")),
         _step(7, "Scores", f"S = Q Kᵀ / √d_head = Q Kᵀ / √{steps.d_head}",
-              _heat(steps.scores, tokens, tokens, f"scores, {head_label}", "key", "query", cmap="RdBu_r")),
+              _grid(steps.scores, tokens, tokens, f"scores, {head_label} (rows: queries, columns: keys)",
+                    signed=True, css_class="gf-grid gf-scores")),
         _step(8, "Softmax weights", "A[i, j] = exp(S[i, j]) / Σ_k exp(S[i, k])   (each row sums to 1)",
-              _heat(steps.weights, tokens, tokens, f"attention weights, {head_label}", "key (attended to)",
-                    "query (attending)", vmin=0.0, vmax=1.0)),
+              _grid(steps.weights, tokens, tokens, f"attention weights, {head_label}", css_class="gf-grid gf-weights")),
         _step(9, "Weighted values", "z_i = Σ_j A[i, j] V_j   (Z = A V)",
               _vectors(tokens, steps.weighted, f"Z, {head_label}")),
         _step(10, f"Layer {steps.layer} output", "h = LayerNorm(x + Concat(Z_1..Z_H) W_O);  "
@@ -340,7 +338,7 @@ def _patch_grid(steps: VisionWalkthrough, weights: np.ndarray | None = None) -> 
     for index in range(steps.grid * steps.grid):
         patch = steps.image[:, (index // steps.grid) * p:(index // steps.grid + 1) * p,
                             (index % steps.grid) * p:(index % steps.grid + 1) * p]
-        picture = _png(image_png(patch, whole), f"patch {steps.tokens[index + 1]}", size)
+        picture = png_img(image_png(patch, whole), f"patch {steps.tokens[index + 1]}", size)
         if weights is None:
             note = steps.tokens[index + 1]
             tint = ""
@@ -365,7 +363,7 @@ def vision_walkthrough_html(steps: VisionWalkthrough, picture: np.ndarray, truth
     patch_tokens = tokens[1:]
     parts = [
         _step(1, "The image", f"{picture.shape[-2]}×{picture.shape[-1]} grey pixels ({truth})",
-              _png(image_png(picture), "the image", 168)),
+              png_img(image_png(picture), "the image", 168)),
         _step(2, "Patches", f"cut into a {steps.grid}×{steps.grid} grid of {p}×{p}-pixel patches, row by row: "
                             f"N = {n} patches, each flattened to {p * p * steps.image.shape[0]} numbers",
               _patch_grid(steps) + _vectors(patch_tokens, steps.patches, "patch pixels (normalised as in training)")),

@@ -24,6 +24,7 @@ from glassformer.viz.heatmaps import (
     attention_heatmap_png,
     figure_png,
     matrix_heatmap,
+    matrix_png,
     save_png,
     token_scores_html,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "load_model",
     "loss_curve_svg",
     "matrix_heatmap",
+    "matrix_png",
     "model_view_html",
     "one_hot_figure",
     "overlay_figure",
