@@ -1,6 +1,6 @@
 """Retake the README's studio screenshots from the cache's quick models, in headless Chromium.
 
-    .venv/bin/python docs/screenshot.py [--only NAME ...] [--train-lm] [--out-dir docs/images]
+    .venv/bin/python docs/screenshot.py [--only NAME ...] [--train-lm [--lm-dir DIR]] [--out-dir docs/images]
 
 Starts the studio on a free port of 127.0.0.1 with the cache's quick models (the ones `make demo`
 and the tabs' "Train the quick preset here" buttons write), acts as a user in each panel and saves
@@ -96,6 +96,8 @@ def walkthrough_translate(page: Any, out: Path) -> None:
 def walkthrough_vision(page: Any, out: Path) -> None:
     _walk(page, "Vision Transformer")
     page.locator("#walk-vis-index input").fill("0")
+    page.locator("#walk-vis-layer input[type=range]").focus()
+    page.keyboard.press("End")  # the last layer, where [CLS] has gathered what it classifies by
     page.click("#walk-vis-submit")
     page.wait_for_selector("#walk-vis-out .gf-prediction", timeout=60_000)
     steps = page.locator("#walk-vis-out section.gf-step")
@@ -123,11 +125,11 @@ def generate(page: Any, out: Path) -> None:
 def training(page: Any, out: Path, models: Any) -> None:
     """Press the Generate tab's training button, screenshot the growing loss curve, wait for the model."""
     page.get_by_role("tab", name="Generate", exact=True).click()
-    page.click(".gf-train")
-    page.wait_for_selector(".gf-training-curve svg", timeout=30 * 60_000)
-    page.wait_for_function("Number(document.querySelector('.gf-training-curve svg').dataset.points) >= 6",
-                           timeout=60 * 60_000)
-    _region(page, page.locator(".gf-status:visible").first, page.locator(".gf-training-curve svg"), out)
+    page.locator(".gf-train:visible").click()
+    # The curve is redrawn every 3 s, so look it up afresh each time rather than hold on to one element.
+    page.wait_for_function("[...document.querySelectorAll('.gf-training-curve svg')]"
+                           ".some(svg => Number(svg.dataset.points) >= 6)", timeout=60 * 60_000, polling=2000)
+    _region(page, page.locator(".gf-status:visible").first, page.locator(".gf-training-curve svg:visible").first, out)
     deadline = time.monotonic() + TRAINING_MINUTES * 60
     while models.generate.get() is None:
         job = models.generate.job
@@ -144,9 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=cache_dir() / "models" / "sentiment-quick",
                         help="the sentiment model (default: the cache's quick one)")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "images")
-    parser.add_argument("--only", nargs="+", choices=SHOTS, default=list(SHOTS))
+    parser.add_argument("--only", nargs="*", choices=SHOTS, default=list(SHOTS))
     parser.add_argument("--train-lm", action="store_true",
                         help="no language model yet: train the quick one from the Generate tab (studio-training.png)")
+    parser.add_argument("--lm-dir", type=Path, default=None,
+                        help="the language model's directory (default: the cache's quick one)")
     args = parser.parse_args(argv)
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from playwright.sync_api import sync_playwright
 
-    models = default_models(args.model)
+    models = default_models(args.model, generate_dir=args.lm_dir)
     if args.train_lm and models.generate.get() is not None:
         print(f"{models.generate.directory} already holds a language model; not training", file=sys.stderr)
         return 2

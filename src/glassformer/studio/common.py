@@ -133,7 +133,7 @@ def overlay_html(picture: bytes, heat: np.ndarray, size: int, caption: str) -> s
     rows, cols = heat.shape
     peak = float(heat.max()) if heat.size and heat.max() > 0 else 1.0
     cells = "".join(f'<span title="patch {i},{j}: {heat[i, j]:.4f}" style="background:rgba(255,140,0,'
-                    f'{0.75 * heat[i, j] / peak:.3f})"></span>' for i in range(rows) for j in range(cols))
+                    f'{0.55 * heat[i, j] / peak:.3f})"></span>' for i in range(rows) for j in range(cols))
     return (f'<figure class="gf-overlay" style="display:inline-block;margin:4px 8px 4px 0;text-align:center">'
             f'<div style="position:relative;width:{size}px;height:{size}px">{png_img(picture, caption, size, size)}'
             f'<div style="position:absolute;inset:0;display:grid;grid-template-columns:repeat({cols},1fr);'

@@ -168,10 +168,12 @@ def markov_html(generator: Any, baseline: MarkovBaseline, context: list[int], ch
                       ["transformer", scores.transformer["bits_per_char"], f"{scores.transformer_seconds:.1f} s to score"]],
                      ["model", "bits per character", "time here"],
                      f"on held-out text: the first {scores.chars_per_work:,} characters of each of "
-                     f"{', '.join(scores.works)} ({slice_chars:,} characters, a fixed slice: all of it would take "
-                     "minutes); lower is better")
-    recorded = (generator.info.get("metrics") or {}).get("validation") or {}
+                     f"{', '.join(scores.works)} ({slice_chars:,} characters: a fixed slice, so that the panel is "
+                     "ready in seconds); lower is better")
+    metrics = generator.info.get("metrics") or {}
+    recorded = metrics.get("validation") or {}
     if "bits_per_char" in recorded:
+        took = f", scored in {metrics['eval_seconds']:.0f} s" if "eval_seconds" in metrics else ""
         bpc += (f'<p style="font-size:12px">Recorded when the transformer was trained, on all {recorded["n"]:,} '
-                f'held-out characters: {recorded["bits_per_char"]:.3f} bits per character.</p>')
+                f'held-out characters{took}: {recorded["bits_per_char"]:.3f} bits per character.</p>')
     return '<div class="gf-markov-panel">' + table + bpc + "</div>"

@@ -71,7 +71,7 @@ class ModelSlot:
         if self.job is not None:
             text = self.job.status()
             if self.job.running:
-                return text + expect
+                return text + ("." + expect if expect else "")
             if self.job.error:
                 return text
         if self.get() is not None:

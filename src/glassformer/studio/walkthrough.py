@@ -345,7 +345,7 @@ def _patch_grid(steps: VisionWalkthrough, weights: np.ndarray | None = None) -> 
         else:
             value = float(weights.flat[index])
             note = f"{value:.3f}"
-            tint = (f'<span style="position:absolute;inset:0;background:rgba(255,140,0,{value / peak * 0.7:.3f})">'
+            tint = (f'<span style="position:absolute;inset:0;background:rgba(255,140,0,{value / peak * 0.55:.3f})">'
                     "</span>")
         cells.append(f'<div class="gf-patch" title="patch {steps.tokens[index + 1]}" style="text-align:center;'
                      f'font-size:10px"><div style="position:relative;width:{size}px;height:{size}px">{picture}'
