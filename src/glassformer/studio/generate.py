@@ -12,6 +12,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+import gradio as gr
 import numpy as np
 
 from glassformer.studio.baseline import MarkovBaseline
@@ -62,8 +63,6 @@ def generate(slot: ModelSlot, baseline: MarkovBaseline, prompt: str, max_new_tok
              temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0, seed: int = 0
              ) -> tuple[str, str, Generation | None, Any, str, str]:
     """Continue `prompt` and show step 1: text, shaded tokens, the state, the step slider, candidates, Markov panel."""
-    import gradio as gr
-
     try:
         generator = slot.get()
         if generator is None:

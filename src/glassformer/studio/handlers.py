@@ -29,6 +29,7 @@ from glassformer.studio.common import (
     overlay_html,
     table_html,
 )
+from glassformer.studio.generate import prompt_ids
 from glassformer.studio.jobs import ModelSlot
 from glassformer.studio.walkthrough import (
     lm_walkthrough,
@@ -200,8 +201,6 @@ def explain_lm(models: StudioModels, prompt: str, layer: int = 0, head: int = 0,
         generator = models.generate.get()
         if generator is None:
             raise UserInputError(models.generate.status())
-        from glassformer.studio.generate import prompt_ids
-
         clean = clean_text(prompt, what="a prompt")
         notes = list(clean.notes)
         ids = _last_tokens(prompt_ids(generator, clean.text), notes, "prompt")

@@ -167,8 +167,6 @@ class LMWalkthrough:
     logits: np.ndarray  # (V,) next-token logits at the last position
     next_token: NextTokenDistribution  # softmax(logits), and after temperature / top-k / top-p
     chosen: int  # the token the sampling step picked
-    n_layers: int
-    n_heads: int
 
 
 def lm_walkthrough(model: DecoderLM, tokenizer: Any, ids: Sequence[int], *, layer: int = 0, head: int = 0,
@@ -200,8 +198,7 @@ def lm_walkthrough(model: DecoderLM, tokenizer: Any, ids: Sequence[int], *, laye
         tokens=token_labels(tokenizer, ids), ids=list(ids), token_embed=_first_row(cache, "hook_embed"),
         position=_first_row(cache, "hook_pos_embed"), layer_input=_first_row(cache, f"{at}.hook_resid_pre"),
         attention=_head(cache, f"{at}.self_attn", layer, head), layer_output=_first_row(cache, f"{at}.hook_resid_post"),
-        logits=logits.numpy(), next_token=distribution, chosen=int(picked.ids), n_layers=config.n_layers,
-        n_heads=config.n_heads)
+        logits=logits.numpy(), next_token=distribution, chosen=int(picked.ids))
 
 
 # --- encoder–decoder (translation) ---------------------------------------------------------------
@@ -232,9 +229,6 @@ class TranslationWalkthrough:
     logits: np.ndarray  # (T, V) next-token logits at each step
     probs: np.ndarray  # (T, V) softmax of each row
     max_len: int  # the longest target the search allowed, end token included
-    n_encoder_layers: int
-    n_decoder_layers: int
-    n_heads: int
 
     @property
     def forced_end(self) -> bool:
@@ -276,8 +270,7 @@ def translation_walkthrough(model: Seq2SeqTransformer, tokenizer: Any, source_id
         decoder_embed=_first_row(cache, "hook_decoder_embed"),
         self_attention=_head(cache, f"{dec}.self_attn", decoder_layer, head),
         cross_attention=_head(cache, f"{dec}.cross_attn", decoder_layer, head),
-        logits=logits.numpy(), probs=logits.softmax(-1).numpy(), max_len=max_len, n_encoder_layers=config.n_encoder_layers,
-        n_decoder_layers=config.n_decoder_layers, n_heads=config.n_heads)
+        logits=logits.numpy(), probs=logits.softmax(-1).numpy(), max_len=max_len)
 
 
 # --- Vision Transformer --------------------------------------------------------------------------
@@ -301,8 +294,6 @@ class VisionWalkthrough:
     logits: np.ndarray  # (num_classes,)
     probs: np.ndarray  # (num_classes,)
     label_names: list[str]
-    n_layers: int
-    n_heads: int
 
     @property
     def cls_to_patches(self) -> np.ndarray:
@@ -337,5 +328,4 @@ def vision_walkthrough(model: VisionTransformer, image: Tensor | np.ndarray, lab
         position=model.position_embeddings.detach()[0].float().cpu().numpy(),
         embedded=_first_row(cache, "hook_embed"), attention=_head(cache, f"{at}.self_attn", layer, head),
         layer_output=_first_row(cache, f"{at}.hook_resid_post"), features=_first_row(cache, "hook_features"),
-        logits=logits.numpy(), probs=logits.softmax(-1).numpy(), label_names=list(label_names),
-        n_layers=config.n_layers, n_heads=config.n_heads)
+        logits=logits.numpy(), probs=logits.softmax(-1).numpy(), label_names=list(label_names))
