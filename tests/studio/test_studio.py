@@ -9,7 +9,6 @@ fails if there was one. Screenshots go to test-artifacts/studio/.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,58 +17,23 @@ import torch
 
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio)")
 
-from glassformer._localhost import CHROMIUM_ARGS, free_port  # noqa: E402
-from glassformer.studio import build_app, default_models, launch, walkthrough  # noqa: E402
+from glassformer.studio import build_app, default_models, walkthrough  # noqa: E402
 from glassformer.studio.common import UserInputError, clean_text  # noqa: E402
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "studio"
-CHROMIUM = shutil.which("chromium")
+from .helpers import browser_page, serve, shot  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def sentiment_dir(tmp_path_factory) -> Path:
-    """A tiny scratch sentiment model (32 wide, 2 layers) trained for 12 steps on 400 movie-review sentences."""
-    from glassformer.data import load_text
-    from glassformer.data.text import TextDataset, TextSplit
-    from glassformer.tasks import sentiment
-
-    out = tmp_path_factory.mktemp("studio-models") / "sentiment"
-    reviews = load_text("movie-reviews", quiet=True)
-
-    def head(split: TextSplit, n: int) -> TextSplit:
-        return TextSplit(split.texts[:n], split.labels[:n])
-
-    small = TextDataset("movie-reviews-small", reviews.label_names, head(reviews.train, 400),
-                        head(reviews.validation, 40), head(reviews.test, 40))
-    sentiment.train("quick", out, init="scratch", data=small, progress=False, max_steps=12, d_model=32, n_heads=2,
-                    n_layers=2, d_ff=64, vocab_size=1500, eval_every=12, max_length=32)
-    return out
-
-
-@pytest.fixture(scope="module")
-def models(sentiment_dir):
-    """The tiny sentiment model, a tiny ViT (one pass over 250 Fashion-MNIST images); no translation or LM model."""
-    from glassformer.data.corpora import ImageDataset, load_fashion_mnist
-    from glassformer.tasks import vit
-
-    root = sentiment_dir.parent
-    images = load_fashion_mnist(quiet=True)
-    tiny = ImageDataset(images.train_images[:300], images.train_labels[:300], images.test_images[:50],
-                        images.test_labels[:50], images.class_names)
-    vit.train("quick", out=root / "vit", progress=False, data=tiny, epochs=1, d_model=16, n_heads=2, n_layers=2,
-              d_ff=32, batch_size=100, validation_size=50, threads=1)
-    return default_models(sentiment_dir, translate_dir=root / "translate", vision_dir=root / "vit",
-                          generate_dir=root / "lm")
+def models(model_root, sentiment_dir, vit_dir):
+    """The tiny sentiment model and the tiny ViT; no translation or LM model (their tabs are "not trained yet")."""
+    return default_models(sentiment_dir, translate_dir=model_root / "no-translate", vision_dir=vit_dir,
+                          generate_dir=model_root / "no-lm")
 
 
 @pytest.fixture(scope="module")
 def studio(models):
     """The studio served on a free port of 127.0.0.1; yields its URL."""
-    app = build_app(models)
-    port = free_port()
-    launch(app, "127.0.0.1", port, block=False, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
+    yield from serve(build_app(models))
 
 
 # --- the walkthrough is the model's own arithmetic ------------------------------------------------
@@ -242,35 +206,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(studio, se
 
 @pytest.fixture(scope="module")
 def page(studio):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    outside: list[str] = []
-    errors: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-
-        def block(route):
-            outside.append(route.request.url)
-            route.abort()
-
-        local = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:", "about:")
-        context.route(lambda url: not url.startswith(local), block)
-        tab = context.new_page()
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
-        tab.goto(studio)
-        tab.wait_for_selector("#sentiment-submit", timeout=30_000)
-        yield tab
-        context.close()
-        browser.close()
-    assert outside == [], f"the studio tried to reach other hosts: {outside}"
-    assert errors == [], f"script errors in the page: {errors}"
-
-
-def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    yield from browser_page(studio)
 
 
 @pytest.mark.slow
@@ -286,7 +222,7 @@ def test_browser_sentiment_shows_label_probabilities_and_head_view(page):
     frame = page.frame_locator("#sentiment-headview iframe")
     frame.locator("body[data-ready='1']").wait_for(timeout=15_000)
     assert frame.locator("svg line, svg path").count() > 0
-    _shot(page, "sentiment")
+    shot(page, "sentiment")
 
     box.fill("")
     page.click("#sentiment-submit")
@@ -297,12 +233,12 @@ def test_browser_sentiment_shows_label_probabilities_and_head_view(page):
     page.wait_for_function("document.querySelector('#sentiment-summary').innerText.includes('characters')",
                            timeout=30_000)
     assert "only the first 2,000 were read" in page.locator("#sentiment-summary").inner_text()
-    _shot(page, "sentiment-long-input")
+    shot(page, "sentiment-long-input")
 
 
 @pytest.mark.slow
 def test_browser_walkthrough_and_vision_tabs(page):
-    page.get_by_role("tab", name="Walkthrough").click()
+    page.get_by_role("tab", name="Walkthrough", exact=True).click()
     page.click("#walk-submit")
     page.wait_for_selector("#walk-out .gf-prediction", timeout=30_000)
     out = page.locator("#walk-out")
@@ -310,43 +246,56 @@ def test_browser_walkthrough_and_vision_tabs(page):
     text = out.inner_text()
     for formula in ("Q Kᵀ / √d_head", "softmax", "W_E[id]", "Prediction:"):
         assert formula in text
-    assert out.locator("img").count() >= 6
-    _shot(page, "walkthrough")
+    assert out.locator("table.gf-grid").count() == 3  # one-hot rows, scores, softmax weights
+    assert out.locator("img").count() == 3  # embeddings and positions as pixels, the sinusoidal table
+    shot(page, "walkthrough")
 
-    page.get_by_role("tab", name="Vision").click()
+    page.get_by_role("tab", name="Vision", exact=True).click()
     page.click("#vis-submit")
     page.wait_for_selector("#vis-out img", timeout=30_000)
+    layers = 2  # the tiny ViT: its rollout, then per layer the mean over its 2 heads and each head
+    assert page.locator("#vis-out figure.gf-overlay").count() == 1 + layers * 3
     assert "test image 0" in page.locator("#vis-note").inner_text()
     assert "%" in page.locator("#vis-label").inner_text()
-    _shot(page, "vision")
+    shot(page, "vision")
 
-    page.get_by_role("tab", name="Translate").click()
+    page.get_by_role("tab", name="Translate", exact=True).click()
     page.wait_for_selector("text=glassformer train translate --preset quick", timeout=10_000)
     assert page.locator(".gf-train:visible").count() == 1
-    _shot(page, "translate-not-trained")
+    assert "What to expect from the quick preset: BLEU 1.70" in page.locator(".gf-status:visible").first.inner_text()
+    shot(page, "translate-not-trained")
 
 
 @pytest.mark.slow
-def test_browser_train_button_shows_live_progress(page, models, monkeypatch):
-    """The Translate tab's button starts the slot's trainer in a thread; the tab shows the step it has reached."""
+def test_browser_train_button_shows_live_progress_and_loss_curve(page, models, monkeypatch):
+    """The Translate tab's button starts the slot's trainer in a thread; the tab shows its step and loss curve live."""
     import json
     import threading
 
-    release = threading.Event()
+    more, release = threading.Event(), threading.Event()
 
     def fake_quick_preset(out: Path) -> None:
         (out / "run").mkdir(parents=True, exist_ok=True)
-        (out / "run" / "metrics.jsonl").write_text(json.dumps({"kind": "train", "step": 3, "loss": 2.5}) + "\n")
+        log = out / "run" / "metrics.jsonl"
+        log.write_text("".join(json.dumps({"kind": "train", "step": s, "loss": 4.0 - s / 2}) + "\n" for s in (1, 2, 3)))
+        more.wait(30)
+        with log.open("a") as handle:
+            handle.write(json.dumps({"kind": "train", "step": 4, "loss": 1.75}) + "\n")
         release.wait(30)
 
     monkeypatch.setattr(models.translate, "trainer", fake_quick_preset)
-    page.get_by_role("tab", name="Translate").click()
+    page.get_by_role("tab", name="Translate", exact=True).click()
     page.click(".gf-train")
     try:
         page.wait_for_selector("text=step 3, loss 2.500", timeout=15_000)
         assert page.locator(".gf-train:visible").count() == 0
-        _shot(page, "translate-training")
+        page.wait_for_selector(".gf-training-curve svg[data-points='3']", timeout=15_000)
+        more.set()
+        page.wait_for_selector(".gf-training-curve svg[data-points='4']", timeout=15_000)  # the curve grows
+        assert "1.750" in page.locator(".gf-training-curve svg").first.inner_html()
+        shot(page, "translate-training")
     finally:
+        more.set()
         release.set()
     models.translate.job._thread.join(10)
     page.wait_for_selector("text=not trained yet", timeout=15_000)  # the fake run saved no model

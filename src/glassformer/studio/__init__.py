@@ -5,7 +5,15 @@ The app calls the library's public APIs only; importing this package imports Gra
 
 from glassformer.studio.app import build_app, default_models, ensure_sentiment_model, launch, serve
 from glassformer.studio.handlers import StudioModels
-from glassformer.studio.walkthrough import WalkthroughSteps, walkthrough, walkthrough_html
+from glassformer.studio.walkthrough import (
+    WalkthroughSteps,
+    lm_walkthrough_html,
+    translation_walkthrough_html,
+    vision_walkthrough_html,
+    walkthrough,
+    walkthrough_html,
+)
 
 __all__ = ["StudioModels", "WalkthroughSteps", "build_app", "default_models", "ensure_sentiment_model", "launch",
-           "serve", "walkthrough", "walkthrough_html"]
+           "lm_walkthrough_html", "serve", "translation_walkthrough_html", "vision_walkthrough_html", "walkthrough",
+           "walkthrough_html"]

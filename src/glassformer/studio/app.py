@@ -19,9 +19,10 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from glassformer.studio import handlers  # noqa: E402
+from glassformer.studio import generate, handlers  # noqa: E402
 from glassformer.studio.handlers import StudioModels  # noqa: E402
 from glassformer.studio.jobs import ModelSlot  # noqa: E402
+from glassformer.viz import loss_curve_svg  # noqa: E402
 
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
@@ -37,6 +38,18 @@ def theme() -> gr.themes.Base:
 
 # --- the task models -----------------------------------------------------------------------------
 
+# What each quick preset reached when it was measured (benchmarks/RESULTS.md; a test checks that every
+# figure here is there), so that a learner knows what the button will give before pressing it.
+QUICK_QUALITY = {
+    "translate": "What to expect from the quick preset: BLEU 1.70 with beam search (1.88 greedy) and chrF 15.71 on "
+                 "the 1,003 test sentences; it does not translate yet. It trained in 3:39 on 2 idle CPU cores.",
+    "vit": "What to expect from the quick preset: 85.03% test accuracy on Fashion-MNIST. It trained in 2:27 on one "
+           "core of a busy machine.",
+    "lm": "What to expect from the quick preset: 3.597 bits per character on the held-out works (the best Markov "
+          "chain reaches 2.208). It trained in 2:01 from this tab, with one thread on a loaded 2-core machine.",
+}
+
+
 def task_slot(task: str, name: str, directory: Path | None = None, **quick: Any) -> ModelSlot:
     """The studio's place for one task's model: its directory (default: the cache's quick model) and how to train it.
 
@@ -50,7 +63,8 @@ def task_slot(task: str, name: str, directory: Path | None = None, **quick: Any)
     flags = "".join(f" --{key.replace('_', '-')} {value}" for key, value in quick.items())
     return ModelSlot(name, Path(directory or module.default_out_dir(preset)),
                      f"glassformer train {task} --preset quick{flags}", lambda path: load_predictor(path, task),
-                     lambda out: module.train(preset, out, progress=False, overwrite=True))
+                     lambda out: module.train(preset, out, progress=False, overwrite=True),
+                     expected=QUICK_QUALITY.get(task, ""))
 
 
 def unavailable_slot(name: str, reason: str) -> ModelSlot:
@@ -78,10 +92,17 @@ def default_models(sentiment_dir: str | Path, translate_dir: Path | None = None,
 
 # --- the app -------------------------------------------------------------------------------------
 
+def _loss_curve(slot: ModelSlot) -> str:
+    """The live loss curve of the run this tab started (empty before one has logged a step)."""
+    steps, losses = slot.losses()
+    return loss_curve_svg(steps, losses, title=f"training loss of the {slot.name} model (quick preset)")
+
+
 def _training_controls(slot: ModelSlot) -> gr.Markdown:
     """The model's status line (polled while training runs) and, when training is allowed, the button that starts it.
 
-    Without a trainer (``--host`` beyond this machine and no ``--allow-remote-training``) no button and no
+    A run started here draws its loss curve under the button as the trainer logs it. Without a
+    trainer (``--host`` beyond this machine and no ``--allow-remote-training``) no button and no
     training event exist at all, so no client of the app's API can start one.
     """
     status = gr.Markdown(slot.status(), elem_classes=["gf-status"])
@@ -89,23 +110,40 @@ def _training_controls(slot: ModelSlot) -> gr.Markdown:
         gr.Timer(3.0).tick(slot.status, outputs=[status], api_visibility="private", show_progress="hidden")
         return status
     button = gr.Button("Train the quick preset here", visible=slot.get() is None, elem_classes=["gf-train"])
+    curve = gr.HTML(_loss_curve(slot), elem_classes=["gf-training-curve"])
 
-    def start() -> tuple[str, Any]:
+    def start() -> tuple[str, Any, str]:
         slot.start_training()
-        return slot.status(), gr.update(visible=False)
+        return slot.status(), gr.update(visible=False), _loss_curve(slot)
 
-    def poll() -> tuple[str, Any]:
+    def poll() -> tuple[str, Any, str]:
         ready = slot.get() is not None
         training = slot.job is not None and slot.job.running
-        return slot.status(), gr.update(visible=not ready and not training)
+        return slot.status(), gr.update(visible=not ready and not training), _loss_curve(slot)
 
-    button.click(start, outputs=[status, button], api_visibility="private")
-    gr.Timer(3.0).tick(poll, outputs=[status, button], api_visibility="private", show_progress="hidden")
+    button.click(start, outputs=[status, button, curve], api_visibility="private")
+    gr.Timer(3.0).tick(poll, outputs=[status, button, curve], api_visibility="private", show_progress="hidden")
     return status
 
 
+def _last_indices(slot: ModelSlot, layers: str) -> tuple[int, int]:
+    """The last layer and head of the slot's model; before it exists, room for 8 of each (the handler clips)."""
+    loaded = slot.get()
+    if loaded is None:
+        return 7, 7
+    config = loaded.model.config
+    return getattr(config, layers) - 1, config.n_heads - 1
+
+
+def _sampling_controls(prefix: str) -> tuple[gr.Slider, gr.Slider, gr.Slider]:
+    """Temperature, top-k and top-p sliders, with their ordinary names (0 and 1 switch a cut off)."""
+    return (gr.Slider(0.0, 1.5, value=0.8, step=0.05, label="Temperature (0: greedy)", elem_id=f"{prefix}-temperature"),
+            gr.Slider(0, 100, value=0, step=1, label="Top-k (0: off)", elem_id=f"{prefix}-top-k"),
+            gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p (1: off)", elem_id=f"{prefix}-top-p"))
+
+
 def build_app(models: StudioModels) -> gr.Blocks:
-    """The studio's ``gr.Blocks``: Sentiment, Walkthrough, Tokenizer, Translate, Vision and Generate tabs."""
+    """The studio's ``gr.Blocks``: Sentiment, Walkthrough (one per family), Tokenizer, Translate, Vision and Generate tabs."""
     config = models.sentiment.model.config
     layers, heads = config.n_layers - 1, config.n_heads - 1
     with gr.Blocks(title="glassformer studio", analytics_enabled=False) as app:
@@ -142,14 +180,57 @@ def build_app(models: StudioModels) -> gr.Blocks:
             gr.api(predict, api_name="predict", batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1)
 
         with gr.Tab("Walkthrough", id="walkthrough"):
-            gr.Markdown("The articles' pipeline on the sentiment model's own numbers, one step at a time.")
-            w_text = gr.Textbox(label="Sentence", value="A witty movie.", elem_id="walk-text")
-            with gr.Row():
-                w_layer = gr.Slider(0, layers, value=0, step=1, label="Layer")
-                w_head = gr.Slider(0, heads, value=0, step=1, label="Head")
-            w_submit = gr.Button("Walk through", variant="primary", elem_id="walk-submit")
-            w_out = gr.HTML(elem_id="walk-out")
-            w_submit.click(partial(handlers.explain, models), [w_text, w_layer, w_head], w_out, api_name="walkthrough")
+            # One tab per family of model, each with its own input: a sentence, a prompt with sampling
+            # settings, a German sentence, an image. A learner compares the four pipelines in one place.
+            gr.Markdown("The articles' pipeline on each model's own numbers, one step at a time. Pick a family:")
+            with gr.Tabs():
+                with gr.Tab("Encoder (sentiment)", id="walk-encoder"):
+                    w_text = gr.Textbox(label="Sentence", value="A witty movie.", elem_id="walk-text")
+                    with gr.Row():
+                        w_layer = gr.Slider(0, layers, value=0, step=1, label="Layer")
+                        w_head = gr.Slider(0, heads, value=0, step=1, label="Head")
+                    w_submit = gr.Button("Walk through", variant="primary", elem_id="walk-submit")
+                    w_out = gr.HTML(elem_id="walk-out")
+                    w_submit.click(partial(handlers.explain, models), [w_text, w_layer, w_head], w_out,
+                                   api_name="walkthrough")
+
+                with gr.Tab("Decoder (language model)", id="walk-lm"):
+                    lm_layers, lm_heads = _last_indices(models.generate, "n_layers")
+                    wl_prompt = gr.Textbox(label="Prompt", value="ROMEO: I love", elem_id="walk-lm-prompt")
+                    with gr.Row():
+                        wl_layer = gr.Slider(0, lm_layers, value=0, step=1, label="Layer")
+                        wl_head = gr.Slider(0, lm_heads, value=0, step=1, label="Head")
+                        wl_seed = gr.Number(value=0, precision=0, label="Seed")
+                    with gr.Row():
+                        wl_sampling = _sampling_controls("walk-lm")
+                    wl_submit = gr.Button("Walk through", variant="primary", elem_id="walk-lm-submit")
+                    wl_out = gr.HTML(elem_id="walk-lm-out")
+                    wl_submit.click(partial(handlers.explain_lm, models),
+                                    [wl_prompt, wl_layer, wl_head, *wl_sampling, wl_seed], wl_out,
+                                    api_name="walkthrough_lm")
+
+                with gr.Tab("Encoder–decoder (translation)", id="walk-translate"):
+                    tr_layers, tr_heads = _last_indices(models.translate, "n_decoder_layers")
+                    wt_text = gr.Textbox(label="German", value="Ich habe keine Zeit.", elem_id="walk-tr-text")
+                    with gr.Row():
+                        wt_layer = gr.Slider(0, tr_layers, value=0, step=1, label="Layer (encoder and decoder)")
+                        wt_head = gr.Slider(0, tr_heads, value=0, step=1, label="Head")
+                    wt_submit = gr.Button("Walk through", variant="primary", elem_id="walk-tr-submit")
+                    wt_out = gr.HTML(elem_id="walk-tr-out")
+                    wt_submit.click(partial(handlers.explain_translation, models), [wt_text, wt_layer, wt_head],
+                                    wt_out, api_name="walkthrough_translate")
+
+                with gr.Tab("Vision Transformer", id="walk-vision"):
+                    vi_layers, vi_heads = _last_indices(models.vision, "n_layers")
+                    wv_index = gr.Number(value=0, precision=0, minimum=0, maximum=9999,
+                                         label="Fashion-MNIST test image (0–9999)", elem_id="walk-vis-index")
+                    with gr.Row():
+                        wv_layer = gr.Slider(0, vi_layers, value=0, step=1, label="Layer", elem_id="walk-vis-layer")
+                        wv_head = gr.Slider(0, vi_heads, value=0, step=1, label="Head")
+                    wv_submit = gr.Button("Walk through", variant="primary", elem_id="walk-vis-submit")
+                    wv_out = gr.HTML(elem_id="walk-vis-out")
+                    wv_submit.click(partial(handlers.explain_image, models), [wv_index, wv_layer, wv_head], wv_out,
+                                    api_name="walkthrough_vision")
 
         with gr.Tab("Tokenizer", id="tokenizer"):
             t_text = gr.Textbox(label="Words", lines=2, value="low lower lowest newer newest wider widest",
@@ -192,14 +273,49 @@ def build_app(models: StudioModels) -> gr.Blocks:
             _training_controls(models.generate)
             prompt = gr.Textbox(label="Prompt", value="ROMEO:", elem_id="gen-prompt")
             with gr.Row():
-                n_new = gr.Slider(1, handlers.MAX_NEW_TOKENS, value=120, step=1, label="New tokens")
-                temperature = gr.Slider(0.0, 1.5, value=0.8, step=0.05, label="Temperature (0: greedy)")
+                n_new = gr.Slider(1, generate.MAX_NEW_TOKENS, value=120, step=1, label="New tokens")
                 seed = gr.Number(value=0, precision=0, label="Seed")
+            with gr.Row():
+                sampling = _sampling_controls("gen")
             g_submit = gr.Button("Generate", variant="primary", elem_id="gen-submit")
-            g_out = gr.Textbox(label="Text", lines=8, interactive=False, elem_id="gen-out")
+            g_out = gr.Textbox(label="Text", lines=6, interactive=False, elem_id="gen-out")
             g_probs = gr.HTML(elem_id="gen-probs")
-            g_submit.click(partial(handlers.generate, models), [prompt, n_new, temperature, seed], [g_out, g_probs],
-                           api_name="generate")
+            g_step = gr.Slider(1, generate.MAX_NEW_TOKENS, value=1, step=1, interactive=False,
+                               label="Step: which new token to look at", elem_id="gen-step")
+            with gr.Row():
+                with gr.Column():
+                    gr.Markdown("### The transformer's candidates for the next token")
+                    g_candidates = gr.HTML(elem_id="gen-candidates")
+                with gr.Column():
+                    gr.Markdown("### A Markov chain on the same context")
+                    g_markov = gr.HTML(elem_id="gen-markov")
+            state = gr.State(None)
+            markov_wait = gr.Timer(2.0, active=False)
+            markov = models.markov
+            assert markov is not None
+
+            def run(*inputs: Any) -> tuple[Any, ...]:
+                out = generate.generate(models.generate, markov, *inputs)
+                return (*out, gr.Timer(active=out[2] is not None and not markov.ready_for(models.generate.get())))
+
+            def redraw(*inputs: Any) -> tuple[str, str]:
+                return generate.show_step(models.generate, markov, *inputs)
+
+            def refresh(*inputs: Any) -> tuple[str, Any]:
+                ready = markov.ready_for(models.generate.get()) or markov.error is not None
+                return redraw(*inputs)[1], gr.Timer(active=not ready)
+
+            g_submit.click(run, [prompt, n_new, *sampling, seed],
+                           [g_out, g_probs, state, g_step, g_candidates, g_markov, markov_wait], api_name="generate")
+            step_inputs = [state, g_step, *sampling]
+            # Moving a control redraws the bars from the stored logits: no model call, so it answers at once.
+            g_step.change(redraw, step_inputs, [g_candidates, g_markov], api_name="generate_step",
+                          show_progress="hidden")
+            for control in sampling:
+                control.change(redraw, step_inputs, [g_candidates, g_markov], api_visibility="private",
+                               show_progress="hidden")
+            markov_wait.tick(refresh, step_inputs, [g_markov, markov_wait], api_visibility="private",
+                             show_progress="hidden")
     return app
 
 

@@ -9,14 +9,20 @@ from __future__ import annotations
 import base64
 import html
 import logging
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from glassformer.viz import figure_png
 
 log = logging.getLogger("glassformer.studio")
+
+# One forward pass at a time: torch already uses every core for one request, and interleaving
+# requests on 2 cores only makes each of them slower.
+model_lock = threading.Lock()
 
 # The sentiment model reads 64 tokens; a few thousand characters hold far more than that, so longer
 # texts are cut before tokenising instead of spending time on pieces the model never sees.
@@ -108,3 +114,28 @@ def table_html(rows: list[list[object]], header: list[str] | None = None, captio
                                       for v in row) + "</tr>")
     parts.append("</table>")
     return "".join(parts)
+
+
+def png_img(data: bytes, alt: str, width: int, height: int | None = None) -> str:
+    """PNG bytes as an inline ``<img>`` scaled with sharp pixels (a data: URL, so nothing is fetched)."""
+    encoded = base64.b64encode(data).decode("ascii")
+    size = f'width="{width}"' + (f' height="{height}"' if height is not None else "")
+    return (f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}" {size} '
+            f'style="image-rendering:pixelated;border:1px solid #ccc">')
+
+
+def overlay_html(picture: bytes, heat: np.ndarray, size: int, caption: str) -> str:
+    """An image with a grid of patch weights laid over it (orange, opacity by weight), and a caption.
+
+    Each cell's tooltip holds its value, so the map can be read exactly as well as seen.
+    """
+    heat = np.asarray(heat, dtype=np.float64)
+    rows, cols = heat.shape
+    peak = float(heat.max()) if heat.size and heat.max() > 0 else 1.0
+    cells = "".join(f'<span title="patch {i},{j}: {heat[i, j]:.4f}" style="background:rgba(255,140,0,'
+                    f'{0.55 * heat[i, j] / peak:.3f})"></span>' for i in range(rows) for j in range(cols))
+    return (f'<figure class="gf-overlay" style="display:inline-block;margin:4px 8px 4px 0;text-align:center">'
+            f'<div style="position:relative;width:{size}px;height:{size}px">{png_img(picture, caption, size, size)}'
+            f'<div style="position:absolute;inset:0;display:grid;grid-template-columns:repeat({cols},1fr);'
+            f'grid-template-rows:repeat({rows},1fr)">{cells}</div></div>'
+            f'<figcaption style="font-size:11px">{html.escape(caption)}</figcaption></figure>')

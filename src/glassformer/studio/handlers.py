@@ -8,7 +8,6 @@ these functions call public APIs and turn the results into HTML.
 from __future__ import annotations
 
 import html
-import threading
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from glassformer.studio.baseline import MarkovBaseline
 from glassformer.studio.common import (
     UserInputError,
     clean_text,
@@ -26,17 +26,29 @@ from glassformer.studio.common import (
     friendly_error,
     iframe_html,
     message_html,
+    model_lock,
     notes_html,
+    overlay_html,
     table_html,
 )
+from glassformer.studio.generate import prompt_ids
 from glassformer.studio.jobs import ModelSlot
-from glassformer.studio.walkthrough import walkthrough, walkthrough_html
+from glassformer.studio.walkthrough import (
+    lm_walkthrough,
+    lm_walkthrough_html,
+    translation_walkthrough,
+    translation_walkthrough_html,
+    vision_walkthrough,
+    vision_walkthrough_html,
+    walkthrough,
+    walkthrough_html,
+)
 from glassformer.viz import (
     AttentionMaps,
     attention_heatmap,
+    cls_attention,
     head_view_html,
-    image_attention_figure,
-    overlay_figure,
+    image_png,
     rollout_map,
     text_attention,
     token_labels,
@@ -45,20 +57,21 @@ from glassformer.viz import (
 
 MAX_MERGES = 50
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-MAX_NEW_TOKENS = 300
-# One forward pass at a time: torch already uses every core for one request, and interleaving
-# requests on 2 cores only makes each of them slower.
-_model_lock = threading.Lock()
 
 
 @dataclass
 class StudioModels:
-    """The models the studio serves: the sentiment classifier (required) and the optional task models."""
+    """The models the studio serves: the sentiment classifier (required), the optional task models, the LM's baseline."""
 
     sentiment: Any  # a SentimentClassifier
     translate: ModelSlot
     vision: ModelSlot
     generate: ModelSlot
+    markov: MarkovBaseline | None = None  # None: an order-5 chain over the language model's tokens
+
+    def __post_init__(self) -> None:
+        if self.markov is None:
+            self.markov = MarkovBaseline(self.generate)
 
 
 # --- Sentiment -----------------------------------------------------------------------------------
@@ -96,7 +109,7 @@ def classify_batch(models: StudioModels, texts: list[str], layers: list[int], he
     classifier = models.sentiment
     usable = list(cleaned)
     try:
-        with _model_lock:
+        with model_lock:
             analysis = classifier.analyse([cleaned[i].text for i in usable]) if usable else None
     except Exception:  # one text the tokenizer refuses: answer each on its own, so the others still work
         for i in usable:
@@ -125,7 +138,7 @@ def predict_batch(models: StudioModels, texts: list[str]) -> list[dict[str, Any]
             results[i] = {"error": str(exc)}
     classifier = models.sentiment
     try:
-        with _model_lock, warnings.catch_warnings():
+        with model_lock, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a cut text is still classified; the UI reports the cut
             probs = classifier.predict_proba(list(usable.values()), special_tokens="text") if usable else []
     except Exception as exc:
@@ -139,7 +152,7 @@ def predict_batch(models: StudioModels, texts: list[str]) -> list[dict[str, Any]
 
 def _classify_one(models: StudioModels, clean: Any, layer: int, head: int) -> tuple[dict | None, str, str, str]:
     try:
-        with _model_lock:
+        with model_lock:
             analysis = models.sentiment.analyse([clean.text])
         return _classified(models.sentiment, analysis, 0, clean, layer, head)
     except Exception as exc:
@@ -181,11 +194,105 @@ def explain(models: StudioModels, text: str, layer: int = 0, head: int = 0) -> s
         config = classifier.model.config
         layer = int(np.clip(layer, 0, config.n_layers - 1))
         head = int(np.clip(head, 0, config.n_heads - 1))
-        with _model_lock:
+        with model_lock:
             steps = walkthrough(classifier.model, classifier.tokenizer, ids, classifier.label_names,
                                 layer=layer, head=head)
         notes = clean.notes + _truncation_note(truncated, classifier.max_length)
         return notes_html(notes) + walkthrough_html(steps)
+    except Exception as exc:
+        return error_html(exc)
+
+
+MAX_WALK_TOKENS = 32  # tokens a decoder's walkthrough reads: its grids hold a cell for every pair of them
+
+
+def _within(value: int, count: int, what: str, notes: list[str]) -> int:
+    """`value` clipped to 0..count-1, with a note when it had to be (the sliders are drawn before a model exists)."""
+    clipped = int(np.clip(value, 0, count - 1))
+    if clipped != int(value):
+        notes.append(f"The model has {what}s 0..{count - 1}; showing {what} {clipped}.")
+    return clipped
+
+
+def _last_tokens(ids: list[int], notes: list[str], what: str) -> list[int]:
+    if len(ids) <= MAX_WALK_TOKENS:
+        return ids
+    notes.append(f"The walkthrough reads the last {MAX_WALK_TOKENS} tokens of your {what} ({len(ids)} in all), "
+                 "so that every grid stays readable.")
+    return ids[-MAX_WALK_TOKENS:]
+
+
+def explain_lm(models: StudioModels, prompt: str, layer: int = 0, head: int = 0, temperature: float = 0.8,
+               top_k: int = 0, top_p: float = 1.0, seed: int = 0) -> str:
+    """The decoder LM's pipeline on `prompt`: masked self-attention of one head, next-token logits and the draw."""
+    try:
+        generator = models.generate.get()
+        if generator is None:
+            raise UserInputError(models.generate.status())
+        clean = clean_text(prompt, what="a prompt")
+        notes = list(clean.notes)
+        ids = _last_tokens(prompt_ids(generator, clean.text), notes, "prompt")
+        config = generator.model.config
+        layer, head = _within(layer, config.n_layers, "layer", notes), _within(head, config.n_heads, "head", notes)
+        with model_lock:
+            steps = lm_walkthrough(generator.model, generator.tokenizer, ids, layer=layer, head=head,
+                                   temperature=float(temperature), top_k=int(top_k or 0), top_p=float(top_p),
+                                   seed=int(seed))
+        return notes_html(notes) + lm_walkthrough_html(steps, generator.tokenizer)
+    except Exception as exc:
+        return error_html(exc)
+
+
+def explain_translation(models: StudioModels, text: str, layer: int = 0, head: int = 0) -> str:
+    """The encoder–decoder's pipeline on `text`: the encoder, then the decoder step by step with cross-attention."""
+    try:
+        translator = models.translate.get()
+        if translator is None:
+            raise UserInputError(models.translate.status())
+        from glassformer.tasks.translate import EOS
+
+        clean = clean_text(text, what="a German sentence")
+        notes = list(clean.notes)
+        tokenizer = translator.tokenizer
+        pieces = tokenizer.encode_ordinary(clean.text)
+        if len(pieces) >= MAX_WALK_TOKENS:
+            notes.append(f"The walkthrough reads the first {MAX_WALK_TOKENS - 1} tokens of your sentence "
+                         f"({len(pieces)} in all), so that every grid stays readable.")
+        source = pieces[:MAX_WALK_TOKENS - 1] + [tokenizer.special_tokens[EOS]]
+        config = translator.model.config
+        encoder_layer = _within(layer, config.n_encoder_layers, "encoder layer", notes)
+        decoder_layer = _within(layer, config.n_decoder_layers, "decoder layer", notes)
+        head = _within(head, config.n_heads, "head", notes)
+        with model_lock:
+            steps = translation_walkthrough(translator.model, tokenizer, source, encoder_layer=encoder_layer,
+                                            decoder_layer=decoder_layer, head=head)
+        translation = tokenizer.decode(steps.output_ids[:-1]).strip()
+        return notes_html(notes) + translation_walkthrough_html(steps, tokenizer, translation)
+    except Exception as exc:
+        return error_html(exc)
+
+
+def explain_image(models: StudioModels, index: int = 0, layer: int = 0, head: int = 0) -> str:
+    """The ViT's pipeline on a Fashion-MNIST test image: patches, [CLS] + positions, attention, class."""
+    try:
+        classifier = models.vision.get()
+        if classifier is None:
+            raise UserInputError(models.vision.status())
+        from glassformer.tasks.vit import normalise
+
+        images, labels, names = _test_images()
+        notes: list[str] = []
+        index = _within(index, len(images), "test image", notes)
+        config = classifier.model.config
+        layer, head = _within(layer, config.n_layers, "layer", notes), _within(head, config.n_heads, "head", notes)
+        if classifier.mirror_average:
+            notes.append("This model's Vision tab averages each image with its mirror image; the walkthrough follows "
+                         "the one pass over the image as it is.")
+        with model_lock:
+            steps = vision_walkthrough(classifier.model, torch.as_tensor(images[index]), classifier.label_names,
+                                       layer=layer, head=head, preprocess=normalise)
+        truth = f"test image {index}: truly {names[int(labels[index])]}"
+        return notes_html(notes) + vision_walkthrough_html(steps, images[index], truth)
     except Exception as exc:
         return error_html(exc)
 
@@ -262,7 +369,7 @@ def translate(models: StudioModels, text: str, method: str = "beam") -> tuple[st
             raise UserInputError(models.translate.status())
         clean = clean_text(text, what="a German sentence")
         beam = 1 if method == "greedy" else max(int(translator.beam_size), 2)
-        with _model_lock:
+        with model_lock:
             out = translator.translate([clean.text], beam_size=beam)[0]
             seen = text_attention(translator.model, translator.tokenizer, clean.text,
                                   max_length=translator.model.config.max_position)
@@ -302,6 +409,21 @@ def _uploaded_image(path: str | None, size: int) -> np.ndarray:
                              "or pick a test image by number.") from None
 
 
+def _patch_maps(image: np.ndarray, attentions: Any) -> str:
+    """The attention rollout over the image, then [CLS]'s attention per layer: the mean over heads, then each head."""
+    picture = image_png(image)
+    n_heads = attentions[0].shape[1]
+    rows = ['<div class="gf-rollout">' + overlay_html(picture, rollout_map(attentions), 168,
+                                                       "attention rollout (all layers)") + "</div>"]
+    for layer in range(len(attentions)):
+        maps = [overlay_html(picture, cls_attention(attentions, layer), 84, f"layer {layer}, mean")]
+        maps += [overlay_html(picture, cls_attention(attentions, layer, head), 84, f"L{layer} head {head}")
+                 for head in range(n_heads)]
+        rows.append('<div class="gf-layer-maps">' + "".join(maps) + "</div>")
+    return ('<p style="font-size:12px">How much the [CLS] token attends to each patch; hover a patch for the '
+            "value.</p>" + "".join(rows))
+
+
 def see(models: StudioModels, index: int = 0, upload: str | None = None) -> tuple[dict | None, str, str]:
     """A ViT's prediction for a Fashion-MNIST test image (or an uploaded one) and its [CLS] attention over patches."""
     try:
@@ -317,47 +439,10 @@ def see(models: StudioModels, index: int = 0, upload: str | None = None) -> tupl
             images, labels, names = _test_images()
             index = int(np.clip(index, 0, len(images) - 1))
             image, truth = images[index], f"test image {index}: truly {names[int(labels[index])]}"
-        with _model_lock, torch.no_grad():
+        with model_lock, torch.no_grad():
             probs = classifier.predict_proba(image[None])[0]
             output = classifier.model(normalise(torch.as_tensor(image[None])), output_attentions=True)
         label = {name: float(p) for name, p in zip(classifier.label_names, probs)}
-        overlay = figure_img(overlay_figure(image, rollout_map(output.attentions),
-                                            title="attention rollout over the patches"), "rollout overlay")
-        grid = figure_img(image_attention_figure(image, output.attentions), "[CLS] attention per layer and head")
-        return label, message_html(truth), overlay + grid
+        return label, message_html(truth), _patch_maps(image, output.attentions)
     except Exception as exc:
         return None, error_html(exc), ""
-
-
-# --- Generate ------------------------------------------------------------------------------------
-
-def generate(models: StudioModels, prompt: str, max_new_tokens: int = 120, temperature: float = 0.8,
-             seed: int = 0) -> tuple[str, str]:
-    """Continue `prompt` with the language model; each new token shaded by the probability the model gave it."""
-    try:
-        generator = models.generate.get()
-        if generator is None:
-            raise UserInputError(models.generate.status())
-        model, tokenizer = generator.model, generator.tokenizer
-        from glassformer.inference.generate import stream_steps
-
-        clean = clean_text(prompt, what="a prompt")
-        end = tokenizer.special_tokens.get("<|endoftext|>")
-        prompt_ids = ([end] if end is not None else []) + tokenizer.encode_ordinary(clean.text)
-        if not prompt_ids:
-            raise UserInputError("The model's vocabulary has none of the prompt's characters; try plain English.")
-        n = int(np.clip(max_new_tokens, 1, MAX_NEW_TOKENS))
-        temperature = float(temperature)
-        with _model_lock:
-            steps = list(stream_steps(model, prompt_ids, n, temperature=max(temperature, 0.0),
-                                      greedy=temperature <= 0, seed=int(seed), eos_token_id=end))
-        shown = [step.token for step in steps if step.token != end]
-        probs = [step.prob for step in steps if step.token != end]
-        text = clean.text + tokenizer.decode(shown)
-        pieces = [tokenizer.decode([t]) for t in shown]
-        shading = ('<p style="font-size:12px">Each new token shaded by p(token | text before it) under the model '
-                   "(temperature 1); hover for the value.</p>" + token_scores_html(pieces, probs[:len(pieces)],
-                                                                                   color="214, 39, 40"))
-        return text, notes_html(clean.notes) + shading
-    except Exception as exc:
-        return "", error_html(exc)

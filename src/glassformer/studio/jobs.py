@@ -28,6 +28,7 @@ class ModelSlot:
     loader: Callable[[Path], Any]
     trainer: Callable[[Path], Any] | None = None
     unavailable: str | None = None  # why this installation cannot run the task at all (None: it can)
+    expected: str = ""  # what the quick preset reaches, as measured in benchmarks/RESULTS.md
 
     def __post_init__(self) -> None:
         self._model: Any = None
@@ -66,15 +67,23 @@ class ModelSlot:
         """A line about the model: ready, training (with progress), failed, not trained yet or not available."""
         if self.unavailable:
             return f"The {self.name} tab is not available in this version: {self.unavailable}"
+        expect = f" {self.expected}" if self.expected else ""
         if self.job is not None:
             text = self.job.status()
-            if self.job.running or self.job.error:
+            if self.job.running:
+                return text + ("." + expect if expect else "")
+            if self.job.error:
                 return text
         if self.get() is not None:
             return f"The {self.name} model in {self.directory} is ready."
         button = (", or press the button below to train the quick preset here in the background"
                   if self.trainer is not None else "")
-        return f"The {self.name} model is not trained yet. Train it from a terminal with `{self.command}`{button}."
+        return (f"The {self.name} model is not trained yet. Train it from a terminal with `{self.command}`{button}."
+                f"{expect}")
+
+    def losses(self) -> tuple[list[int], list[float]]:
+        """The steps and training losses logged so far by the run this slot started (empty lists when none)."""
+        return self.job.losses() if self.job is not None else ([], [])
 
 
 class TrainingJob:
@@ -106,18 +115,32 @@ class TrainingJob:
         finally:
             self.finished = time.perf_counter()
 
-    def _last_record(self) -> dict[str, Any] | None:
-        path = self.slot.directory / "run" / "metrics.jsonl"
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return None
-        for line in reversed(lines):
+    def _records(self) -> list[dict[str, Any]]:
+        """The trainer's metrics log so far; after the run the saved model keeps it as ``metrics.jsonl``."""
+        for path in (self.slot.directory / "run" / "metrics.jsonl", self.slot.directory / "metrics.jsonl"):
             try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the trainer may be halfway through writing the last line
-        return None
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError:
+                continue
+            records = []
+            for line in lines:
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # the trainer may be halfway through writing the last line
+            return records
+        return []
+
+    def _last_record(self) -> dict[str, Any] | None:
+        records = self._records()
+        return records[-1] if records else None
+
+    def losses(self) -> tuple[list[int], list[float]]:
+        """The (step, loss) of every training record logged so far, for the live loss curve."""
+        pairs = [(int(r["step"]), float(r["loss"])) for r in self._records()
+                 if r.get("kind", "train") == "train" and isinstance(r.get("loss"), (int, float))
+                 and isinstance(r.get("step"), int)]
+        return [step for step, _ in pairs], [loss for _, loss in pairs]
 
     def status(self) -> str:
         end = self.finished if self.finished is not None else time.perf_counter()

@@ -10,6 +10,7 @@ figure into PNG bytes and ``save_png`` writes one.
 # itself is still imported as glassformer.viz.head_view.
 from glassformer.viz.bertviz import AttentionPage, head_view, model_view
 from glassformer.viz.concepts import dot_product_figure, embedding_lookup_figure, one_hot_figure
+from glassformer.viz.curves import loss_curve_svg
 from glassformer.viz.export import Exported, export_attention, export_image_attention
 from glassformer.viz.extract import LoadedModel, TextAttention, encode_for, load_model, text_attention, token_labels
 from glassformer.viz.head_view import (
@@ -27,6 +28,7 @@ from glassformer.viz.heatmaps import (
     attention_heatmap_png,
     figure_png,
     matrix_heatmap,
+    matrix_png,
     save_png,
     token_scores_html,
 )
@@ -35,6 +37,7 @@ from glassformer.viz.vision import (
     attention_rollout,
     cls_attention,
     image_attention_figure,
+    image_png,
     load_image,
     overlay_figure,
     rollout_map,
@@ -60,9 +63,12 @@ __all__ = [
     "head_view",
     "head_view_html",
     "image_attention_figure",
+    "image_png",
     "load_image",
     "load_model",
+    "loss_curve_svg",
     "matrix_heatmap",
+    "matrix_png",
     "model_view",
     "model_view_html",
     "one_hot_figure",

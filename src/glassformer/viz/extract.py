@@ -42,7 +42,7 @@ class LoadedModel:
 
 
 def token_labels(tokenizer: Any, ids: Sequence[int]) -> list[str]:
-    """Readable labels for token ids: byte-level pieces decoded (a space shown as ␣), others by name, unknown ids as ``<id N>``."""
+    """Readable labels for token ids: byte-level pieces decoded, others by name, whitespace drawn (␣ ↵ ⇥), unknown ids as ``<id N>``."""
     specials = {index: token for token, index in getattr(tokenizer, "special_tokens", {}).items()}
     decode_bytes = getattr(tokenizer, "decode_bytes", None)
     labels = []
@@ -51,14 +51,18 @@ def token_labels(tokenizer: Any, ids: Sequence[int]) -> list[str]:
         if index in specials:
             labels.append(specials[index])
         elif decode_bytes is not None:
-            text = decode_bytes([index]).decode("utf-8", errors="replace")
-            labels.append(text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅")
+            labels.append(_visible(decode_bytes([index]).decode("utf-8", errors="replace")))
         else:
             try:
-                labels.append(str(tokenizer.id_to_token(index)))
+                labels.append(_visible(str(tokenizer.id_to_token(index))))
             except (ValueError, IndexError, KeyError):
                 labels.append(f"<id {index}>")  # an id the tokenizer lacks must not hide the rest of the view
     return labels
+
+
+def _visible(piece: str) -> str:
+    """A token's text with its whitespace drawn (a space as ␣, a newline as ↵, a tab as ⇥), so no label is blank."""
+    return piece.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
 
 
 def encode_for(model: nn.Module, tokenizer: Any, text: str, max_length: int) -> tuple[list[int], bool]:

@@ -39,6 +39,23 @@ def save_png(path: str | os.PathLike, fig: Figure, dpi: int = 100) -> Path:
     return path
 
 
+def matrix_png(matrix: np.ndarray, cmap: str = "RdBu") -> bytes:
+    """A 2-D array as PNG bytes, one pixel per number, coloured symmetrically around 0 (no axes, no figure).
+
+    Cheap enough to draw every dimension of a layer's vectors on each request; a page scales it up
+    with ``image-rendering: pixelated``.
+    """
+    from matplotlib.image import imsave
+
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"expected a 2-D matrix, got shape {matrix.shape}")
+    peak = float(np.abs(matrix[np.isfinite(matrix)]).max()) if np.isfinite(matrix).any() else 1.0
+    buffer = io.BytesIO()
+    imsave(buffer, matrix, cmap=cmap, vmin=-peak, vmax=peak, format="png")
+    return buffer.getvalue()
+
+
 def _tick_labels(tokens: Sequence[str], limit: int = 16) -> list[str]:
     return [t if len(t) <= limit else t[: limit - 1] + "…" for t in tokens]
 

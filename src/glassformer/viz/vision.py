@@ -9,6 +9,7 @@ each input patch contributed to the final [CLS] state.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from typing import Sequence
@@ -68,16 +69,41 @@ def rollout_map(attentions: Sequence[Tensor], batch_index: int = 0) -> np.ndarra
     return row.reshape(side, side).cpu().numpy()
 
 
-def _display_image(image: Tensor | np.ndarray) -> tuple[np.ndarray, str | None]:
-    """An image ``(C, H, W)`` or ``(H, W)`` stretched to [0, 1] for drawing, and the colour map it needs."""
-    array = image.detach().float().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image, dtype=np.float32)
+def _display_shape(array: np.ndarray) -> np.ndarray:
+    """``(B, C, H, W)``, ``(C, H, W)`` or ``(H, W)`` → what imshow draws: ``(H, W)`` grey or ``(H, W, 3)`` colour."""
     if array.ndim == 4:
         array = array[0]
     if array.ndim == 3:
         array = array[0] if array.shape[0] == 1 else np.transpose(array, (1, 2, 0))
+    return array
+
+
+def _display_image(image: Tensor | np.ndarray) -> tuple[np.ndarray, str | None]:
+    """An image ``(C, H, W)`` or ``(H, W)`` stretched to [0, 1] for drawing, and the colour map it needs."""
+    array = image.detach().float().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image, dtype=np.float32)
+    array = _display_shape(array)
     low, high = float(array.min()), float(array.max())
     array = (array - low) / (high - low) if high > low else np.zeros_like(array)
     return array, ("gray" if array.ndim == 2 else None)
+
+
+def image_png(image: Tensor | np.ndarray, value_range: tuple[float, float] | None = None) -> bytes:
+    """An image ``(C, H, W)`` or ``(H, W)`` as PNG bytes at its own size, its values stretched to the full range.
+
+    `value_range` maps (low, high) to black and white instead of the image's own minimum and
+    maximum, so that the patches of one picture keep its contrast. No figure is drawn, so it is
+    cheap enough for one PNG per patch; a page scales it up with ``image-rendering: pixelated``.
+    """
+    from matplotlib.image import imsave
+
+    picture, cmap = _display_image(image)
+    if value_range is not None:
+        array = image.detach().float().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image, np.float32)
+        low, high = value_range
+        picture = np.clip((_display_shape(array) - low) / max(high - low, 1e-12), 0.0, 1.0)
+    buffer = io.BytesIO()
+    imsave(buffer, picture, cmap=cmap, vmin=0.0, vmax=1.0, format="png")
+    return buffer.getvalue()
 
 
 def _draw_overlay(ax, picture: np.ndarray, cmap: str | None, heat: np.ndarray, title: str, alpha: float) -> None:

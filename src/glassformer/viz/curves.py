@@ -1,0 +1,50 @@
+"""A training curve as inline SVG: cheap enough to redraw every few seconds while a model trains, and no network."""
+
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+
+def loss_curve_svg(steps: Sequence[int], losses: Sequence[float], *, width: int = 520, height: int = 180,
+                   title: str = "training loss") -> str:
+    """The loss against the step as an ``<svg>`` line chart with labelled axes; empty input gives an empty string.
+
+    The last point is marked and its value printed, so a learner sees where the run is now.
+    """
+    if len(steps) != len(losses):
+        raise ValueError(f"{len(steps)} steps but {len(losses)} losses")
+    if not steps:
+        return ""
+    left, right, top, bottom = 52, 12, 24, 30
+    x0, x1 = min(steps), max(max(steps), min(steps) + 1)
+    y0, y1 = min(losses), max(losses)
+    if y1 - y0 < 1e-9:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+
+    def x(step: float) -> float:
+        return left + (step - x0) / (x1 - x0) * (width - left - right)
+
+    def y(loss: float) -> float:
+        return top + (y1 - loss) / (y1 - y0) * (height - top - bottom)
+
+    points = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in zip(steps, losses))
+    last_x, last_y = x(steps[-1]), y(losses[-1])
+    text = 'font-size="11" font-family="system-ui, sans-serif" fill="#333"'
+    parts = [
+        f'<svg class="gf-loss-curve" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" data-points="{len(steps)}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="14" {text} font-weight="600">{html.escape(title)}</text>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>',
+        f'<text x="{left - 4}" y="{top + 4}" {text} text-anchor="end">{y1:.2f}</text>',
+        f'<text x="{left - 4}" y="{height - bottom}" {text} text-anchor="end">{y0:.2f}</text>',
+        f'<text x="{left}" y="{height - 10}" {text}>step {x0}</text>',
+        f'<text x="{width - right}" y="{height - 10}" {text} text-anchor="end">step {max(steps)}</text>',
+        f'<polyline class="gf-loss-line" fill="none" stroke="#4a7fc1" stroke-width="2" points="{points}"/>',
+        f'<circle cx="{last_x:.1f}" cy="{last_y:.1f}" r="3.5" fill="#d62728"/>',
+        f'<text x="{min(last_x, width - right - 60):.1f}" y="{max(last_y - 8, top):.1f}" {text}>'
+        f"{losses[-1]:.3f}</text>",
+        "</svg>",
+    ]
+    return "".join(parts)
