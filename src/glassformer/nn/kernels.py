@@ -30,11 +30,19 @@ def onednn_linear_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
+@lru_cache(maxsize=1)
+def onednn_bf16_available() -> bool:
+    """Whether oneDNN multiplies bfloat16 on this CPU (AVX512-BF16/AMX; on AVX2 its bf16 linear does not exist)."""
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(probe is not None and probe())
+
+
 def fusable(x: Tensor, weight: Tensor, activation: str | None = None) -> bool:
     """Whether :func:`linear` takes the oneDNN kernel for these operands."""
     return (activation in _ONEDNN_ACTIVATIONS and x.device.type == "cpu" and x.dtype == weight.dtype
-            and x.dtype in (torch.float32, torch.bfloat16) and not (torch.is_grad_enabled() and (
-                x.requires_grad or weight.requires_grad)) and onednn_linear_available())
+            and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and onednn_bf16_available()))
+            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+            and onednn_linear_available())
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None = None) -> Tensor:
