@@ -112,3 +112,18 @@ def test_int8_linear_is_close_to_float():
     assert (got - expected).abs().max() < 0.05
     assert torch.nn.functional.cosine_similarity(got.flatten(), expected.flatten(), dim=0) > 0.999
     assert (quantised(x[:1, :2]) - linear(x[:1, :2])).abs().max() < 0.05  # fewer than 17 rows: padded path
+
+
+@pytest.mark.parametrize("rows", [3, 40])
+def test_int8_linear_without_int8_dot_products_computes_the_same_integers(monkeypatch, rows):
+    """Reference: the int32 product of the quantised values (torch._int_mm, exact); the fp32 branch that CPUs
+    without VNNI take must give the same output."""
+    from glassformer.pretrained import quantize
+
+    torch.manual_seed(0)
+    quantised = Int8Linear.from_linear(torch.nn.Linear(96, 40))
+    x = torch.randn(rows, 96) * 3
+    monkeypatch.setattr(quantize, "int8_dot", lambda: True)
+    exact = quantised(x)
+    monkeypatch.setattr(quantize, "int8_dot", lambda: False)
+    assert torch.allclose(quantised(x), exact, rtol=0, atol=1e-5)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from glassformer.precision import cpu_has_int8_dot as int8_dot
+
 
 def quantize_rows(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Each row of ``x`` ``(N, K)`` on all 256 int8 levels: ``(q_x int8 (N, K), s_x (N, 1), z_x (N, 1))``, x ≈ s_x (q_x − z_x)."""
@@ -91,10 +93,17 @@ class Int8Linear(nn.Module):
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features).float()  # (N, in)
         q_x, x_scale, zero = self.shared.quantize(x, x2) if self.shared is not None else quantize_rows(x2)
-        if q_x.shape[0] <= 16:
+        if not int8_dot():
+            # No integer dot-product instructions: the same integer products, summed in fp32 (exact while a
+            # row's sum stays below 2^24, which |q| <= 127 · 128 keeps for up to 1,032 features and nearly
+            # always beyond), at fp32 matmul speed instead of the slow int32 path.
+            acc = q_x.float() @ self.q_weight_t.float()
+        elif q_x.shape[0] <= 16:
             # torch._int_mm needs more than 16 rows; pad the few-token case (decoding, tiny batches).
             q_x = torch.cat([q_x, q_x.new_zeros(17 - q_x.shape[0], self.in_features)])
-        acc = torch._int_mm(q_x, self.q_weight_t)[: x2.shape[0]]  # (N, out) int32
+            acc = torch._int_mm(q_x, self.q_weight_t)[: x2.shape[0]]  # (N, out) int32
+        else:
+            acc = torch._int_mm(q_x, self.q_weight_t)  # (N, out) int32
         # One conversion pass then in-place scaling: an int32 × float multiply would take a slower mixed-type path.
         out = acc.float().mul_(self.weight_scale).mul_(x_scale)  # s_x s_W (q_x q_Wᵀ)
         # y = s_x s_W (q_x q_Wᵀ − z_x Σ q_W) + b, the last two terms as one rank-2 update in place.
