@@ -12,9 +12,10 @@ VOCAB = 61
 
 def bridge_of(hf_model, tmp_path_factory):
     """A TransformerLens TransformerBridge over `hf_model` with a word-level tokenizer "t0".."tN" (t0 = BOS)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
     from transformer_lens.model_bridge import TransformerBridge
     from transformers import PreTrainedTokenizerFast
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
 
     vocab = hf_model.config.vocab_size
     words = Tokenizer(models.WordLevel({f"t{i}": i for i in range(vocab)}, unk_token="t0"))

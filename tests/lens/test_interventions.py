@@ -190,3 +190,26 @@ def test_bad_heads_and_modes_are_one_line_usage_errors(gpt2):
     with pytest.raises(UsageError, match="feed-forward block 7"):
         with ablated(ours, mlps=[7]):
             pass
+
+
+def test_cli_predict_ablate_changes_the_answer_and_checks_the_heads(tmp_path, capsys):
+    """`glassformer predict DIR --ablate L.H`: other scores than without; a head outside the model is exit status 2
+    with one line naming the valid range."""
+    import json
+
+    from glassformer.cli import main
+    from tests.pretrained.helpers import sentiment_dir
+
+    directory = str(sentiment_dir(tmp_path / "sentiment"))
+    texts = ["a fine film", "dull and slow"]
+    assert main(["predict", directory, "--json", *texts]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["predict", directory, "--json", "--ablate", "0.0,0.1,0.2,0.3,1.0,1.1", *texts]) == 0
+    knocked = json.loads(capsys.readouterr().out)
+    assert [r["text"] for r in knocked] == texts
+    assert any(abs(a["score"] - b["score"]) > 1e-4 or a["label"] != b["label"] for a, b in zip(plain, knocked))
+    assert main(["predict", directory, "--ablate", "2.0", *texts]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "valid layers are 0-1 and heads 0-3" in err
+    assert main(["predict", directory, "--ablate", "x.1", *texts]) == 2
+    assert "not of the form L.H" in capsys.readouterr().err
