@@ -213,3 +213,30 @@ def test_cli_predict_ablate_changes_the_answer_and_checks_the_heads(tmp_path, ca
     assert err.count("\n") == 1 and "valid layers are 0-1 and heads 0-3" in err
     assert main(["predict", directory, "--ablate", "x.1", *texts]) == 2
     assert "not of the form L.H" in capsys.readouterr().err
+
+
+def test_vit_dla_sums_to_the_class_logit_and_seq2seq_heads_name_their_attention():
+    from glassformer.models import Seq2SeqConfig, Seq2SeqTransformer, VisionTransformer, ViTConfig
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(ViTConfig.preset("tiny")).double().eval()
+    with torch.no_grad():
+        for name, param in vit.named_parameters():
+            if "norm" in name or name.endswith("bias"):
+                param.normal_(1.0 if name.endswith("norm.weight") else 0.0, 0.3)
+    images = torch.randn(1, 1, 8, 8, dtype=torch.float64)
+    dla = direct_logit_attribution(vit, images, target=2)
+    assert dla.position == 0 and "head.bias" in dla.labels
+    with torch.no_grad():
+        assert abs(float(dla.values.sum()) - float(vit(images).logits[0, 2])) <= 1e-10
+
+    model = Seq2SeqTransformer(Seq2SeqConfig.preset("tiny", dropout=0.0)).eval()
+    src, tgt = torch.randint(3, 128, (1, 6)), torch.randint(3, 128, (1, 4))
+    with torch.no_grad():
+        plain = model(src, tgt).logits
+        for spec in ("encoder.1.2", "decoder.0.1", "cross.1.3"):
+            with ablated(model, heads=[spec]):
+                assert not torch.allclose(model(src, tgt).logits, plain), spec
+    with pytest.raises(UsageError, match="name heads as encoder.L.H, decoder.L.H, cross.L.H"):
+        with ablated(model, heads=["0.1"]):
+            pass
