@@ -80,10 +80,10 @@ def head_scores(model: nn.Module, tokens: Tensor, kind: str = "induction", *, ex
     n_heads = cache[names[0]].shape[1]
     scores = torch.zeros(n_layers, n_heads, dtype=torch.float64)
     for row in range(tokens.shape[0]):
-        detection = detection_pattern(tokens[row].cpu(), kind)
+        detection = detection_pattern(tokens[row].cpu(), kind).double()
         for layer, name in enumerate(names):
             for head in range(n_heads):
-                pattern = cache[name][row, head].detach().cpu().float()
+                pattern = cache[name][row, head].detach().cpu().double()
                 scores[layer, head] += _score(pattern, detection, exclude_bos, exclude_current_token, error_measure)
     return scores / tokens.shape[0]
 

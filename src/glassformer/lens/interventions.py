@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from glassformer.errors import UsageError
-from glassformer.lens.run import resolve_stack, run_with_cache, stacks
+from glassformer.lens.run import ActivationCache, resolve_stack, run_with_cache, stacks
 from glassformer.nn.hooks import hook_points, hooks
 
 Metric = Callable[[Tensor], Tensor | float]
@@ -103,13 +103,21 @@ def _mlp_names(model: nn.Module, layers: Iterable[int], stack: str | None) -> li
     return names
 
 
-def _call(model: nn.Module, inputs: Any) -> Any:
-    """Run `model` on inputs given as a tensor, a tuple of positional arguments or a dict of keywords."""
+def _split(inputs: Any) -> tuple[tuple, dict]:
+    """Model inputs given as a tensor, a tuple of positional arguments or a dict of keywords → (args, kwargs)."""
     if isinstance(inputs, dict):
-        return model(**inputs)
-    if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
+        return (), inputs
+    return (tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)), {}
+
+
+def _cached(model: nn.Module, inputs: Any, names: list[str]) -> ActivationCache:
+    args, kwargs = _split(inputs)
+    return run_with_cache(model, *args, names=names, **kwargs)[1]
+
+
+def _metric_of(model: nn.Module, inputs: Any, metric: Metric) -> float:
+    args, kwargs = _split(inputs)
+    return float(metric(_logits(model(*args, **kwargs))))
 
 
 def _logits(output: Any) -> Tensor:
@@ -139,7 +147,7 @@ def ablated(model: nn.Module, heads: Iterable[tuple[int, int] | str | Head] = ()
     means: dict[str, Tensor] = {}
     if mode == "mean":
         with torch.no_grad():
-            _, cache = run_with_cache(model, *_as_args(mean_from), names=list(by_point) + mlp_names)
+            cache = _cached(model, mean_from, list(by_point) + mlp_names)
         means = {name: cache[name].mean(dim=(0, 2)) if name.endswith("hook_z") else cache[name].mean(dim=(0, 1))
                  for name in cache}
 
@@ -162,12 +170,6 @@ def ablated(model: nn.Module, heads: Iterable[tuple[int, int] | str | Head] = ()
         yield model
 
 
-def _as_args(inputs: Any) -> tuple:
-    if isinstance(inputs, dict):
-        raise UsageError("give inputs as a tensor or a tuple of positional arguments here")
-    return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
-
-
 def logit_difference(correct: int, wrong: int, position: int = -1) -> Metric:
     """A metric for patching: logit[correct] − logit[wrong] at `position` (sequence outputs), averaged over the batch."""
 
@@ -185,13 +187,13 @@ def patch_residual(model: nn.Module, clean: Any, corrupted: Any, metric: Metric,
     Entry ``[l, p]`` is `metric` of the corrupted run's logits with the residual stream entering layer
     ``l`` (``hook_resid_pre``) at position ``p`` taken from the clean run (TransformerLens's
     ``get_act_patch_resid_pre``). `clean` and `corrupted` are inputs of the same shape: a tensor or a
-    tuple of positional arguments (``(src, tgt)`` for the encoder–decoder model).
+    tuple of positional arguments (``(src, tgt)`` for the encoder–decoder model) or a dict of keywords.
     """
     stack = resolve_stack(model, stack)
     prefix = f"{stack}.layers" if stack else "layers"
     names = [f"{prefix}.{i}.hook_resid_pre" for i in range(stacks(model)[stack])]
     with torch.no_grad():
-        _, cache = run_with_cache(model, *_as_args(clean), names=names)
+        cache = _cached(model, clean, names)
         positions = cache[names[0]].shape[1]
         scores = torch.zeros(len(names), positions)
         for layer, name in enumerate(names):
@@ -201,7 +203,7 @@ def patch_residual(model: nn.Module, clean: Any, corrupted: Any, metric: Metric,
                     x[:, position] = cache[name][:, position]
                     return x
                 with hooks(model, {name: put}):
-                    scores[layer, position] = float(metric(_logits(_call(model, _as_args(corrupted)))))
+                    scores[layer, position] = _metric_of(model, corrupted, metric)
     return scores
 
 
@@ -214,7 +216,7 @@ def patch_heads(model: nn.Module, clean: Any, corrupted: Any, metric: Metric, *,
     stack, kind = _stack_for(model, attention)
     all_heads = [Head(stack, kind, layer, h) for layer in range(stacks(model)[stack]) for h in range(n_heads(model))]
     with torch.no_grad():
-        _, cache = run_with_cache(model, *_as_args(clean), names=sorted({h.hook_z for h in all_heads}))
+        cache = _cached(model, clean, sorted({h.hook_z for h in all_heads}))
         scores = torch.zeros(stacks(model)[stack], n_heads(model))
         for head in all_heads:
             def put(z: Tensor, point: nn.Module, head: Head = head) -> Tensor:
@@ -222,7 +224,7 @@ def patch_heads(model: nn.Module, clean: Any, corrupted: Any, metric: Metric, *,
                 z[:, head.head] = cache[head.hook_z][:, head.head]
                 return z
             with hooks(model, {head.hook_z: put}):
-                scores[head.layer, head.head] = float(metric(_logits(_call(model, _as_args(corrupted)))))
+                scores[head.layer, head.head] = _metric_of(model, corrupted, metric)
     return scores
 
 
@@ -252,15 +254,16 @@ class DirectLogitAttribution:
         return "\n".join(lines)
 
 
-def _readout(model: nn.Module) -> tuple[str, list[tuple[str, str]], nn.LayerNorm, nn.Linear]:
-    """Where a pre-norm model reads its logits: the stack, the embedding parts, the final LayerNorm, the linear readout."""
+def _readout(model: nn.Module) -> tuple[str, list[tuple[str, str]], nn.LayerNorm, nn.Linear, int | None]:
+    """Where a pre-norm model reads its logits: the stack, the embedding parts, the final LayerNorm, the linear
+    readout, and the position it reads (None: any, the caller's)."""
     from glassformer.models.decoder_lm import DecoderLM
     from glassformer.models.vit import VisionTransformer
 
     if isinstance(model, DecoderLM):
-        return "blocks", [("embed", "hook_embed"), ("pos_embed", "hook_pos_embed")], model.blocks.norm, model.lm_head
+        return "blocks", [("embed", "hook_embed"), ("pos_embed", "hook_pos_embed")], model.blocks.norm, model.lm_head, None
     if isinstance(model, VisionTransformer):
-        return "encoder", [("embed", "hook_embed")], model.encoder.norm, model.head
+        return "encoder", [("embed", "hook_embed")], model.encoder.norm, model.head, 0
     raise UsageError(f"direct logit attribution needs a pre-norm model read through a final LayerNorm (DecoderLM, "
                      f"GPT-2, ViT); got {type(model).__name__}")
 
@@ -276,9 +279,11 @@ def direct_logit_attribution(model: nn.Module, inputs: Tensor, target: int, posi
     to the logit exactly (up to float rounding). This is TransformerLens's ``apply_ln_to_stack`` with
     the LayerNorm weight γ kept on the unembedding side instead of folded into it. A head's part is its
     ``hook_z`` slice times its slice of the output projection (``stack_head_results``); the projection's
-    bias is a part of its own (``L{l}.attn_bias``). Inputs of a ViT are images and ``position`` is [CLS] (0).
+    bias is a part of its own (``L{l}.attn_bias``); a feed-forward block's part is its whole output, biases
+    included (``L{l}.mlp``). Inputs of a ViT are images and the position read is always [CLS] (0).
     """
-    stack, embeds, norm, readout = _readout(model)
+    stack, embeds, norm, readout, fixed = _readout(model)
+    position = position if fixed is None else fixed
     n_layers = stacks(model)[stack]
     prefix = f"{stack}.layers"
     vocab = readout.weight.shape[0]
@@ -288,10 +293,6 @@ def direct_logit_attribution(model: nn.Module, inputs: Tensor, target: int, posi
                                            f"{prefix}.{n_layers - 1}.hook_resid_post"]
     with torch.no_grad():
         output, cache = run_with_cache(model, inputs, names=_present(hook_points(model), names))
-        from glassformer.models.vit import VisionTransformer
-
-        if isinstance(model, VisionTransformer):
-            position = 0
         final = cache[f"{prefix}.{n_layers - 1}.hook_resid_post"][:, position]  # (B, D)
         sigma = (final.var(dim=-1, unbiased=False, keepdim=True) + norm.eps).sqrt()  # (B, 1), frozen
         direction = norm.weight * readout.weight[target]  # (D,): γ ⊙ W_U[target]
