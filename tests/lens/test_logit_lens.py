@@ -88,6 +88,8 @@ def test_front_door_reads_saved_language_models_and_translators(tmp_path):
     report = logit_lens_report(generator, "the film", k=3)
     assert report.lens.ids[0] == generator.end_token_id and len(report.json()["layers"]) == 3
     assert report.lens.tokens[1:] == [generator.tokenizer.id_to_token(i) for i in report.lens.ids[1:]]
+    as_checkpoint = logit_lens(generator, "the film", k=3, start_with_end_token=False)
+    assert as_checkpoint.lens.ids == report.lens.ids[1:]
     translator = load_predictor(translate_dir(tmp_path / "mt"))
     report = logit_lens_report(translator, "ein Haus", position=0, k=2)
     assert report.lens.position == 0 and report.lens.ids[0] == translator.model.config.bos_token_id

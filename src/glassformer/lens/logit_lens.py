@@ -154,15 +154,18 @@ def _token_id(tokenizer: Any, token: int | str | None) -> int | None:
 
 
 def logit_lens(model_or_predictor: Any, text: str | Sequence[int] | Tensor, position: int | None = None, k: int = 5,
-               token: int | str | None = None) -> LogitLensReport:
-    """The logit lens on `text` at `position` (default: the last), with the top `k` tokens per layer.
+               token: int | str | None = None, *, start_with_end_token: bool | None = None) -> LogitLensReport:
+    """The logit lens on `text` at `position`, with the top `k` tokens per layer.
 
     `model_or_predictor` is a language-model predictor (``TextGenerator``, from ``load_predictor`` on a
     saved LM or a GPT-2 checkpoint), a translation ``Translator``, a ``from_pretrained`` result, or a
-    bare DecoderLM with `text` given as token ids. For a saved glassformer LM the text is read after
-    ``<|endoftext|>``, as in training; a Hugging Face checkpoint reads it as it is. For a translator,
-    `text` is the German source and the lens reads the decoder at each position of the greedy
-    translation (BOS first). `token` (an id or a one-token string) adds its rank and probability per layer.
+    bare DecoderLM with `text` given as token ids. A language model is read at the last position by
+    default (its prediction of the next token). A saved glassformer LM reads the text after
+    ``<|endoftext|>``, as it was trained, and a Hugging Face checkpoint reads it as it is
+    (`start_with_end_token` overrides; by default a predictor that carries its training record, ``info``,
+    is taken for glassformer's). For a translator, `text` is the German source and the lens reads the
+    decoder along the greedy translation (BOS first), by default at the step that produced its last
+    token. `token` (an id or a one-token string) adds its rank and probability per layer.
     """
     model = getattr(model_or_predictor, "model", model_or_predictor)
     tokenizer = getattr(model_or_predictor, "tokenizer", None)
@@ -179,12 +182,16 @@ def logit_lens(model_or_predictor: Any, text: str | Sequence[int] | Tensor, posi
                                                                   model.config.max_position - 1))
         ids = [int(i) for i in target[0]]
         model_input = (src.to(device), target)
+        if position is None:
+            position = max(len(ids) - 2, 0)  # the step that produced the last token
     else:
         if isinstance(text, str):
             if tokenizer is None:
                 raise UsageError("text needs a tokenizer; give token ids for a bare model")
             end = getattr(model_or_predictor, "end_token_id", None)
-            start = [end] if end is not None and getattr(model_or_predictor, "info", None) else []
+            if start_with_end_token is None:
+                start_with_end_token = bool(getattr(model_or_predictor, "info", None))
+            start = [end] if end is not None and start_with_end_token else []
             ids = start + tokenizer.encode(text)
         else:
             ids = [int(i) for i in (text.reshape(-1).tolist() if isinstance(text, Tensor) else text)]
