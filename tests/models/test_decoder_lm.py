@@ -147,3 +147,26 @@ def test_bad_inputs_raise_value_error() -> None:
         model(torch.zeros(1, 3, dtype=torch.long), cache=out.cache)
     with pytest.raises(ValueError, match="d_model=30 is not divisible by n_heads=4"):
         DecoderLMConfig(d_model=30, n_heads=4)
+
+
+def test_attention_only_blocks_save_and_reload(tmp_path) -> None:
+    """attn_only=True: no feed-forward sublayer (no parameters, the residual stream only gains attention); the saved
+    config records the option, and configs saved before the option existed still read as attn_only=False."""
+    import json
+
+    from glassformer.training.saved import load_saved, save_model
+
+    torch.manual_seed(0)
+    model = DecoderLM(DecoderLMConfig.preset("tiny", attn_only=True)).eval()
+    assert not any("ffn" in name or "norm2" in name for name, _ in model.named_parameters())
+    ids = torch.randint(0, 256, (2, 6))
+    out = model(ids, output_intermediates="*.hook_resid_*")
+    layer = out.intermediates
+    assert torch.equal(layer["blocks.layers.0.hook_resid_mid"], layer["blocks.layers.0.hook_resid_post"])
+    save_model(tmp_path / "m", model, task="lm")
+    again = load_saved(tmp_path / "m", load_tokenizer=False).model.eval()
+    assert again.config.attn_only and torch.equal(again(ids).logits, out.logits)
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["model_config"]["attn_only"] is True
+    without = {k: v for k, v in config["model_config"].items() if k != "attn_only"}
+    assert DecoderLMConfig(**without).attn_only is False

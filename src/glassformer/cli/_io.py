@@ -7,6 +7,7 @@ Errors are one line: the parser raises :class:`CommandLineError` instead of prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import select
@@ -169,6 +170,25 @@ def add_verify(parser: argparse.ArgumentParser) -> None:
     """``--no-verify``: skip the sha256 check of a saved model's files (for directories you trust)."""
     parser.add_argument("--no-verify", dest="verify", action="store_false",
                         help="do not check the saved files against their manifest's sha256 digests")
+
+
+def add_ablate(parser: argparse.ArgumentParser) -> None:
+    """``--ablate L.H[,L.H...]``: answer with those attention heads zeroed (checked against the model once loaded)."""
+    parser.add_argument("--ablate", metavar="L.H[,L.H...]",
+                        help="zero these attention heads (layer.head, counted from 0) before the output projection; "
+                             "translation models name the attention: encoder.L.H, decoder.L.H or cross.L.H")
+
+
+def ablation(model: Any, spec: str | None) -> contextlib.AbstractContextManager:
+    """The ``--ablate`` heads zeroed in `model` for the duration of a ``with`` block (nothing when not given)."""
+    if spec is None:
+        return contextlib.nullcontext()
+    heads = [part.strip() for part in spec.split(",") if part.strip()]
+    if not heads:
+        raise UsageError("--ablate needs at least one head as L.H (layer.head), e.g. --ablate 0.1,1.3")
+    from glassformer.lens import ablated
+
+    return ablated(model, heads=heads)
 
 
 def add_special_tokens(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,8 @@ import sys
 
 from glassformer.cli._io import (
     JsonList,
+    ablation,
+    add_ablate,
     add_precision,
     add_special_tokens,
     add_verify,
@@ -262,6 +264,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: one per line of stdin, "
                                                                   "answered in batches as they arrive)")
     predict.add_argument("--json", action="store_true", help='print a JSON list of {"text", "label", "score"}')
+    add_ablate(predict)
     add_special_tokens(predict)
     add_verify(predict)
     add_precision(predict)
@@ -275,17 +278,18 @@ def _predict(args: argparse.Namespace) -> int:
 
     predictor = load_predictor(args.model, verify=args.verify, precision=args.precision)
     writer = JsonList() if args.json else None
-    for texts in text_batches(args.texts, "classify"):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            results = predictor(texts, special_tokens=args.special_tokens)
-        for warning in caught:
-            print(f"glassformer: warning: {warning.message}", file=sys.stderr)
-        if writer is not None:
-            writer.write(results)
-            continue
-        for result in results:
-            print(f"{result['label']:10s} {result['score']:.3f}  {result['text']}", flush=True)
+    with ablation(predictor.model, args.ablate):
+        for texts in text_batches(args.texts, "classify"):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                results = predictor(texts, special_tokens=args.special_tokens)
+            for warning in caught:
+                print(f"glassformer: warning: {warning.message}", file=sys.stderr)
+            if writer is not None:
+                writer.write(results)
+                continue
+            for result in results:
+                print(f"{result['label']:10s} {result['score']:.3f}  {result['text']}", flush=True)
     if writer is not None:
         writer.close()
     return 0
@@ -299,6 +303,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     translate.add_argument("--beam", type=bounded(int, 1, MAX_BEAM),
                            help=f"beam size, 1 for greedy search (1 to {MAX_BEAM}; default: the model's)")
     translate.add_argument("--json", action="store_true", help='print a JSON list of {"source", "translation"}')
+    add_ablate(translate)
     add_verify(translate)
     add_precision(translate)
     translate.set_defaults(func=_translate)
@@ -309,13 +314,14 @@ def _translate(args: argparse.Namespace) -> int:
 
     translator = Translator.load(args.model, verify=args.verify, precision=args.precision)
     writer = JsonList() if args.json else None
-    for texts in text_batches(args.texts, "translate"):
-        results = translator(texts, beam_size=args.beam)
-        if writer is not None:
-            writer.write(results)
-            continue
-        for result in results:
-            print(result["translation"], flush=True)
+    with ablation(translator.model, args.ablate):
+        for texts in text_batches(args.texts, "translate"):
+            results = translator(texts, beam_size=args.beam)
+            if writer is not None:
+                writer.write(results)
+                continue
+            for result in results:
+                print(result["translation"], flush=True)
     if writer is not None:
         writer.close()
     return 0
@@ -326,6 +332,7 @@ def _add_classify_image(sub: argparse._SubParsersAction) -> None:
     classify.add_argument("model", metavar="DIR", help="a saved ViT directory (from `glassformer train vit`)")
     classify.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
     classify.add_argument("--json", action="store_true", help='print a JSON list of {"file", "label", "score"}')
+    add_ablate(classify)
     add_verify(classify)
     add_precision(classify)
     classify.set_defaults(func=_classify_image)
@@ -334,7 +341,9 @@ def _add_classify_image(sub: argparse._SubParsersAction) -> None:
 def _classify_image(args: argparse.Namespace) -> int:
     from glassformer.tasks.vit import ImageClassifier
 
-    results = ImageClassifier.load(args.model, verify=args.verify, precision=args.precision).classify_files(args.images)
+    classifier = ImageClassifier.load(args.model, verify=args.verify, precision=args.precision)
+    with ablation(classifier.model, args.ablate):
+        results = classifier.classify_files(args.images)
     if args.json:
         print_json(results)
     else:
@@ -355,6 +364,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     generate.add_argument("--top-p", type=bounded(float, 0.0, 1.0, low_open=True),
                           help="draw only from the smallest set of most likely tokens whose probability reaches P")
     generate.add_argument("--seed", type=int, help="makes the draw reproducible")
+    add_ablate(generate)
     add_verify(generate)
     add_precision(generate)
     generate.set_defaults(func=_generate)
@@ -365,11 +375,12 @@ def _generate(args: argparse.Namespace) -> int:
 
     generator = TextGenerator.load(args.model, verify=args.verify, precision=args.precision)
     prompt = check_utf8([args.prompt])[0]
-    sys.stdout.write(prompt)
-    for piece in generator.stream(prompt, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                                  top_p=args.top_p, seed=args.seed):
-        sys.stdout.write(piece)
-        sys.stdout.flush()
+    with ablation(generator.model, args.ablate):
+        sys.stdout.write(prompt)
+        for piece in generator.stream(prompt, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                                      top_p=args.top_p, seed=args.seed):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
     sys.stdout.write("\n")
     return 0
 

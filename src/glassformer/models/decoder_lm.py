@@ -50,6 +50,7 @@ class DecoderLMConfig:
     tie_embeddings: bool = True
     bias: bool = True
     initializer_range: float = 0.02
+    attn_only: bool = False  # blocks without the feed-forward sublayer (interpretability's toy models)
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -99,6 +100,7 @@ class DecoderLM(nn.Module):
                 layer_norm_eps=config.layer_norm_eps,
                 bias=config.bias,
                 ffn_dropout=0.0,
+                feed_forward=not config.attn_only,
             ),
             config.n_layers,
             final_norm=True,
@@ -120,7 +122,8 @@ class DecoderLM(nn.Module):
         if isinstance(module, EncoderLayer):
             residual_std = std / math.sqrt(2 * self.config.n_layers)
             nn.init.normal_(module.self_attn.out_proj.weight, std=residual_std)
-            nn.init.normal_(module.ffn.fc2.weight, std=residual_std)
+            if module.ffn is not None:
+                nn.init.normal_(module.ffn.fc2.weight, std=residual_std)
         elif isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, std=std)
             if module.bias is not None:

@@ -29,7 +29,9 @@ class EncoderLayer(nn.Module):
 
     ``attn_dropout`` drops attention probabilities, ``dropout`` drops each sublayer's output
     before the residual add, ``ffn_dropout`` drops inside the feed-forward network; the last two
-    default to ``dropout``, as in ``torch.nn.TransformerEncoderLayer``.
+    default to ``dropout``, as in ``torch.nn.TransformerEncoderLayer``. ``feed_forward=False``
+    leaves the feed-forward sublayer out (an attention-only layer, the smallest model that can
+    grow induction heads); its ``ffn`` and ``norm2`` are then None.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class EncoderLayer(nn.Module):
         bias: bool = True,
         attn_dropout: float | None = None,
         ffn_dropout: float | None = None,
+        feed_forward: bool = True,
     ) -> None:
         super().__init__()
         self.d_model = d_model
@@ -51,9 +54,10 @@ class EncoderLayer(nn.Module):
         attn_dropout = dropout if attn_dropout is None else attn_dropout
         ffn_dropout = dropout if ffn_dropout is None else ffn_dropout
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout=attn_dropout, bias=bias)
-        self.ffn = FeedForward(d_model, d_ff, activation=activation, dropout=ffn_dropout, bias=bias)
+        self.ffn = FeedForward(d_model, d_ff, activation=activation, dropout=ffn_dropout, bias=bias) if feed_forward \
+            else None
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps) if feed_forward else None
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
         self.hook_resid_pre, self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint(), HookPoint()
@@ -72,11 +76,13 @@ class EncoderLayer(nn.Module):
         if self.norm_first:
             attn, weights = self.self_attn(self.norm1(x), mask=mask, cache=cache, need_weights=need_weights)
             x = hook(self.hook_resid_mid, x + self.dropout1(hook(self.hook_attn_out, attn)))
-            x = x + self.dropout2(hook(self.hook_mlp_out, self.ffn(self.norm2(x))))
+            if self.ffn is not None:
+                x = x + self.dropout2(hook(self.hook_mlp_out, self.ffn(self.norm2(x))))
         else:
             attn, weights = self.self_attn(x, mask=mask, cache=cache, need_weights=need_weights)
             x = hook(self.hook_resid_mid, self.norm1(x + self.dropout1(hook(self.hook_attn_out, attn))))
-            x = self.norm2(x + self.dropout2(hook(self.hook_mlp_out, self.ffn(x))))
+            if self.ffn is not None:
+                x = self.norm2(x + self.dropout2(hook(self.hook_mlp_out, self.ffn(x))))
         return hook(self.hook_resid_post, x), weights
 
 

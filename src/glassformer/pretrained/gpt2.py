@@ -98,8 +98,8 @@ def config_from_hf(hf: dict[str, Any]) -> DecoderLMConfig:
 
 def config_to_hf(config: DecoderLMConfig) -> dict[str, Any]:
     """The Hugging Face ``config.json`` fields for our decoder LM."""
-    if not config.tie_embeddings or not config.bias:
-        raise ValueError("GPT-2 needs tie_embeddings=True and bias=True")
+    if not config.tie_embeddings or not config.bias or config.attn_only:
+        raise ValueError("GPT-2 needs tie_embeddings=True, bias=True and attn_only=False")
     act = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[config.activation]
     return {
         "architectures": ["GPT2LMHeadModel"],

@@ -1,0 +1,56 @@
+"""The lens: see why a model decided — activation caches, the logit lens, ablation, patching, head detectors.
+
+Everything here runs on the hook points every glassformer model has (:mod:`glassformer.nn.hooks`).
+"""
+
+# cache, logit lens, interventions
+from glassformer.lens.heads import (
+    HEAD_KINDS,
+    detection_pattern,
+    find_heads,
+    head_scores,
+    induction_scores,
+    previous_token_scores,
+    repeated_tokens,
+)
+from glassformer.lens.interventions import (
+    DirectLogitAttribution,
+    Head,
+    ablated,
+    direct_logit_attribution,
+    logit_difference,
+    patch_heads,
+    patch_residual,
+    resolve_heads,
+)
+from glassformer.lens.logit_lens import LogitLens, LogitLensReport, layer_logits, logit_lens, logit_lens_report
+from glassformer.lens.run import ActivationCache, resid_names, run_with_cache, run_with_hooks, stacks
+
+__all__ = [
+    # cache, logit lens, interventions
+    "HEAD_KINDS",
+    "ActivationCache",
+    "DirectLogitAttribution",
+    "Head",
+    "LogitLens",
+    "LogitLensReport",
+    "ablated",
+    "detection_pattern",
+    "direct_logit_attribution",
+    "find_heads",
+    "head_scores",
+    "induction_scores",
+    "layer_logits",
+    "logit_difference",
+    "logit_lens",
+    "logit_lens_report",
+    "patch_heads",
+    "patch_residual",
+    "previous_token_scores",
+    "repeated_tokens",
+    "resid_names",
+    "resolve_heads",
+    "run_with_cache",
+    "run_with_hooks",
+    "stacks",
+]
