@@ -2,7 +2,8 @@
 
 - data flows downward: ``nn`` imports nothing of glassformer above it, ``models`` never import
   ``training``, ``tasks``, ``inference``, ``studio`` or ``viz``, ``inference`` never imports ``tasks``,
-  ``training`` never imports ``pretrained`` or ``tasks``, and ``pretrained`` never imports ``tasks``;
+  ``training`` never imports ``pretrained`` or ``tasks``, ``pretrained`` never imports ``tasks``, and ``lens``
+  (above the models, below the CLI and the studio) never imports ``studio`` or ``cli``;
 - the studio and the CLI do no model math (no softmax, matmul or layer-norm calls);
 - no object's ``__class__`` is reassigned (a learner finds the class they read).
 """
@@ -44,6 +45,7 @@ RULES = {
     "training": ("glassformer.tasks", "glassformer.pretrained", "glassformer.studio", "glassformer.cli",
                  "glassformer.lens"),
     "pretrained": ("glassformer.tasks", "glassformer.studio", "glassformer.cli", "glassformer.lens"),
+    "lens": ("glassformer.studio", "glassformer.cli"),
 }
 
 
