@@ -173,3 +173,13 @@ def test_cli_explain(saved_dirs, capsys):
     assert "position applies to" in _one_error_line(capsys.readouterr().err)
     assert main(["explain", str(vit), str(picture.with_name("missing.png"))]) == 2
     _one_error_line(capsys.readouterr().err)
+
+
+def test_curve_at_fewer_points(classifier):
+    ids = classifier.tokenizer.encode("the movie was great fun", add_special_tokens=True)
+    prediction = TextClassification(classifier.model, ids, pad_baseline(ids, {2, 3}, 0))
+    scores = torch.arange(7.0)
+    full = deletion_curve(prediction, scores)
+    three = deletion_curve(prediction, scores, points=3)  # k = 0, round(2.5) = 2, 5
+    assert three.fractions == [0.0, 0.4, 1.0]
+    np.testing.assert_allclose(three.probs, [full.probs[0], full.probs[2], full.probs[5]], atol=1e-7)
