@@ -331,6 +331,8 @@ def prediction_for(model: nn.Module, inputs: Tensor | Sequence[int], *, baseline
 
 def _gradients(prediction: Prediction, features: Tensor, target: int) -> Tensor:
     """∂ logit_target / ∂ features for a batch of feature replacements ``(B, N, D)``."""
+    if torch.is_inference_mode_enabled():
+        raise UsageError("gradient-based attribution cannot run inside torch.inference_mode(); call it outside")
     with torch.enable_grad():
         features = features.detach().requires_grad_(True)
         out = prediction.logits(features)[:, target]
