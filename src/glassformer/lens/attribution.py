@@ -109,6 +109,7 @@ class Prediction:
 
     @property
     def n_units(self) -> int:
+        """N, the number of input units (tokens or patches)."""
         return self._features.shape[1]
 
     def features(self) -> Tensor:
@@ -312,8 +313,9 @@ class TranslationStep(Prediction):
         return cross @ rollout
 
 
-def prediction_for(model: nn.Module, inputs: Tensor | Sequence[int], *, baseline: Tensor | Sequence[int] | float | None
-                   = None, prefix: Sequence[int] | Tensor | None = None) -> Prediction:
+def prediction_for(model: nn.Module, inputs: Tensor | Sequence[int], *,
+                   baseline: Tensor | Sequence[int] | float | None = None,
+                   prefix: Sequence[int] | Tensor | None = None) -> Prediction:
     """The :class:`Prediction` class for `model`'s family, built from its inputs (ids, or an image for a ViT)."""
     if isinstance(model, EncoderClassifier):
         return TextClassification(model, inputs, baseline)
