@@ -1,5 +1,5 @@
-"""The commands that are not per task: data, tokenize, embed, viz, predict, translate, classify-image, generate,
-demo, studio. Each ``_add_*`` declares a command's arguments; the function it sets runs it through the library.
+"""The commands that are not per task: data, tokenize, embed, viz, predict, explain, translate, classify-image,
+generate, demo, studio. Each ``_add_*`` declares a command's arguments; the function it sets runs it through the library.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ MAX_NEW_TOKENS = 100_000
 
 def add_all(sub: argparse._SubParsersAction) -> None:
     """Every command but ``train`` and ``eval``, in the order ``--help`` lists them."""
-    for add in (_add_data, _add_tokenize, _add_embed, _add_viz, _add_predict, _add_translate, _add_classify_image,
+    for add in (_add_data, _add_tokenize, _add_embed, _add_viz, _add_predict, _add_explain, _add_translate, _add_classify_image,
                 _add_generate, _add_demo, _add_studio):
         add(sub)
 
@@ -292,6 +292,60 @@ def _predict(args: argparse.Namespace) -> int:
                 print(f"{result['label']:10s} {result['score']:.3f}  {result['text']}", flush=True)
     if writer is not None:
         writer.close()
+    return 0
+
+
+# Attribution methods; the logit lens (``--method logit-lens``) joins these once glassformer.lens has it.
+EXPLAIN_METHODS = ("integrated-gradients", "grad-input", "occlusion", "attention", "rollout")
+BAR_WIDTH = 24
+
+
+def _add_explain(sub: argparse._SubParsersAction) -> None:
+    explain = sub.add_parser("explain", help="why did it decide? attribute a prediction to the input's tokens or patches",
+                             intermixed=True)
+    explain.add_argument("model", metavar="DIR", help="a saved model directory (sentiment, vit, translate, lm) or a "
+                                                      "Hugging Face classification or GPT-2 checkpoint")
+    explain.add_argument("text", metavar="TEXT", help="the text (an image file for a ViT; the source sentence for a "
+                                                      "translator; the prompt for a language model)")
+    explain.add_argument("--method", choices=EXPLAIN_METHODS, default="integrated-gradients",
+                         help="attribution method (default: integrated-gradients)")
+    explain.add_argument("--target", help="the label to explain (default: the predicted one); for a translator or a "
+                                          "language model a single token")
+    explain.add_argument("--position", type=bounded(int, 0),
+                         help="translator: the step of the greedy translation (default 0); language model: the prompt "
+                              "token after which the next token is predicted (default: the last)")
+    explain.add_argument("--steps", type=bounded(int, 1, 10_000), default=50,
+                         help="integrated gradients: Gauss–Legendre points (1 to 10,000; default 50)")
+    explain.add_argument("--json", action="store_true",
+                         help='print one JSON object {"tokens", "ids", "scores", "target", "delta"}')
+    add_verify(explain)
+    explain.set_defaults(func=_explain)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from glassformer.lens import explain
+    from glassformer.tasks.pipeline import load_predictor
+
+    predictor = load_predictor(args.model, verify=args.verify)
+    text = check_utf8([args.text])[0]
+    result = explain(predictor, text, method=args.method, target=args.target, position=args.position,
+                     steps=args.steps)
+    if args.json:
+        print_json(result.json())
+        return 0
+    where = ""
+    if result.family == "translation":
+        where = f" at step {result.position} of \"{' '.join(result.context)}\""
+    elif result.family == "next-token":
+        where = f" after position {result.position}"
+    print(f"{result.method}: {result.target!r} (p={result.probability:.3f}){where}")
+    largest = max((abs(s) for s in result.scores), default=0.0) or 1.0
+    width = max((len(t) for t in result.tokens), default=0)
+    for token, score in zip(result.tokens, result.scores):
+        bar = ("+" if score >= 0 else "-") * round(BAR_WIDTH * abs(score) / largest)
+        print(f"{token:<{width}s} {score:+.4f} {bar}")
+    if result.delta is not None:
+        print(f"completeness delta {result.delta:+.2e} (sum of scores − (f(x) − f(baseline)))")
     return 0
 
 

@@ -1,7 +1,32 @@
-"""The lens: see why a model decided — activation caches, the logit lens, ablation, patching, head detectors.
+"""The lens: see why a model decided — attribution and its faithfulness, activation caches, the logit lens,
+ablation, patching, direct logit attribution and head detectors.
 
-Everything here runs on the hook points every glassformer model has (:mod:`glassformer.nn.hooks`).
+Everything here runs on the hook points every glassformer model has (:mod:`glassformer.nn.hooks`). It sits
+above ``models``/``nn`` and below the CLI and the studio, which only call it.
 """
+
+# attribution
+from glassformer.lens.attribution import (
+    METHODS,
+    Attribution,
+    ImageClassification,
+    NextToken,
+    Prediction,
+    TextClassification,
+    TranslationStep,
+    attention,
+    attention_rollout,
+    attribute,
+    grad_input,
+    integrated_gradients,
+    integration_points,
+    occlusion,
+    pad_baseline,
+    prediction_for,
+    rollout,
+)
+from glassformer.lens.explain import Explanation, explain
+from glassformer.lens.faithfulness import PerturbationCurve, aopc, deletion_curve, insertion_curve, perturbation_curve
 
 # cache, logit lens, interventions
 from glassformer.lens.heads import (
@@ -27,6 +52,31 @@ from glassformer.lens.logit_lens import LogitLens, LogitLensReport, layer_logits
 from glassformer.lens.run import ActivationCache, resid_names, run_with_cache, run_with_hooks, stacks
 
 __all__ = [
+    # attribution
+    "METHODS",
+    "Attribution",
+    "Explanation",
+    "ImageClassification",
+    "NextToken",
+    "PerturbationCurve",
+    "Prediction",
+    "TextClassification",
+    "TranslationStep",
+    "aopc",
+    "attention",
+    "attention_rollout",
+    "attribute",
+    "deletion_curve",
+    "explain",
+    "grad_input",
+    "insertion_curve",
+    "integrated_gradients",
+    "integration_points",
+    "occlusion",
+    "pad_baseline",
+    "perturbation_curve",
+    "prediction_for",
+    "rollout",
     # cache, logit lens, interventions
     "HEAD_KINDS",
     "ActivationCache",

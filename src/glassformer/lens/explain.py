@@ -1,0 +1,204 @@
+"""The lens's front door: ``explain(predictor, text_or_image, method=...)`` → an :class:`Explanation`.
+
+One call per question "why did it decide?", for every family, with the task's own reading of the input:
+
+==========================  ===========================================  =====================================
+predictor (or model)        input                                        what is explained
+==========================  ===========================================  =====================================
+sentiment classifier        a text (``[CLS] … [SEP]``, cut as predicted)  the predicted label (or `target`)
+ViT image classifier        an image file, ``(H, W)`` uint8 pixels or a   the predicted class (or `target`),
+                            ``(C, H, W)`` tensor in the model's pixels    per patch
+translator                  the source text                              target step `position` (default 0) of
+                                                                         the greedy translation
+language model              the prompt                                   the next token (after prompt token
+                                                                         `position`, default the last)
+==========================  ===========================================  =====================================
+
+Text baselines replace every non-special token by [PAD] (a vocabulary without one: the zero vector);
+the image baseline is a black image in the model's pixel space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from glassformer.errors import UsageError, WrongModelError
+from glassformer.lens.attribution import (
+    METHODS,
+    ImageClassification,
+    NextToken,
+    Prediction,
+    TextClassification,
+    TranslationStep,
+    attribute,
+    pad_baseline,
+)
+from glassformer.models import DecoderLM, EncoderClassifier, Seq2SeqTransformer, VisionTransformer
+
+
+@dataclass
+class Explanation:
+    """An attribution ready to show: the input's units (tokens or patches) with their scores for one target."""
+
+    method: str
+    family: str
+    tokens: list[str]
+    ids: list[int]
+    scores: list[float]
+    target: str  # the label's name, or the token's text
+    target_id: int
+    probability: float  # p(target | input)
+    delta: float | None = None  # integrated gradients: Σ scores − (f(x) − f(baseline))
+    context: list[str] = field(default_factory=list)  # translation: the greedy translation's tokens
+    position: int | None = None  # translation: the target step; language model: the prompt position read
+
+    def json(self) -> dict[str, Any]:
+        """``{"tokens", "ids", "scores", "target", "delta"}`` (``glassformer explain --json``)."""
+        return {"tokens": self.tokens, "ids": self.ids, "scores": self.scores, "target": self.target,
+                "delta": self.delta}
+
+
+def _label_index(target: int | str | None, labels: Sequence[str]) -> int | None:
+    if target is None:
+        return None
+    if isinstance(target, str):
+        if target in labels:
+            return list(labels).index(target)
+        raise UsageError(f"target {target!r} is not one of the model's labels: {', '.join(labels)}")
+    if not 0 <= int(target) < len(labels):
+        raise UsageError(f"target {target} is outside the model's {len(labels)} labels ({', '.join(labels)})")
+    return int(target)
+
+
+def _token_index(target: int | str | None, tokenizer: Any) -> int | None:
+    if target is None or not isinstance(target, str):
+        return None if target is None else int(target)
+    ids = tokenizer.encode_ordinary(target)
+    if len(ids) != 1:
+        raise UsageError(f"target {target!r} is {len(ids)} tokens in this vocabulary; give a single token")
+    return ids[0]
+
+
+def _text(inputs: Any, what: str) -> str:
+    if not isinstance(inputs, str):
+        raise UsageError(f"expected {what} as a string, got {type(inputs).__name__}")
+    if not inputs.strip():
+        raise UsageError(f"{what} is empty; give at least one word")
+    return inputs
+
+
+def _no_position(position: int | None, family: str) -> None:
+    if position is not None:
+        raise UsageError(f"position applies to translation and language models, not to {family}")
+
+
+def _tokens(tokenizer: Any, ids: Sequence[int]) -> list[str]:
+    return [tokenizer.id_to_token(int(i)) for i in ids]
+
+
+def explain(predictor: Any, inputs: Any, method: str = "integrated-gradients", target: int | str | None = None,
+            position: int | None = None, steps: int = 50, *, tokenizer: Any = None,
+            label_names: Sequence[str] | None = None) -> Explanation:
+    """Attribute one prediction of `predictor` (a task's predictor, or a bare model with `tokenizer`) to its input.
+
+    `method`: one of ``integrated-gradients``, ``grad-input``, ``occlusion``, ``attention``, ``rollout``.
+    `target`: a label name or index (classifiers), a token's text or id (translation, language model);
+    default the model's own prediction. `steps`: integrated gradients' quadrature points.
+    """
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    model = getattr(predictor, "model", predictor)
+    tokenizer = getattr(predictor, "tokenizer", tokenizer)
+    labels = list(getattr(predictor, "label_names", None) or label_names or [])
+    if isinstance(model, VisionTransformer):
+        return _explain_image(model, labels, inputs, method, target, position, steps)
+    if tokenizer is None:
+        raise UsageError(f"explaining a {type(model).__name__} on text needs its tokenizer")
+    if isinstance(model, EncoderClassifier):
+        _no_position(position, "a classifier")
+        limit = int(getattr(predictor, "max_length", model.config.max_position))
+        ids = tokenizer.encode(_text(inputs, "the text"), add_special_tokens=True, max_length=limit)
+        specials = set(tokenizer.special_tokens.values())
+        prediction = TextClassification(model, ids, pad_baseline(ids, specials, model.config.pad_token_id))
+        labels = labels or [str(i) for i in range(model.config.num_labels)]
+        return _finish(prediction, method, _label_index(target, labels), steps, _tokens(tokenizer, ids), ids, labels)
+    if isinstance(model, Seq2SeqTransformer):
+        return _explain_translation(model, tokenizer, inputs, method, target, position, steps)
+    if isinstance(model, DecoderLM):
+        return _explain_next_token(predictor, model, tokenizer, inputs, method, target, position, steps)
+    raise WrongModelError(f"cannot explain a {type(model).__name__}; expected a sentiment classifier, ViT, "
+                          f"translator or language model")
+
+
+def _finish(prediction: Prediction, method: str, target: int | None, steps: int, tokens: list[str], ids: list[int],
+            names: Sequence[str] | None = None, tokenizer: Any = None, **extra: Any) -> Explanation:
+    result = attribute(prediction, method, target, steps=steps)
+    with torch.no_grad():
+        probability = float(prediction.logits()[0].float().softmax(-1)[result.target])
+    name = names[result.target] if names else tokenizer.id_to_token(result.target)
+    return Explanation(method, prediction.family, tokens, [int(i) for i in ids],
+                       [float(s) for s in result.scores.tolist()], name, result.target, probability, result.delta,
+                       **extra)
+
+
+def _explain_image(model: VisionTransformer, labels: list[str], inputs: Any, method: str, target: int | str | None,
+                   position: int | None, steps: int) -> Explanation:
+    from glassformer.tasks.vit import MEAN, STD, load_image, normalise
+
+    _no_position(position, "an image classifier")
+    config = model.config
+    if isinstance(inputs, (str, Path)) or (isinstance(inputs, np.ndarray) and inputs.dtype == np.uint8):
+        if config.in_channels != 1:
+            raise WrongModelError(f"this ViT reads {config.in_channels}-channel images; explain reads image files as "
+                                  f"glassformer's vit task does (grey); pass a (C, H, W) tensor of its pixels instead")
+        pixels = load_image(inputs, config.image_size) if isinstance(inputs, (str, Path)) else inputs
+        image = normalise(torch.as_tensor(pixels).reshape(1, *pixels.shape[-2:]))[0]
+    else:
+        image = torch.as_tensor(inputs, dtype=torch.float32)
+    if tuple(image.shape[-2:]) != (config.image_size, config.image_size):
+        raise UsageError(f"the image is {tuple(image.shape[-2:])} pixels; the model reads "
+                         f"{config.image_size}×{config.image_size}")
+    black = (0.0 - MEAN) / STD  # pixel value 0 after the task's normalisation
+    prediction = ImageClassification(model, image, black)
+    labels = labels or [str(i) for i in range(config.num_classes)]
+    side = config.image_size // config.patch_size
+    tokens = [f"patch {i // side},{i % side}" for i in range(config.n_patches)]
+    return _finish(prediction, method, _label_index(target, labels), steps, tokens, list(range(config.n_patches)),
+                   labels)
+
+
+def _explain_translation(model: Seq2SeqTransformer, tokenizer: Any, inputs: Any, method: str,
+                         target: int | str | None, position: int | None, steps: int) -> Explanation:
+    config = model.config
+    src = tokenizer.encode_ordinary(_text(inputs, "the source text"))[: config.max_position - 1] + [config.eos_token_id]
+    max_len = min(int(1.5 * len(src)) + 10, config.max_position)
+    with torch.no_grad():
+        translation = model.greedy_decode(torch.tensor([src]), max_len)[0].tolist()  # [BOS, y_1 … y_n]
+    step = 0 if position is None else int(position)
+    n = len(translation) - 1
+    if not 0 <= step < n:
+        raise UsageError(f"position {position} is outside the greedy translation's {n} steps (0 to {n - 1})")
+    specials = set(tokenizer.special_tokens.values()) | {config.eos_token_id, config.bos_token_id}
+    prediction = TranslationStep(model, src, translation[: step + 1], pad_baseline(src, specials, config.pad_token_id))
+    return _finish(prediction, method, _token_index(target, tokenizer), steps, _tokens(tokenizer, src), src,
+                   tokenizer=tokenizer, context=_tokens(tokenizer, translation[1:]), position=step)
+
+
+def _explain_next_token(predictor: Any, model: DecoderLM, tokenizer: Any, inputs: Any, method: str,
+                        target: int | str | None, position: int | None, steps: int) -> Explanation:
+    start = getattr(predictor, "end_token_id", None)  # a glassformer LM saw <|endoftext|> before every text
+    ids = ([start] if start is not None else []) + tokenizer.encode_ordinary(_text(inputs, "the prompt"))
+    ids = ids[-model.config.max_position:]
+    last = len(ids) - 1 if position is None else int(position)
+    if not 0 <= last < len(ids):
+        raise UsageError(f"position {position} is outside the prompt's {len(ids)} tokens (0 to {len(ids) - 1})")
+    ids = ids[: last + 1]
+    pad = tokenizer.pad_id if getattr(tokenizer, "pad_token", None) else -1  # -1: the zero vector
+    prediction = NextToken(model, ids, pad_baseline(ids, set(tokenizer.special_tokens.values()), pad))
+    return _finish(prediction, method, _token_index(target, tokenizer), steps, _tokens(tokenizer, ids), ids,
+                   tokenizer=tokenizer, position=last)
