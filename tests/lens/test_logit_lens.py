@@ -94,3 +94,32 @@ def test_front_door_reads_saved_language_models_and_translators(tmp_path):
     report = logit_lens_report(translator, "ein Haus", position=0, k=2)
     assert report.lens.position == 0 and report.lens.ids[0] == translator.model.config.bos_token_id
     assert len(report.json()["layers"]) == translator.model.config.n_decoder_layers + 1
+
+
+def test_cli_explain_logit_lens(tmp_path, capsys):
+    """`glassformer explain --method logit-lens`: the issue's JSON shape, the same numbers as the Python call, a table
+    for people, and one-line errors (a classifier has no logit lens; a position past the prompt)."""
+    import json
+
+    from glassformer.cli import main
+    from glassformer.tasks.pipeline import load_predictor
+    from tests.pretrained.helpers import lm_dir, sentiment_dir
+
+    directory = lm_dir(tmp_path / "lm")
+    assert main(["explain", str(directory), "--method", "logit-lens", "--top", "3", "--json", "the film"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = logit_lens_report(load_predictor(directory), "the film", k=3).json()
+    assert list(out) == ["tokens", "ids", "layers"] and out == json.loads(json.dumps(expected))
+    assert [layer["layer"] for layer in out["layers"]] == list(range(len(out["layers"])))
+    assert all(len(layer["top"]) == 3 and set(layer["top"][0]) == {"id", "token", "prob"} for layer in out["layers"])
+
+    assert main(["explain", str(directory), "--method", "logit-lens", "the film"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) >= len(out["layers"])
+
+    assert main(["explain", str(directory), "--method", "logit-lens", "--position", "99", "the film"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "out of range" in err[0]
+    classifier = sentiment_dir(tmp_path / "sentiment")
+    assert main(["explain", str(classifier), "--method", "logit-lens", "the film"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the logit lens reads a decoder" in err[0]

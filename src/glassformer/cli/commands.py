@@ -295,8 +295,8 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-# Attribution methods; the logit lens (``--method logit-lens``) joins these once glassformer.lens has it.
-EXPLAIN_METHODS = ("integrated-gradients", "grad-input", "occlusion", "attention", "rollout")
+# Attribution methods, then the logit lens (decoder models only: what each layer would predict).
+EXPLAIN_METHODS = ("integrated-gradients", "grad-input", "occlusion", "attention", "rollout", "logit-lens")
 BAR_WIDTH = 24
 
 
@@ -308,16 +308,20 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
     explain.add_argument("text", metavar="TEXT", help="the text (an image file for a ViT; the source sentence for a "
                                                       "translator; the prompt for a language model)")
     explain.add_argument("--method", choices=EXPLAIN_METHODS, default="integrated-gradients",
-                         help="attribution method (default: integrated-gradients)")
+                         help="attribution method, or logit-lens for a language model or translator (default: "
+                              "integrated-gradients)")
     explain.add_argument("--target", help="the label to explain (default: the predicted one); for a translator or a "
-                                          "language model a single token")
+                                          "language model a single token (logit-lens: the token whose rank to follow)")
+    explain.add_argument("--top", type=bounded(int, 1, 50), default=5,
+                         help="logit-lens: candidates shown per layer (1 to 50; default 5)")
     explain.add_argument("--position", type=bounded(int, 0),
                          help="translator: the step of the greedy translation (default 0); language model: the prompt "
                               "token after which the next token is predicted (default: the last)")
     explain.add_argument("--steps", type=bounded(int, 1, 10_000), default=50,
                          help="integrated gradients: Gauss–Legendre points (1 to 10,000; default 50)")
     explain.add_argument("--json", action="store_true",
-                         help='print one JSON object {"tokens", "ids", "scores", "target", "delta"}')
+                         help='print one JSON object {"tokens", "ids", "scores", "target", "delta"} (logit-lens: '
+                              '{"tokens", "ids", "layers": [{"layer", "top": [{"id", "token", "prob"}]}]})')
     add_verify(explain)
     explain.set_defaults(func=_explain)
 
@@ -328,6 +332,15 @@ def _explain(args: argparse.Namespace) -> int:
 
     predictor = load_predictor(args.model, verify=args.verify)
     text = check_utf8([args.text])[0]
+    if args.method == "logit-lens":
+        from glassformer.lens import logit_lens_report
+
+        report = logit_lens_report(predictor, text, position=args.position, k=args.top, token=args.target)
+        if args.json:
+            print_json(report.json())
+        else:
+            print(report)
+        return 0
     result = explain(predictor, text, method=args.method, target=args.target, position=args.position,
                      steps=args.steps)
     if args.json:
