@@ -54,6 +54,18 @@ def vit_data():
     return ImageDataset(train_x, train_y, test_x, test_y, ("a", "b", "c"))
 
 
+def lm_data():
+    from glassformer.data.corpora import PlaySplit
+
+    rng = random.Random(0)
+    lines = ["to be or not to be", "all the world is a stage", "the rest is silence", "so fair and foul a day"]
+
+    def work(n: int) -> str:
+        return "\n".join(rng.choice(lines) for _ in range(n))
+
+    return PlaySplit({f"w{i}": work(100) for i in range(3)}, {"v": work(10)}, {}, 0)  # > 8 full batches
+
+
 def say(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
@@ -86,6 +98,17 @@ def main(task: str, out: str) -> None:
                               d_model=16, n_heads=2, n_layers=1, d_ff=32, vocab_size=200, max_length=16,
                               eval_every=2, dropout=0.0, lr=1e-2, **common)
         vocabulary = run.classifier.tokenizer.vocab
+    elif task == "lm":
+        from glassformer.tasks import lm
+
+        build, encode, used = lm.build_tokenizer, lm.encode_work, []
+        lm.build_tokenizer = lambda *args: learnt.append(1) or build(*args)
+        lm.encode_work = lambda vocab, text: used.append(vocab) or encode(vocab, text)  # what this rank trains with
+        run = lm.train_transformer(lm.TransformerPreset("tiny", d_model=16, n_heads=2, n_layers=1, d_ff=32, context=16,
+                                                        batch_size=8, max_steps=8, lr=1e-2, warmup_steps=2,
+                                                        bpe_vocab_size=300, eval_windows=4, tokenizer="bpe"),
+                                   out=out, data=lm_data(), **common)
+        vocabulary = used[0].encode_ordinary("to be or not to be, all the world is a stage")
     elif task == "vit":
         from glassformer.tasks import vit
 

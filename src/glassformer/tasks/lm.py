@@ -43,7 +43,7 @@ from glassformer.errors import UsageError
 from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
 from glassformer.models.markov import MarkovChain
 from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
+from glassformer.tasks.base import Option, TrainingSettings, pick_preset, resolve_preset, setting
 from glassformer.tokenizers import ByteLevelBPE, CharTokenizer
 from glassformer.tokenizers.base import Tokenizer, read_text_file
 from glassformer.tokenizers.chars import END_OF_TEXT
@@ -240,7 +240,7 @@ def evaluate(directory: str | Path, split: str | None = None, data: str | None =
 
 
 @dataclass(frozen=True)
-class TransformerPreset:
+class TransformerPreset(TrainingSettings):
     """A named recipe for the transformer language model: its size, context and training budget."""
 
     name: str
@@ -262,6 +262,7 @@ class TransformerPreset:
                              choices=TOKENIZERS)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_types(self)
         check_choice(self, "tokenizer", TOKENIZERS)
         check_positive(self, "d_model", "n_heads", "n_layers", "d_ff", "context", "batch_size", "max_steps",
@@ -281,7 +282,8 @@ class TransformerPreset:
         return TrainConfig(out_dir=out_dir, max_steps=self.max_steps, batch_size=self.batch_size, lr=self.lr,
                            weight_decay=self.weight_decay, betas=(0.9, 0.95), warmup_steps=self.warmup_steps,
                            min_lr_ratio=0.1, eval_every=max(self.max_steps // 4, 1), eval_batch_size=32,
-                           checkpoint_every=100, log_every=10, seed=seed, progress=progress)
+                           log_every=10, seed=seed, progress=progress,
+                           **{**self.trainer_settings(), "checkpoint_every": self.checkpoint_every or 100})
 
 
 PRESETS: dict[str, TransformerPreset] = {
@@ -435,13 +437,15 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
     `overrides` replace preset fields (``max_steps=...``). Checkpoints live in ``out/run`` until the
     saved model replaces the directory, so a killed run continues with ``resume=True``.
     """
+    distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
     recipe = resolve_preset(sys.modules[__name__], preset, overrides)
     tokenizer = recipe.tokenizer
     out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
     split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation, quiet=not progress)
     run_dir = out_dir / "run"
 
-    vocab = build_tokenizer(tokenizer, list(split.train.values()), recipe.bpe_vocab_size)
+    # Under DDP rank 0 learns the vocabulary and every rank receives it, so all train on the same ids.
+    vocab = distributed.on_main(lambda: build_tokenizer(tokenizer, list(split.train.values()), recipe.bpe_vocab_size))
     train_stream = torch.tensor([i for text in split.train.values() for i in encode_work(vocab, text)])
     valid_stream = torch.tensor([i for text in split.validation.values() for i in encode_work(vocab, text)])
     train_windows = TokenWindows(train_stream, recipe.context)
@@ -454,19 +458,25 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
     trainer = Trainer(model, recipe.train_config(str(run_dir), seed=seed, progress=progress), train_windows,
                       collate_fn=collate_windows, eval_data=valid_subset)
     result = trainer.fit(resume=resume)
-    scored_at = time.perf_counter()
-    metrics = score_transformer(model, vocab, split.validation.values())
-    eval_seconds = time.perf_counter() - scored_at
     train_tokens = result.steps * recipe.batch_size * (recipe.context - 1)
-    extra = {
-        "model": "transformer", "tokenizer": tokenizer, "preset": asdict(recipe),
-        "data": "shakespeare" if data is None else "custom", "seed": split.seed,
-        "n_validation": len(split.validation), "validation_works": sorted(split.validation),
-        "metrics": {"validation": metrics, "steps": result.steps, "train_tokens": train_tokens,
-                    "train_seconds": round(result.seconds, 1), "eval_seconds": round(eval_seconds, 1)},
-    }
-    save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=vocab, metrics_file=run_dir / "metrics.jsonl",
-               extra=extra)
+
+    def score_and_save() -> tuple[dict[str, float], float]:
+        scored_at = time.perf_counter()
+        metrics = score_transformer(model, vocab, split.validation.values())
+        eval_seconds = time.perf_counter() - scored_at
+        extra = {
+            "model": "transformer", "tokenizer": tokenizer, "preset": asdict(recipe),
+            "data": "shakespeare" if data is None else "custom", "seed": split.seed,
+            "n_validation": len(split.validation), "validation_works": sorted(split.validation),
+            "metrics": {"validation": metrics, "steps": result.steps, "train_tokens": train_tokens,
+                        "train_seconds": round(result.seconds, 1), "eval_seconds": round(eval_seconds, 1),
+                        "precision": result.precision},
+        }
+        save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=vocab, metrics_file=run_dir / "metrics.jsonl",
+                   extra=extra)
+        return metrics, eval_seconds
+
+    metrics, eval_seconds = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
     return TransformerRun(out_dir, recipe, tokenizer, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
                           metrics["n"], result.steps, result.seconds, eval_seconds, train_tokens)
 
