@@ -22,7 +22,15 @@
    split (a half-trained model puts so much probability on an early end token that beam search with
    the usual 0.6 returns translations a quarter shorter than the references, and loses to greedy);
    BLEU and chrF come from sacrebleu on the detokenised output (the BPE decodes back to plain text)
-   against the raw reference sentences, with sacrebleu's default ``13a`` tokenisation.
+   against the raw reference sentences, with sacrebleu's default ``13a`` tokenisation. A reference
+   that lists alternatives ("The teams are tied on points.; The teams are even on points.") counts
+   each as a reference of its own (sacrebleu's multiple references), and a source listing as many
+   alternatives is translated alternative by alternative
+   (:func:`glassformer.data.dictionary.reference_items`); the score against each pair as written,
+   one reference, is reported beside it;
+6. optional dictionary hints (``hints=K``): K phrase pairs looked up by the source's own words, rarest
+   first (:class:`glassformer.data.dictionary.HintRetriever`), appended to each source in training and
+   at test time alike ("Ich rufe dich morgen an. || jdn. anrufen = to call sb. || …").
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ from glassformer.errors import UsageError
 from glassformer.inference.generate import Hypothesis, beam_search, greedy_search
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, pick_preset, resolve_preset
+from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
 
@@ -85,8 +93,10 @@ class TranslatePreset:
     beam_size: int = 4  # the default for `evaluate` and the translator; 1 is greedy
     alpha: float = 0.6  # GNMT length-penalty exponent (replaced by the tuned one when tune_alpha)
     tune_alpha: bool = True  # after training, pick alpha from ALPHA_GRID by validation BLEU
-    hints: int = 0  # dictionary phrase pairs appended to every source, rarest word first (0: none)
-    hint_max_count: int = 100  # words seen more often than this in the training sources get no hint
+    hints: int = setting(0, "dictionary phrase pairs appended to every source (training and test alike), rarest "
+                            "word first, looked up by the source's words; 0: none")
+    hint_max_count: int = setting(100, "with --hints: words seen more often than this in the training sources get "
+                                       "no hint")
 
     def __post_init__(self) -> None:
         if self.max_tokens < 2 * self.max_length:
