@@ -74,7 +74,7 @@ def lm_dir(model_root, shakespeare_slice) -> Path:
     from glassformer.tasks import lm
 
     out = model_root / "lm"
-    lm.train_transformer("quick", out=out, data=shakespeare_slice, progress=False, max_steps=10, d_model=32,
+    lm.train_transformer("quick", out=out, data=shakespeare_slice, progress=False, tokenizer="char", max_steps=10, d_model=32,
                          n_heads=2, n_layers=2, d_ff=64, context=32, batch_size=8, warmup_steps=2, eval_windows=4)
     return out
 

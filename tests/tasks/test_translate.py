@@ -204,3 +204,19 @@ def test_errors_say_what_was_expected(trained: T.TranslateRun, tmp_path) -> None
     bad.write_text("only one column\n", encoding="utf-8")
     with pytest.raises(ValueError, match="line 1"):
         T.evaluate(trained.out_dir, data=str(bad))
+
+
+@pytest.mark.slow  # shares the ~20 s tiny training run
+def test_dictionary_hints_are_appended_in_training_and_at_test_time_alike(trained: T.TranslateRun) -> None:
+    corpus = ParallelCorpus(_toy_corpus().train, [], [], [("Hund", "dog"), ("Katze", "cat")], {"source": "toy"})
+    hints = T.SourceHints(corpus, k=1, max_count=10**9)
+    assert hints("Der Hund.") == "Der Hund. || Hund = dog"
+    base = T.Translator.load(trained.out_dir)
+    hinted = T.Translator(base.model, base.tokenizer, base.max_length, hints=hints)
+    eos = base.tokenizer.special_tokens[T.EOS]
+    assert hinted._source_ids(["Der Hund."]) == [base.tokenizer.encode_ordinary("Der Hund. || Hund = dog") + [eos]]
+    assert T._hinted([("Der Hund.", "The dog.")], hints, base.tokenizer, 64) == [("Der Hund. || Hund = dog",
+                                                                                    "The dog.")]
+    # A hint that would push the source past max_length is left off, in training as at test time.
+    assert T._hinted([("Der Hund.", "The dog.")], hints, base.tokenizer, 3) == [("Der Hund.", "The dog.")]
+    assert T.get_preset("quick").hints == 0 and T.get_preset("full").hints == 0

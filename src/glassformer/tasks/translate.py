@@ -22,7 +22,15 @@
    split (a half-trained model puts so much probability on an early end token that beam search with
    the usual 0.6 returns translations a quarter shorter than the references, and loses to greedy);
    BLEU and chrF come from sacrebleu on the detokenised output (the BPE decodes back to plain text)
-   against the raw reference sentences, with sacrebleu's default ``13a`` tokenisation.
+   against the raw reference sentences, with sacrebleu's default ``13a`` tokenisation. A reference
+   that lists alternatives ("The teams are tied on points.; The teams are even on points.") counts
+   each as a reference of its own (sacrebleu's multiple references), and a source listing as many
+   alternatives is translated alternative by alternative
+   (:func:`glassformer.data.dictionary.reference_items`); the score against each pair as written,
+   one reference, is reported beside it;
+6. optional dictionary hints (``hints=K``): K phrase pairs looked up by the source's own words, rarest
+   first (:class:`glassformer.data.dictionary.HintRetriever`), appended to each source in training and
+   at test time alike ("Ich rufe dich morgen an. || jdn. anrufen = to call sb. || …").
 """
 
 from __future__ import annotations
@@ -41,11 +49,12 @@ from torch import nn
 from glassformer.data import cache_dir
 from glassformer.data.batching import PAD_LABEL, pad_sequences
 from glassformer.data.corpora import ParallelCorpus, load_de_en
+from glassformer.data.dictionary import HintRetriever, reference_items, reference_streams
 from glassformer.errors import UsageError
 from glassformer.inference.generate import Hypothesis, beam_search, greedy_search
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, pick_preset, resolve_preset
+from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
 from glassformer.training import TrainConfig, Trainer, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
 
@@ -84,6 +93,10 @@ class TranslatePreset:
     beam_size: int = 4  # the default for `evaluate` and the translator; 1 is greedy
     alpha: float = 0.6  # GNMT length-penalty exponent (replaced by the tuned one when tune_alpha)
     tune_alpha: bool = True  # after training, pick alpha from ALPHA_GRID by validation BLEU
+    hints: int = setting(0, "dictionary phrase pairs appended to every source (training and test alike), rarest "
+                            "word first, looked up by the source's words; 0: none")
+    hint_max_count: int = setting(100, "with --hints: words seen more often than this in the training sources get "
+                                       "no hint")
 
     def __post_init__(self) -> None:
         if self.max_tokens < 2 * self.max_length:
@@ -92,6 +105,8 @@ class TranslatePreset:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
+        if self.hints < 0:
+            raise ValueError(f"hints must be >= 0 (0: no dictionary hints), got {self.hints}")
 
     def model_config(self, tokenizer: Any) -> Seq2SeqConfig:
         """The encoder–decoder this preset trains, sized to `tokenizer`'s vocabulary."""
@@ -267,19 +282,22 @@ class TranslateRun:
     out_dir: Path
     preset: TranslatePreset  # with the alpha that was chosen, when tuned
     validation_loss: float
-    bleu: float  # beam search (greedy when beam_size is 1)
+    bleu: float  # beam search (greedy when beam_size is 1), every alternative of a reference a reference
     chrf: float
     bleu_greedy: float
     chrf_greedy: float
-    n_test: int
+    n_test: int  # test items: source alternatives aligned with reference alternatives count one each
     beam_size: int
     steps: int
     train_seconds: float
     total_seconds: float
+    bleu_single: float = float("nan")  # beam search, one reference per test pair as written (the old figure)
+    bleu_signature: str = ""
 
     def json(self) -> dict[str, Any]:
         """The figures as one JSON object (``train translate --json``)."""
-        return {"bleu": self.bleu, "chrf": self.chrf, "n": self.n_test, "beam_size": self.beam_size,
+        return {"bleu": self.bleu, "chrf": self.chrf, "n": self.n_test, "bleu_single": self.bleu_single,
+                "bleu_signature": self.bleu_signature, "beam_size": self.beam_size,
                 "alpha": self.preset.alpha, "bleu_greedy": self.bleu_greedy, "chrf_greedy": self.chrf_greedy,
                 "validation_loss": self.validation_loss, "steps": self.steps,
                 "train_seconds": round(self.train_seconds, 1), "total_seconds": round(self.total_seconds, 1),
@@ -287,8 +305,9 @@ class TranslateRun:
 
     def report(self) -> str:
         """The figures as lines for a person."""
-        return (f"test BLEU {self.bleu:.2f}, chrF {self.chrf:.2f} (n={self.n_test}, beam {self.beam_size}, "
-                f"length-penalty alpha {self.preset.alpha}); greedy: BLEU {self.bleu_greedy:.2f}, chrF "
+        return (f"test BLEU {self.bleu:.2f}, chrF {self.chrf:.2f} (n={self.n_test}, every alternative a reference; "
+                f"{self.bleu_signature}); one reference per pair as written: BLEU {self.bleu_single:.2f}\n"
+                f"beam {self.beam_size}, length-penalty alpha {self.preset.alpha}; greedy: BLEU {self.bleu_greedy:.2f}, chrF "
                 f"{self.chrf_greedy:.2f}; validation loss {self.validation_loss:.4f}; {self.steps} steps, training "
                 f"{self.train_seconds:.0f} s, total {self.total_seconds:.0f} s\nsaved to {self.out_dir}")
 
@@ -302,6 +321,35 @@ def _phrase_pairs(corpus: ParallelCorpus, extra_pairs: int, seed: int) -> list[t
     if extra_pairs <= 0:
         return []
     return random.Random(seed).sample(corpus.extra, min(extra_pairs, len(corpus.extra)))
+
+
+class SourceHints:
+    """Appends dictionary hints to a German source (:class:`~glassformer.data.dictionary.HintRetriever`).
+
+    The retriever is built from the corpus's training-eligible phrase pairs and training sentences
+    only, and looks entries up by the source's own words; in training and at test time alike.
+    """
+
+    def __init__(self, corpus: ParallelCorpus, k: int, max_count: int) -> None:
+        self.retriever = HintRetriever(corpus.extra, [s for s, _ in corpus.train], [t for _, t in corpus.train])
+        self.k = k
+        self.max_count = max_count
+
+    def __call__(self, source: str) -> str:
+        return self.retriever.annotate(source, self.k, self.max_count)
+
+
+def _hinted(pairs: Sequence[tuple[str, str]], hints: SourceHints | None, tokenizer: Any,
+            max_length: int) -> list[tuple[str, str]]:
+    """`pairs` with hints appended to each source, unless that would make the source longer than `max_length`."""
+    if hints is None:
+        return list(pairs)
+    out = []
+    for source, target in pairs:
+        annotated = hints(source)
+        fits = len(tokenizer.encode_ordinary(annotated)) < max_length
+        out.append((annotated if fits else source, target))
+    return out
 
 
 def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None, *,
@@ -322,9 +370,12 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
     phrases = _phrase_pairs(corpus, recipe.extra_pairs, seed)
     tagged = recipe.tag_phrases and bool(phrases)
     tokenizer = train_tokenizer(list(corpus.train) + phrases, recipe.vocab_size, [PHRASE] if tagged else [])
-    examples = training_examples(tokenizer, corpus.train, phrases, recipe.max_length)
+    hints = SourceHints(corpus, recipe.hints, recipe.hint_max_count) if recipe.hints else None
+    examples = training_examples(tokenizer, _hinted(corpus.train, hints, tokenizer, recipe.max_length), phrases,
+                                 recipe.max_length)
     train_batches = token_batches(examples, recipe.max_tokens, seed)
-    valid_examples = encode_pairs(tokenizer, corpus.validation, recipe.max_length)
+    valid_examples = encode_pairs(tokenizer, _hinted(corpus.validation, hints, tokenizer, recipe.max_length),
+                                  recipe.max_length)
     valid_batches = token_batches(valid_examples, recipe.max_tokens, seed)
     torch.manual_seed(seed)
     model = Seq2SeqTransformer(recipe.model_config(tokenizer))
@@ -338,7 +389,7 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
 
     model.eval()
     beam = recipe.beam_size if test_beam is None else test_beam
-    translator = Translator(model, tokenizer, recipe.max_length, beam_size=beam, alpha=recipe.alpha)
+    translator = Translator(model, tokenizer, recipe.max_length, beam_size=beam, alpha=recipe.alpha, hints=hints)
     validation_bleu: dict[str, float] = {}
     if recipe.tune_alpha and beam > 1:
         alpha, tried = choose_alpha(translator, corpus.validation, beam_size=beam)
@@ -351,6 +402,8 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
         "preset": asdict(recipe), "max_length": recipe.max_length, "seed": seed,
         "data": corpus.info.get("source", "de-en"),
         "metrics": {"validation_loss": result.best_metric, "test_bleu": test["bleu"], "test_chrf": test["chrf"],
+                    "test_bleu_single": test["bleu_single"], "test_chrf_single": test["chrf_single"],
+                    "bleu_signature": test["bleu_signature"],
                     "test_bleu_greedy": greedy["bleu"], "test_chrf_greedy": greedy["chrf"],
                     "validation_bleu_by_alpha": validation_bleu, "alpha": recipe.alpha,
                     "n_test": test["n"], "beam_size": beam, "steps": result.steps,
@@ -362,7 +415,8 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
                         validation_loss=result.best_metric if result.best_metric is not None else float("nan"),
                         bleu=test["bleu"], chrf=test["chrf"], bleu_greedy=greedy["bleu"], chrf_greedy=greedy["chrf"],
                         n_test=test["n"], beam_size=beam, steps=result.steps,
-                        train_seconds=train_seconds, total_seconds=time.perf_counter() - started)
+                        train_seconds=train_seconds, total_seconds=time.perf_counter() - started,
+                        bleu_single=test["bleu_single"], bleu_signature=test["bleu_signature"])
 
 
 # --- a model at work -----------------------------------------------------------------------------
@@ -371,8 +425,10 @@ class Translator:
     """A trained German→English model with its vocabulary: text in, detokenised translation out."""
 
     def __init__(self, model: Seq2SeqTransformer, tokenizer: Any, max_length: int, *, beam_size: int = 4,
-                 alpha: float = 0.6, info: dict[str, Any] | None = None) -> None:
+                 alpha: float = 0.6, info: dict[str, Any] | None = None,
+                 hints: Callable[[str], str] | None = None) -> None:
         self.model = model.eval()
+        self.hints = hints  # what the model was trained to read after each source (dictionary hints), if anything
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.beam_size = beam_size
@@ -391,8 +447,16 @@ class Translator:
         extra = saved.config.get("extra") or {}
         preset = extra.get("preset") or {}
         prepare_for_inference(saved.model, precision)
+        hints = None
+        if int(preset.get("hints", 0)):
+            if extra.get("data", "de-en") != "de-en":
+                raise ValueError(f"{directory} reads dictionary hints from {extra.get('data')!r} data, which is not "
+                                 f"stored with the model; only de-en models with hints can be reloaded")
+            corpus = load_de_en(seed=int(extra.get("seed", 0)), quiet=True)
+            hints = SourceHints(corpus, int(preset["hints"]), int(preset.get("hint_max_count", 100)))
         return cls(saved.model, saved.tokenizer, int(extra.get("max_length", 64)),
-                   beam_size=int(preset.get("beam_size", 4)), alpha=float(preset.get("alpha", 0.6)), info=extra)
+                   beam_size=int(preset.get("beam_size", 4)), alpha=float(preset.get("alpha", 0.6)), info=extra,
+                   hints=hints)
 
     def _source_ids(self, texts: Sequence[str]) -> list[list[int]]:
         eos = self.tokenizer.special_tokens[EOS]
@@ -403,7 +467,11 @@ class Translator:
                 raise TypeError(f"text {index} must be str, got {type(text).__name__}")
             if not text.strip():
                 raise ValueError(f"text {index} is empty; give a sentence to translate")
-            rows.append(self.tokenizer.encode_ordinary(text)[: position_room - 1] + [eos])
+            ids = self.tokenizer.encode_ordinary(text)
+            if self.hints is not None:  # as in training: the hints only where they fit
+                hinted = self.tokenizer.encode_ordinary(self.hints(text))
+                ids = hinted if len(hinted) < self.max_length else ids
+            rows.append(ids[: position_room - 1] + [eos])
         return rows
 
     def translate(self, texts: Sequence[str], *, beam_size: int | None = None, alpha: float | None = None,
@@ -441,16 +509,24 @@ class Translator:
         return [{"source": s, "translation": t} for s, t in zip(texts, self.translate(texts, beam_size=beam_size))]
 
 
-def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """sacrebleu's corpus BLEU (13a tokenisation) and chrF of detokenised hypotheses against one reference each."""
+def corpus_scores(hypotheses: Sequence[str], references: Sequence[str | Sequence[str]]) -> dict[str, Any]:
+    """sacrebleu's corpus BLEU (13a tokenisation, with its signature) and chrF of detokenised hypotheses.
+
+    Each reference is a string, or a sequence of acceptable translations of that segment
+    (sacrebleu's multiple references: BLEU counts n-grams clipped by the most generous reference
+    and takes the closest reference length; chrF takes the best-scoring reference).
+    """
     import sacrebleu
 
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
     if not hypotheses:
         raise ValueError("cannot score an empty split")
-    return {"bleu": sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score,
-            "chrf": sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score, "n": len(hypotheses)}
+    streams = reference_streams([[r] if isinstance(r, str) else list(r) for r in references])
+    metric = sacrebleu.BLEU()
+    bleu = metric.corpus_score(list(hypotheses), streams)
+    return {"bleu": bleu.score, "chrf": sacrebleu.corpus_chrf(list(hypotheses), streams).score,
+            "n": len(hypotheses), "bleu_signature": str(metric.get_signature())}
 
 
 ALPHA_GRID = (0.6, 1.0, 1.5, 2.0)  # GNMT length-penalty exponents tried on the validation split
@@ -458,13 +534,14 @@ ALPHA_GRID = (0.6, 1.0, 1.5, 2.0)  # GNMT length-penalty exponents tried on the 
 
 def choose_alpha(translator: Translator, pairs: Sequence[tuple[str, str]], *, beam_size: int,
                  grid: Sequence[float] = ALPHA_GRID) -> tuple[float, dict[float, float]]:
-    """The exponent in `grid` whose beam search scores the best BLEU on `pairs`, and the BLEU of each.
+    """The exponent in `grid` whose beam search scores the best multi-reference BLEU on `pairs`, and the BLEU of each.
 
     Ties go to the earlier exponent in `grid`. `pairs` must not be the test split.
     """
     if not grid:
         raise ValueError("grid must hold at least one length-penalty exponent")
-    sources, references = [s for s, _ in pairs], [r for _, r in pairs]
+    items = reference_items(pairs)
+    sources, references = [item.source for item in items], [item.references for item in items]
     bleu = {float(alpha): corpus_scores(translator.translate(sources, beam_size=beam_size, alpha=alpha),
                                         references)["bleu"] for alpha in grid}
     best = max(bleu, key=lambda alpha: (bleu[alpha], -list(bleu).index(alpha)))
@@ -472,9 +549,19 @@ def choose_alpha(translator: Translator, pairs: Sequence[tuple[str, str]], *, be
 
 
 def score(translator: Translator, pairs: Sequence[tuple[str, str]], *, beam_size: int | None = None) -> dict[str, Any]:
-    """``{"bleu", "chrf", "n"}`` of `translator` on (source, reference) pairs."""
-    hypotheses = translator.translate([source for source, _ in pairs], beam_size=beam_size)
-    return corpus_scores(hypotheses, [reference for _, reference in pairs])
+    """Scores of `translator` on (source, reference) pairs, with the alternatives in them split.
+
+    ``bleu``, ``chrf``, ``n`` and ``bleu_signature`` score one item per source alternative against
+    every reference alternative (:func:`glassformer.data.dictionary.reference_items`);
+    ``bleu_single``, ``chrf_single`` and ``n_single`` score each pair as written, one reference each
+    (the figures before multi-reference scoring, for continuity).
+    """
+    items = reference_items(pairs)
+    sources = list(dict.fromkeys([source for source, _ in pairs] + [item.source for item in items]))
+    translated = dict(zip(sources, translator.translate(sources, beam_size=beam_size)))
+    multi = corpus_scores([translated[item.source] for item in items], [item.references for item in items])
+    single = corpus_scores([translated[source] for source, _ in pairs], [reference for _, reference in pairs])
+    return {**multi, "bleu_single": single["bleu"], "chrf_single": single["chrf"], "n_single": single["n"]}
 
 
 def read_pairs(path: str | Path) -> list[tuple[str, str]]:
