@@ -87,7 +87,9 @@ def default_models(sentiment_dir: str | Path, translate_dir: Path | None = None,
     return StudioModels(load_predictor(sentiment_dir, "sentiment"),
                         _slot("translate", "translation", translate_dir),
                         _slot("vit", "vision", vision_dir),
-                        _slot("lm", "language", generate_dir, tokenizer="char"))
+                        # The character model (what the Generate tab shows token by token) for the 150 steps the
+                        # quality line below quotes: about 2 minutes, so a learner sees it train from the tab.
+                        _slot("lm", "language", generate_dir, tokenizer="char", max_steps=150))
 
 
 # --- the app -------------------------------------------------------------------------------------

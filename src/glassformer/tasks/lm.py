@@ -151,17 +151,20 @@ def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: st
 TRAIN_OPTIONS = (
     Option("--model", "model", "transformer: a GPT-style DecoderLM; markov: an order-N Markov chain "
                                "(default: transformer)", choices=MODELS),
-    Option("--order", "order", "Markov chain: tokens of context (default: 6)", type=int),
+    Option("--order", "order", "Markov chain: tokens of context (default: the best measured order for the vocabulary, "
+                               "6 for characters, 3 for BPE)", type=int),
     Option("--smoothing", "smoothing", "Markov chain: how unseen transitions get probability (default: kneser_ney)",
            choices=("kneser_ney", "add_k")),
 )
 EVAL_OPTIONS: tuple[Option, ...] = ()
+# The Markov chain's order with the lowest held-out bits/char per vocabulary (benchmarks/RESULTS.md: 2.208 and 2.159).
+BEST_MARKOV_ORDER = {"char": 6, "bpe": 3}
 # What a Markov chain takes from the preset: the vocabulary, shared with the transformer.
 _MARKOV_SETTINGS = ("tokenizer", "bpe_vocab_size")
 
 
 def train(preset: str | TransformerPreset = "quick", out: str | Path | None = None, *, model: str = "transformer",
-          order: int = 6, smoothing: str = "kneser_ney", seed: int = 0, progress: bool = True,
+          order: int | None = None, smoothing: str = "kneser_ney", seed: int = 0, progress: bool = True,
           **options: Any) -> MarkovRun | TransformerRun:
     """Train a language model of kind `model` on Shakespeare and save it to `out`.
 
@@ -183,6 +186,8 @@ def train(preset: str | TransformerPreset = "quick", out: str | Path | None = No
     if other:
         raise ValueError(f"{other[0]!r} is a transformer setting; a Markov chain takes {', '.join(_MARKOV_SETTINGS)}")
     recipe = resolve_preset(sys.modules[__name__], preset, options)
+    if order is None:  # the order that scored best on held-out text for this vocabulary (benchmarks/RESULTS.md)
+        order = BEST_MARKOV_ORDER[recipe.tokenizer]
     return train_markov(order, smoothing=smoothing, tokenizer=recipe.tokenizer, bpe_vocab_size=recipe.bpe_vocab_size,
                         out=out, seed=seed, progress=progress, **keywords)
 
