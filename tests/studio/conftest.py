@@ -101,7 +101,7 @@ def translate_dir(model_root) -> Path:
     try:
         translate.train("quick", model_root / "translate", corpus=corpus, progress=False, vocab_size=300, d_model=32,
                         n_heads=2, n_encoder_layers=2, n_decoder_layers=2, d_ff=64, max_length=24, max_tokens=600,
-                        max_steps=40, warmup_steps=4, eval_every=40, lr=3e-3, bf16=False, beam_size=2,
+                        max_steps=40, warmup_steps=4, eval_every=40, lr=3e-3, precision="fp32", beam_size=2,
                         tune_alpha=False)
     finally:
         torch.set_num_threads(before)

@@ -43,7 +43,7 @@ def _toy_corpus() -> ParallelCorpus:
 
 
 TINY = dict(vocab_size=300, d_model=64, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=128, dropout=0.0,
-            max_length=32, max_tokens=1500, max_steps=150, warmup_steps=15, eval_every=75, lr=3e-3, bf16=False,
+            max_length=32, max_tokens=1500, max_steps=150, warmup_steps=15, eval_every=75, lr=3e-3, precision="fp32",
             beam_size=3)
 
 

@@ -66,6 +66,19 @@ def lm_data():
     return PlaySplit({f"w{i}": work(100) for i in range(3)}, {"v": work(10)}, {}, 0)  # > 8 full batches
 
 
+def translate_data():
+    from glassformer.data.corpora import ParallelCorpus
+
+    lexicon = {"der": "the", "hund": "dog", "katze": "cat", "sieht": "sees", "rote": "red", "ball": "ball"}
+    rng = random.Random(0)
+
+    def pairs(n: int) -> list[tuple[str, str]]:
+        chosen = [[rng.choice(list(lexicon)) for _ in range(rng.randint(2, 5))] for _ in range(n)]
+        return [(" ".join(words) + ".", " ".join(lexicon[w] for w in words) + ".") for words in chosen]
+
+    return ParallelCorpus(pairs(120), pairs(8), pairs(8), [], {"source": "toy"})
+
+
 def say(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
@@ -109,6 +122,16 @@ def main(task: str, out: str) -> None:
                                                         bpe_vocab_size=300, eval_windows=4, tokenizer="bpe"),
                                    out=out, data=lm_data(), **common)
         vocabulary = used[0].encode_ordinary("to be or not to be, all the world is a stage")
+    elif task == "translate":
+        from glassformer.tasks import translate
+
+        train_tokenizer, examples, used = translate.train_tokenizer, translate.training_examples, []
+        translate.train_tokenizer = lambda *args: learnt.append(1) or train_tokenizer(*args)
+        translate.training_examples = lambda tokenizer, *rest: used.append(tokenizer) or examples(tokenizer, *rest)
+        translate.train("quick", out, corpus=translate_data(), vocab_size=300, d_model=16, n_heads=2,
+                              n_encoder_layers=1, n_decoder_layers=1, d_ff=32, max_length=12, max_tokens=120,
+                              max_steps=6, warmup_steps=1, eval_every=3, beam_size=1, tune_alpha=False, **common)
+        vocabulary = used[0].encode_ordinary("der hund sieht die rote katze")
     elif task == "vit":
         from glassformer.tasks import vit
 
@@ -123,7 +146,7 @@ def main(task: str, out: str) -> None:
     # One write per line: both processes share the pipe, and print() writes the text and its newline apart.
     say(f"rank {info.rank}: vocabulary {digest} learnt {len(learnt)} time(s)")
     if info.is_main:
-        say(f"saved to {run.out_dir}")
+        say(f"saved to {out}")
     distributed.cleanup()
 
 

@@ -73,7 +73,7 @@ def runs(tmp_path_factory):
     """For each task, the 1-process and the 2-process run (shared by the tests below)."""
     root = tmp_path_factory.mktemp("ddp")
     found = {}
-    for task in ("sentiment", "vit", "lm"):
+    for task in ("sentiment", "vit", "lm", "translate"):
         one, two = root / f"{task}-1", root / f"{task}-2"
         found[task] = (one, run_task(task, one, 1), two, run_task(task, two, 2))
     return found
@@ -88,14 +88,14 @@ def test_two_processes_equal_one(runs, task):
     assert_same_weights(one, two, atol=1e-5)
 
 
-@pytest.mark.parametrize("task", ["sentiment", "vit", "lm"])
+@pytest.mark.parametrize("task", ["sentiment", "vit", "lm", "translate"])
 def test_one_process_writes_and_the_vocabulary_is_learnt_once(runs, task):
     _, _, two, output = runs[task]
     assert output.count("saved to ") == 1
     assert json.loads((two / "config.json").read_text())["written_by"] == {"rank": 0, "world_size": 2}
     digests = {line.split()[1]: line.split()[3] for line in output.splitlines() if "vocabulary" in line}
     assert set(digests) == {"0:", "1:"} and len(set(digests.values())) == 1
-    if task in ("sentiment", "lm"):  # the scratch WordPiece vocabulary, the byte-level BPE
+    if task in ("sentiment", "lm", "translate"):  # the scratch WordPiece vocabulary, the BPEs
         assert "rank 0: vocabulary" in output and "learnt 1 time(s)" in output and "learnt 0 time(s)" in output
 
 

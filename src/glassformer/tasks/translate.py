@@ -54,8 +54,8 @@ from glassformer.errors import UsageError
 from glassformer.inference.generate import Hypothesis, beam_search, greedy_search
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
-from glassformer.training import TrainConfig, Trainer, load_saved, save_model
+from glassformer.tasks.base import Option, TrainingSettings, pick_preset, resolve_preset, setting
+from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
 
 TASK = "translate"
@@ -66,7 +66,7 @@ PHRASE = "<phrase>"  # first source token of a dictionary phrase pair (never of 
 
 
 @dataclass(frozen=True)
-class TranslatePreset:
+class TranslatePreset(TrainingSettings):
     """A named recipe: vocabulary, model shape, batching, schedule and decoding settings."""
 
     name: str
@@ -89,7 +89,6 @@ class TranslatePreset:
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
     eval_every: int = 500
-    bf16: bool = True  # bf16 autocast for training on the CPU too (the trainer applies it on CUDA only)
     beam_size: int = 4  # the default for `evaluate` and the translator; 1 is greedy
     alpha: float = 0.6  # GNMT length-penalty exponent (replaced by the tuned one when tune_alpha)
     tune_alpha: bool = True  # after training, pick alpha from ALPHA_GRID by validation BLEU
@@ -99,6 +98,7 @@ class TranslatePreset:
                                        "no hint")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.max_tokens < 2 * self.max_length:
             raise ValueError(f"max_tokens={self.max_tokens} cannot hold one pair of max_length={self.max_length}")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -123,7 +123,7 @@ class TranslatePreset:
                            weight_decay=self.weight_decay, betas=(0.9, 0.98), schedule=self.schedule,
                            warmup_steps=self.warmup_steps, min_lr_ratio=self.min_lr_ratio,
                            eval_every=self.eval_every, eval_batch_size=1, metric="loss", seed=seed,
-                           progress=progress, log_every=50)
+                           progress=progress, log_every=50, **self.trainer_settings())
 
 
 PRESETS: dict[str, TranslatePreset] = {
@@ -242,18 +242,15 @@ def _logits(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor
 LossFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
 
 
-def smoothed_loss(label_smoothing: float, cpu_bf16: bool = False) -> LossFn:
+def smoothed_loss(label_smoothing: float) -> LossFn:
     """A trainer loss_fn: cross-entropy against (1 − ε)·one-hot + ε/V, averaged over the real target tokens.
 
-    With `cpu_bf16` the forward pass on a CPU runs under bf16 autocast: on CPUs with bf16 matrix
-    instructions it is about 1.4× faster per step here, while the weights, the optimizer and the
-    loss stay in float32.
+    The loss is taken in float32 whatever precision the trainer runs the forward pass in (its
+    ``precision`` setting: bf16 autocast where the hardware computes bf16 natively).
     """
 
     def loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        on_cpu = batch["src_ids"].device.type == "cpu"
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16 and on_cpu):
-            logits = _logits(model, batch)
+        logits = _logits(model, batch)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch["labels"].reshape(-1),
                                ignore_index=PAD_LABEL, label_smoothing=label_smoothing)
 
@@ -362,6 +359,7 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
     directory, so a killed run continues with ``resume=True``.
     """
     started = time.perf_counter()
+    distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
     recipe = resolve_preset(sys.modules[__name__], preset, overrides)
     out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
     corpus = corpus if corpus is not None else load_de_en(quiet=not progress)
@@ -369,7 +367,9 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
 
     phrases = _phrase_pairs(corpus, recipe.extra_pairs, seed)
     tagged = recipe.tag_phrases and bool(phrases)
-    tokenizer = train_tokenizer(list(corpus.train) + phrases, recipe.vocab_size, [PHRASE] if tagged else [])
+    # Under DDP rank 0 learns the BPE and every rank receives it, so all train on the same ids.
+    tokenizer = distributed.on_main(lambda: train_tokenizer(list(corpus.train) + phrases, recipe.vocab_size,
+                                                            [PHRASE] if tagged else []))
     hints = SourceHints(corpus, recipe.hints, recipe.hint_max_count) if recipe.hints else None
     examples = training_examples(tokenizer, _hinted(corpus.train, hints, tokenizer, recipe.max_length), phrases,
                                  recipe.max_length)
@@ -380,37 +380,49 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
     torch.manual_seed(seed)
     model = Seq2SeqTransformer(recipe.model_config(tokenizer))
     special = tokenizer.special_tokens
-    trainer = Trainer(model, recipe.train_config(str(run_dir), seed=seed, progress=progress), train_batches,
+    config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
+    world = distributed.env_info().world_size
+    if world > 1:  # each process takes one token-budgeted batch per step: the global step holds `world` of them
+        config = replace(config, batch_size=world)
+    trainer = Trainer(model, config, train_batches,
                       collate_fn=Seq2SeqCollator(special[PAD], special[BOS]),
-                      loss_fn=smoothed_loss(recipe.label_smoothing, recipe.bf16), eval_data=valid_batches,
+                      loss_fn=smoothed_loss(recipe.label_smoothing), eval_data=valid_batches,
                       evaluate=token_nll)
     result = trainer.fit(resume=resume)
     train_seconds = result.seconds
 
     model.eval()
     beam = recipe.beam_size if test_beam is None else test_beam
-    translator = Translator(model, tokenizer, recipe.max_length, beam_size=beam, alpha=recipe.alpha, hints=hints)
-    validation_bleu: dict[str, float] = {}
-    if recipe.tune_alpha and beam > 1:
-        alpha, tried = choose_alpha(translator, corpus.validation, beam_size=beam)
-        recipe, translator.alpha = replace(recipe, alpha=alpha), alpha
-        validation_bleu = {str(a): round(b, 3) for a, b in tried.items()}
-    test = score(translator, corpus.test, beam_size=beam)
-    greedy = score(translator, corpus.test, beam_size=1) if beam > 1 else test
-    total = time.perf_counter() - started
-    extra = {
-        "preset": asdict(recipe), "max_length": recipe.max_length, "seed": seed,
-        "data": corpus.info.get("source", "de-en"),
-        "metrics": {"validation_loss": result.best_metric, "test_bleu": test["bleu"], "test_chrf": test["chrf"],
-                    "test_bleu_single": test["bleu_single"], "test_chrf_single": test["chrf_single"],
-                    "bleu_signature": test["bleu_signature"],
-                    "test_bleu_greedy": greedy["bleu"], "test_chrf_greedy": greedy["chrf"],
-                    "validation_bleu_by_alpha": validation_bleu, "alpha": recipe.alpha,
-                    "n_test": test["n"], "beam_size": beam, "steps": result.steps,
-                    "train_seconds": round(train_seconds, 1), "total_seconds": round(total, 1),
-                    "train_pairs": sum(len(b) for b in train_batches), "train_batches": len(train_batches)},
-    }
-    save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=tokenizer, metrics_file=run_dir / "metrics.jsonl", extra=extra)
+
+    def score_and_save() -> tuple[TranslatePreset, dict[str, Any], dict[str, Any]]:
+        chosen = recipe
+        translator = Translator(model, tokenizer, chosen.max_length, beam_size=beam, alpha=chosen.alpha, hints=hints)
+        validation_bleu: dict[str, float] = {}
+        if chosen.tune_alpha and beam > 1:
+            alpha, tried = choose_alpha(translator, corpus.validation, beam_size=beam)
+            chosen, translator.alpha = replace(chosen, alpha=alpha), alpha
+            validation_bleu = {str(a): round(b, 3) for a, b in tried.items()}
+        test = score(translator, corpus.test, beam_size=beam)
+        greedy = score(translator, corpus.test, beam_size=1) if beam > 1 else test
+        total = time.perf_counter() - started
+        extra = {
+            "preset": asdict(chosen), "max_length": chosen.max_length, "seed": seed,
+            "data": corpus.info.get("source", "de-en"),
+            "metrics": {"validation_loss": result.best_metric, "test_bleu": test["bleu"], "test_chrf": test["chrf"],
+                        "test_bleu_single": test["bleu_single"], "test_chrf_single": test["chrf_single"],
+                        "bleu_signature": test["bleu_signature"],
+                        "test_bleu_greedy": greedy["bleu"], "test_chrf_greedy": greedy["chrf"],
+                        "validation_bleu_by_alpha": validation_bleu, "alpha": chosen.alpha,
+                        "n_test": test["n"], "beam_size": beam, "steps": result.steps,
+                        "train_seconds": round(train_seconds, 1), "total_seconds": round(total, 1),
+                        "train_pairs": sum(len(b) for b in train_batches), "train_batches": len(train_batches),
+                        "precision": result.precision},
+        }
+        save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=tokenizer,
+                   metrics_file=run_dir / "metrics.jsonl", extra=extra)
+        return chosen, test, greedy
+
+    recipe, test, greedy = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
     return TranslateRun(out_dir=out_dir, preset=recipe,
                         validation_loss=result.best_metric if result.best_metric is not None else float("nan"),
                         bleu=test["bleu"], chrf=test["chrf"], bleu_greedy=greedy["bleu"], chrf_greedy=greedy["chrf"],
