@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from glassformer._files import MANIFEST
 from glassformer.data.sources import fetch, get_source, is_fetched
 
 SPLITS = ("train", "validation", "test")
@@ -429,7 +430,8 @@ def describe(name: str) -> dict[str, Any]:
         info["origin"] = source.origin
     if info["fetched"]:
         root = fetch(name, quiet=True)
-        files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+        # The source's own files: not hidden ones, and not the manifest of digests glassformer keeps beside them.
+        files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST)
         info["directory"] = str(root)
         info["files"] = [{"path": str(p.relative_to(root)), "bytes": p.stat().st_size} for p in files]
         if name in NAMED_TEXT_SETS:
