@@ -16,6 +16,7 @@ from glassformer.lens import (
     METHODS,
     TextClassification,
     aopc,
+    compare,
     deletion_curve,
     explain,
     insertion_curve,
@@ -128,6 +129,28 @@ def test_explain_an_image_a_prompt_and_a_translation_step():
     assert sum(result.scores) == pytest.approx(1.0)
     with pytest.raises(UsageError, match="outside the greedy translation"):
         explain(seq2seq, "abc", position=1000, tokenizer=chars)
+
+
+def test_compare_equals_explain_and_deletion_curve_called_one_by_one(classifier):
+    """Reference: explain() for each method, then deletion_curve on a Prediction built from the same ids."""
+    text = "the movie was great fun"
+    pairs = compare(classifier, text, steps=10, curve_points=4)
+    assert [explanation.method for explanation, _ in pairs] == ["attention", "rollout", "integrated-gradients",
+                                                                 "occlusion"]
+    ids = classifier.tokenizer.encode(text, add_special_tokens=True)
+    prediction = TextClassification(classifier.model, ids,
+                                    pad_baseline(ids, set(classifier.tokenizer.special_tokens.values()), 0))
+    for explanation, curve in pairs:
+        alone = explain(classifier, text, method=explanation.method, steps=10)
+        assert explanation.scores == pytest.approx(alone.scores, abs=1e-6) and explanation.target == alone.target
+        assert explanation.probability == pytest.approx(alone.probability, abs=1e-7)
+        reference = deletion_curve(prediction, torch.tensor(alone.scores), alone.target_id, points=4)
+        assert curve.probs == pytest.approx(reference.probs, abs=1e-7) and curve.order == reference.order
+        assert curve.aopc == pytest.approx(aopc(reference), abs=1e-7)
+    other = next(name for name in LABELS if name != pairs[0][0].target)
+    assert {e.target for e, _ in compare(classifier, text, ("occlusion", "attention"), target=other)} == {other}
+    with pytest.raises(UsageError, match="unknown method 'lime'"):
+        compare(classifier, text, ("attention", "lime"))
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from glassformer.lens.attribution import (
     prediction_for,
     rollout,
 )
-from glassformer.lens.explain import Explanation, explain
+from glassformer.lens.explain import COMPARED, Explanation, compare, explain
 from glassformer.lens.faithfulness import PerturbationCurve, aopc, deletion_curve, insertion_curve, perturbation_curve
 
 # cache, logit lens, interventions
@@ -55,6 +55,7 @@ __all__ = [
     # attribution
     "METHODS",
     "Attribution",
+    "COMPARED",
     "Explanation",
     "ImageClassification",
     "NextToken",
@@ -66,6 +67,7 @@ __all__ = [
     "attention",
     "attention_rollout",
     "attribute",
+    "compare",
     "deletion_curve",
     "explain",
     "grad_input",

@@ -38,6 +38,7 @@ from glassformer.lens.attribution import (
     attribute,
     pad_baseline,
 )
+from glassformer.lens.faithfulness import PerturbationCurve, deletion_curve
 from glassformer.models import DecoderLM, EncoderClassifier, Seq2SeqTransformer, VisionTransformer
 
 
@@ -110,13 +111,64 @@ def explain(predictor: Any, inputs: Any, method: str = "integrated-gradients", t
     `target`: a label name or index (classifiers), a token's text or id (translation, language model);
     default the model's own prediction. `steps`: integrated gradients' quadrature points.
     """
+    _check_method(method)
+    return _prepare(predictor, inputs, target, position, tokenizer, label_names).explain(method, steps)
+
+
+COMPARED = ("attention", "rollout", "integrated-gradients", "occlusion")
+
+
+def compare(predictor: Any, inputs: Any, methods: Sequence[str] = COMPARED, target: int | str | None = None,
+            position: int | None = None, steps: int = 20, curve_points: int | None = None, *,
+            tokenizer: Any = None, label_names: Sequence[str] | None = None
+            ) -> list[tuple[Explanation, PerturbationCurve]]:
+    """Several attributions of the same prediction, each with its deletion curve (AOPC: ``curve.aopc``).
+
+    Every method explains the same target (the model's prediction, or `target`), so the curves can be
+    read side by side: the method whose top units lower p(target) soonest is the most faithful here.
+    Arguments as for :func:`explain`; `curve_points` as for :func:`~glassformer.lens.faithfulness.deletion_curve`.
+    """
+    for method in methods:
+        _check_method(method)
+    case = _prepare(predictor, inputs, target, position, tokenizer, label_names)
+    pairs = []
+    for method in methods:
+        explanation = case.explain(method, steps)
+        curve = deletion_curve(case.prediction, torch.tensor(explanation.scores), explanation.target_id,
+                               points=curve_points)
+        pairs.append((explanation, curve))
+    return pairs
+
+
+def _check_method(method: str) -> None:
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+@dataclass
+class _Case:
+    """One prediction ready to attribute: the Prediction, the chosen target and how to name the input's units."""
+
+    prediction: Prediction
+    target: int | None
+    tokens: list[str]
+    ids: list[int]
+    names: Sequence[str] | None = None
+    tokenizer: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def explain(self, method: str, steps: int) -> Explanation:
+        return _finish(self.prediction, method, self.target, steps, self.tokens, self.ids, self.names,
+                       self.tokenizer, **self.extra)
+
+
+def _prepare(predictor: Any, inputs: Any, target: int | str | None, position: int | None, tokenizer: Any,
+             label_names: Sequence[str] | None) -> _Case:
     model = getattr(predictor, "model", predictor)
     tokenizer = getattr(predictor, "tokenizer", tokenizer)
     labels = list(getattr(predictor, "label_names", None) or label_names or [])
     if isinstance(model, VisionTransformer):
-        return _explain_image(model, labels, inputs, method, target, position, steps)
+        return _image_case(model, labels, inputs, target, position)
     if tokenizer is None:
         raise UsageError(f"explaining a {type(model).__name__} on text needs its tokenizer")
     if isinstance(model, EncoderClassifier):
@@ -126,11 +178,11 @@ def explain(predictor: Any, inputs: Any, method: str = "integrated-gradients", t
         specials = set(tokenizer.special_tokens.values())
         prediction = TextClassification(model, ids, pad_baseline(ids, specials, model.config.pad_token_id))
         labels = labels or [str(i) for i in range(model.config.num_labels)]
-        return _finish(prediction, method, _label_index(target, labels), steps, _tokens(tokenizer, ids), ids, labels)
+        return _Case(prediction, _label_index(target, labels), _tokens(tokenizer, ids), ids, labels)
     if isinstance(model, Seq2SeqTransformer):
-        return _explain_translation(model, tokenizer, inputs, method, target, position, steps)
+        return _translation_case(model, tokenizer, inputs, target, position)
     if isinstance(model, DecoderLM):
-        return _explain_next_token(predictor, model, tokenizer, inputs, method, target, position, steps)
+        return _next_token_case(predictor, model, tokenizer, inputs, target, position)
     raise WrongModelError(f"cannot explain a {type(model).__name__}; expected a sentiment classifier, ViT, "
                           f"translator or language model")
 
@@ -146,8 +198,8 @@ def _finish(prediction: Prediction, method: str, target: int | None, steps: int,
                        **extra)
 
 
-def _explain_image(model: VisionTransformer, labels: list[str], inputs: Any, method: str, target: int | str | None,
-                   position: int | None, steps: int) -> Explanation:
+def _image_case(model: VisionTransformer, labels: list[str], inputs: Any, target: int | str | None,
+                position: int | None) -> _Case:
     from glassformer.tasks.vit import MEAN, STD, load_image, normalise
 
     _no_position(position, "an image classifier")
@@ -168,12 +220,11 @@ def _explain_image(model: VisionTransformer, labels: list[str], inputs: Any, met
     labels = labels or [str(i) for i in range(config.num_classes)]
     side = config.image_size // config.patch_size
     tokens = [f"patch {i // side},{i % side}" for i in range(config.n_patches)]
-    return _finish(prediction, method, _label_index(target, labels), steps, tokens, list(range(config.n_patches)),
-                   labels)
+    return _Case(prediction, _label_index(target, labels), tokens, list(range(config.n_patches)), labels)
 
 
-def _explain_translation(model: Seq2SeqTransformer, tokenizer: Any, inputs: Any, method: str,
-                         target: int | str | None, position: int | None, steps: int) -> Explanation:
+def _translation_case(model: Seq2SeqTransformer, tokenizer: Any, inputs: Any, target: int | str | None,
+                      position: int | None) -> _Case:
     config = model.config
     src = tokenizer.encode_ordinary(_text(inputs, "the source text"))[: config.max_position - 1] + [config.eos_token_id]
     max_len = min(int(1.5 * len(src)) + 10, config.max_position)
@@ -185,12 +236,12 @@ def _explain_translation(model: Seq2SeqTransformer, tokenizer: Any, inputs: Any,
         raise UsageError(f"position {position} is outside the greedy translation's {n} steps (0 to {n - 1})")
     specials = set(tokenizer.special_tokens.values()) | {config.eos_token_id, config.bos_token_id}
     prediction = TranslationStep(model, src, translation[: step + 1], pad_baseline(src, specials, config.pad_token_id))
-    return _finish(prediction, method, _token_index(target, tokenizer), steps, _tokens(tokenizer, src), src,
-                   tokenizer=tokenizer, context=_tokens(tokenizer, translation[1:]), position=step)
+    return _Case(prediction, _token_index(target, tokenizer), _tokens(tokenizer, src), src, tokenizer=tokenizer,
+                 extra={"context": _tokens(tokenizer, translation[1:]), "position": step})
 
 
-def _explain_next_token(predictor: Any, model: DecoderLM, tokenizer: Any, inputs: Any, method: str,
-                        target: int | str | None, position: int | None, steps: int) -> Explanation:
+def _next_token_case(predictor: Any, model: DecoderLM, tokenizer: Any, inputs: Any, target: int | str | None,
+                     position: int | None) -> _Case:
     start = getattr(predictor, "end_token_id", None)  # a glassformer LM saw <|endoftext|> before every text
     ids = ([start] if start is not None else []) + tokenizer.encode_ordinary(_text(inputs, "the prompt"))
     ids = ids[-model.config.max_position:]
@@ -200,5 +251,5 @@ def _explain_next_token(predictor: Any, model: DecoderLM, tokenizer: Any, inputs
     ids = ids[: last + 1]
     pad = tokenizer.pad_id if getattr(tokenizer, "pad_token", None) else -1  # -1: the zero vector
     prediction = NextToken(model, ids, pad_baseline(ids, set(tokenizer.special_tokens.values()), pad))
-    return _finish(prediction, method, _token_index(target, tokenizer), steps, _tokens(tokenizer, ids), ids,
-                   tokenizer=tokenizer, position=last)
+    return _Case(prediction, _token_index(target, tokenizer), _tokens(tokenizer, ids), ids, tokenizer=tokenizer,
+                 extra={"position": last})
