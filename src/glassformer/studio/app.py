@@ -19,7 +19,7 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from glassformer.studio import generate, handlers  # noqa: E402
+from glassformer.studio import explain, generate, handlers  # noqa: E402
 from glassformer.studio.handlers import StudioModels  # noqa: E402
 from glassformer.studio.jobs import ModelSlot  # noqa: E402
 from glassformer.viz import loss_curve_svg  # noqa: E402
@@ -181,6 +181,18 @@ def build_app(models: StudioModels) -> gr.Blocks:
 
             gr.api(predict, api_name="predict", batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1)
 
+            with gr.Accordion("Explain: why this prediction?", open=False, elem_id="sentiment-explain-section"):
+                e_submit = gr.Button("Explain", elem_id="sentiment-explain-submit")
+                e_out = gr.HTML(elem_id="sentiment-explain")
+                e_submit.click(partial(explain.explain_sentiment, models), [text], e_out, api_name="explain")
+                gr.Markdown("**Ablate heads**: tick a head to knock it out (its output set to zero) and compare "
+                            "the prediction with the original.")
+                e_heads = gr.CheckboxGroup(explain.head_choices(config.n_layers, config.n_heads), value=[],
+                                           label="Heads to ablate (layer × head)", elem_id="sentiment-heads")
+                e_ablation = gr.HTML(elem_id="sentiment-ablation")
+                e_heads.change(partial(explain.ablate_sentiment, models), [text, e_heads], e_ablation,
+                               api_name="ablate")
+
         with gr.Tab("Walkthrough", id="walkthrough"):
             # One tab per family of model, each with its own input: a sentence, a prompt with sampling
             # settings, a German sentence, an image. A learner compares the four pipelines in one place.
@@ -255,6 +267,15 @@ def build_app(models: StudioModels) -> gr.Blocks:
             s_view = gr.HTML()
             s_submit.click(partial(handlers.translate, models), [s_text, method], [s_out, s_picture, s_view],
                            api_name="translate")
+            with gr.Accordion("Explain: why this prediction?", open=False, elem_id="tr-explain-section"):
+                with gr.Row():
+                    s_step = gr.Number(value=0, precision=0, minimum=0, maximum=200,
+                                       label="Target step of the greedy translation (0: its first token)",
+                                       elem_id="tr-explain-step")
+                    s_explain = gr.Button("Explain this step", elem_id="tr-explain-submit")
+                s_why = gr.HTML(elem_id="tr-explain")
+                s_explain.click(partial(explain.explain_translation, models), [s_text, s_step], s_why,
+                                api_name="explain_translate")
 
         with gr.Tab("Vision", id="vision"):
             _training_controls(models.vision)
@@ -270,6 +291,11 @@ def build_app(models: StudioModels) -> gr.Blocks:
             v_out = gr.HTML(elem_id="vis-out")
             v_submit.click(partial(handlers.see, models), [index, upload], [v_label, v_note, v_out],
                            api_name="vision")
+            with gr.Accordion("Explain: why this prediction?", open=False, elem_id="vis-explain-section"):
+                v_explain = gr.Button("Explain", elem_id="vis-explain-submit")
+                v_why = gr.HTML(elem_id="vis-explain")
+                v_explain.click(partial(explain.explain_vision, models), [index, upload], v_why,
+                                api_name="explain_vision")
 
         with gr.Tab("Generate", id="generate"):
             _training_controls(models.generate)
@@ -291,6 +317,9 @@ def build_app(models: StudioModels) -> gr.Blocks:
                 with gr.Column():
                     gr.Markdown("### A Markov chain on the same context")
                     g_markov = gr.HTML(elem_id="gen-markov")
+                with gr.Column():
+                    gr.Markdown("### Logit lens: the chosen token across layers")
+                    g_lens = gr.HTML(elem_id="gen-lens")
             state = gr.State(None)
             markov_wait = gr.Timer(2.0, active=False)
             markov = models.markov
@@ -307,8 +336,13 @@ def build_app(models: StudioModels) -> gr.Blocks:
                 ready = markov.ready_for(models.generate.get()) or markov.error is not None
                 return redraw(*inputs)[1], gr.Timer(active=not ready)
 
+            def lens(state: Any, step: int) -> str:
+                return generate.logit_lens_html(models.generate, state, step)
+
             g_submit.click(run, [prompt, n_new, *sampling, seed],
-                           [g_out, g_probs, state, g_step, g_candidates, g_markov, markov_wait], api_name="generate")
+                           [g_out, g_probs, state, g_step, g_candidates, g_markov, markov_wait], api_name="generate"
+                           ).then(lens, [state, g_step], g_lens, api_visibility="private", show_progress="hidden")
+            g_step.change(lens, [state, g_step], g_lens, api_name="logit_lens", show_progress="hidden")
             step_inputs = [state, g_step, *sampling]
             # Moving a control redraws the bars from the stored logits: no model call, so it answers at once.
             g_step.change(redraw, step_inputs, [g_candidates, g_markov], api_name="generate_step",

@@ -124,6 +124,52 @@ def show_step(slot: ModelSlot, baseline: MarkovBaseline, state: Generation | Non
         return error_html(exc), ""
 
 
+LENS_TOP = 3  # candidates per layer in the logit lens column
+
+
+def logit_lens_html(slot: ModelSlot, state: Generation | None, step: int) -> str:
+    """The logit lens at step `step`: per layer, the top candidates and the chosen token's rank and probability.
+
+    The model reads the step's context (prompt + tokens so far, its last ``max_position`` tokens); the last
+    layer's row is the model's own distribution at temperature 1. (Past the model's context the generator's
+    KV cache restarts on a shorter window, so there the drawn step saw a little less.)
+    """
+    if state is None:
+        return ""
+    try:
+        generator = slot.get()
+        if generator is None:
+            raise UserInputError(slot.status())
+        from glassformer.lens import logit_lens
+
+        index = int(np.clip(step, 1, len(state.tokens))) - 1
+        chosen = state.tokens[index]
+        context = (state.prompt_ids + state.tokens[:index])[-generator.model.config.max_position:]
+        with model_lock:
+            lens = logit_lens(generator.model, context, k=LENS_TOP, token=chosen).lens
+        ranks, probs = lens.rank(chosen), lens.prob(chosen)
+        label = token_labels(generator.tokenizer, [chosen])[0]
+        rows = []
+        for layer in range(len(ranks)):
+            top = lens.top(layer, LENS_TOP)
+            names = token_labels(generator.tokenizer, [t["id"] for t in top])
+            cells = ", ".join(f"<code>{html.escape(n)}</code> {t['prob']:.1%}" for n, t in zip(names, top))
+            where = "embeddings" if layer == 0 else f"after block {layer}"
+            rows.append(f'<tr class="gf-lens-layer" data-layer="{layer}" data-rank="{ranks[layer]}" '
+                        f'data-p="{probs[layer]!r}" data-top="{",".join(str(t["id"]) for t in top)}">'
+                        f'<td style="padding:1px 6px">{layer} ({where})</td><td style="padding:1px 6px">{cells}</td>'
+                        f'<td style="padding:1px 6px">{ranks[layer]}</td>'
+                        f'<td style="padding:1px 6px">{probs[layer]:.1%}</td></tr>')
+        return (f'<table class="gf-lens" data-step="{index + 1}" data-token-id="{chosen}" '
+                f'style="border-collapse:collapse;font-size:12px"><caption style="text-align:left;font-size:12px">'
+                f"Step {index + 1}: the chosen token <b><code>{html.escape(label)}</code></b> read off each layer "
+                f"(final LayerNorm + unembedding applied to the residual stream)</caption>"
+                f"<tr><th>layer</th><th>top {LENS_TOP}</th><th>rank of the chosen token</th><th>its p</th></tr>"
+                + "".join(rows) + "</table>")
+    except Exception as exc:
+        return error_html(exc)
+
+
 def _chain_label(generator: Any, chain: Any, token: Any) -> str:
     if token == chain.eos:
         return "end of text"

@@ -10,7 +10,7 @@ figure into PNG bytes and ``save_png`` writes one.
 # itself is still imported as glassformer.viz.head_view.
 from glassformer.viz.bertviz import AttentionPage, head_view, model_view
 from glassformer.viz.concepts import dot_product_figure, embedding_lookup_figure, one_hot_figure
-from glassformer.viz.curves import loss_curve_svg
+from glassformer.viz.curves import deletion_curve_svg, loss_curve_svg
 from glassformer.viz.export import Exported, export_attention, export_image_attention
 from glassformer.viz.extract import LoadedModel, TextAttention, encode_for, load_model, text_attention, token_labels
 from glassformer.viz.head_view import (
@@ -30,6 +30,7 @@ from glassformer.viz.heatmaps import (
     matrix_heatmap,
     matrix_png,
     save_png,
+    signed_token_scores_html,
     token_scores_html,
 )
 from glassformer.viz.positional import positional_encoding_figure
@@ -66,6 +67,7 @@ __all__ = [
     "image_png",
     "load_image",
     "load_model",
+    "deletion_curve_svg",
     "loss_curve_svg",
     "matrix_heatmap",
     "matrix_png",
@@ -80,6 +82,7 @@ __all__ = [
     "seq2seq_maps",
     "text_attention",
     "token_labels",
+    "signed_token_scores_html",
     "token_scores_html",
     "write_head_view",
     "write_model_view",

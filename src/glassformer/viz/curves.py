@@ -48,3 +48,42 @@ def loss_curve_svg(steps: Sequence[int], losses: Sequence[float], *, width: int 
         "</svg>",
     ]
     return "".join(parts)
+
+
+def deletion_curve_svg(fractions: Sequence[float], probs: Sequence[float], *, width: int = 220, height: int = 120,
+                       title: str = "deletion curve", color: str = "#4a7fc1") -> str:
+    """p(target) as the top-scored units are removed (x: the fraction removed), as a small ``<svg>``.
+
+    The y axis runs from 0 to 1 so that curves of different methods can be compared by eye; the area
+    over the curve is shaded (its mean height over the points is the AOPC).
+    """
+    if len(fractions) != len(probs):
+        raise ValueError(f"{len(fractions)} fractions but {len(probs)} probabilities")
+    if not probs:
+        return ""
+    left, right, top, bottom = 30, 8, 18, 24
+
+    def x(f: float) -> float:
+        return left + f * (width - left - right)
+
+    def y(p: float) -> float:
+        return top + (1.0 - p) * (height - top - bottom)
+
+    points = " ".join(f"{x(f):.1f},{y(p):.1f}" for f, p in zip(fractions, probs))
+    ceiling = y(probs[0])
+    area = f"{x(fractions[0]):.1f},{ceiling:.1f} {points} {x(fractions[-1]):.1f},{ceiling:.1f}"
+    text = 'font-size="10" font-family="system-ui, sans-serif" fill="#333"'
+    return "".join([
+        f'<svg class="gf-deletion-curve" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" data-points="{len(probs)}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="11" {text}>{html.escape(title)}</text>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>',
+        f'<text x="{left - 3}" y="{top + 4}" {text} text-anchor="end">1</text>',
+        f'<text x="{left - 3}" y="{height - bottom}" {text} text-anchor="end">0</text>',
+        f'<text x="{left}" y="{height - 8}" {text}>0%</text>',
+        f'<text x="{width - right}" y="{height - 8}" {text} text-anchor="end">100% removed</text>',
+        f'<polygon fill="{color}" fill-opacity="0.18" stroke="none" points="{area}"/>',
+        f'<polyline class="gf-deletion-line" fill="none" stroke="{color}" stroke-width="2" points="{points}"/>',
+        "</svg>",
+    ])

@@ -168,3 +168,23 @@ def token_scores_html(tokens: Sequence[str], scores: Sequence[float], *, color: 
             f'margin: 1px; border-radius: 3px; display: inline-block">{html.escape(str(token))}</span>'
         )
     return "<div>" + "".join(spans) + "</div>"
+
+
+def signed_token_scores_html(tokens: Sequence[str], scores: Sequence[float]) -> str:
+    """Tokens shaded by a signed score: blue for the prediction, red against it, scaled by the largest magnitude.
+
+    Each span carries its exact value in ``data-score`` and its tooltip.
+    """
+    values = np.asarray(list(scores), dtype=np.float64)
+    if len(values) != len(tokens):
+        raise ValueError(f"{len(tokens)} tokens but {len(values)} scores")
+    peak = float(np.abs(values).max()) if len(values) and np.abs(values).max() > 0 else 1.0
+    spans = []
+    for token, value in zip(tokens, values):
+        color = "31, 119, 180" if value >= 0 else "214, 39, 40"
+        spans.append(
+            f'<span class="gf-score" data-score="{float(value)!r}" title="{value:.4f}" style="background: '
+            f'rgba({color}, {abs(float(value)) / peak:.3f}); padding: 1px 3px; margin: 1px; border-radius: 3px; '
+            f'display: inline-block">{html.escape(str(token))}</span>'
+        )
+    return "<div>" + "".join(spans) + "</div>"

@@ -1,0 +1,193 @@
+"""The Explain panels: "why this prediction?" for the sentiment, translation and vision models, and the head grid.
+
+For one input, four attributions of the same prediction side by side (:func:`glassformer.lens.compare`):
+attention, attention rollout, integrated gradients and occlusion, each with its deletion curve and
+AOPC, so a learner sees that they disagree and which one the model's behaviour supports. The head
+grid knocks chosen heads out (:func:`glassformer.lens.ablated`) and shows the prediction before and
+after. Every number comes from the lens; this module only draws it, and puts each number in a
+``data-`` attribute so tests can read exactly what is shown.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any, Sequence
+
+import numpy as np
+
+from glassformer.lens import Explanation, PerturbationCurve, ablated, compare
+from glassformer.studio.common import (
+    UserInputError,
+    clean_text,
+    error_html,
+    message_html,
+    model_lock,
+    notes_html,
+    overlay_html,
+)
+from glassformer.studio.handlers import _test_images, _uploaded_image
+from glassformer.viz import deletion_curve_svg, image_png, signed_token_scores_html
+
+METHODS = ("attention", "rollout", "integrated-gradients", "occlusion")
+NAMES = {"attention": "Attention", "rollout": "Attention rollout", "integrated-gradients": "Integrated gradients",
+         "occlusion": "Occlusion"}
+WHAT = {"attention": "the last layer's attention from the token that reads the prediction, mean over heads",
+        "rollout": "attention followed through every layer, with the residual path (Abnar & Zuidema 2020)",
+        "integrated-gradients": "gradients along the path from a blank input to this one (Sundararajan et al. 2017)",
+        "occlusion": "how much p drops when this one unit is blanked out"}
+COLORS = {"attention": "#8c6d31", "rollout": "#9467bd", "integrated-gradients": "#1f77b4", "occlusion": "#2ca02c"}
+IG_STEPS = 20  # integrated gradients' quadrature points: enough for the quick models, and answers within a second
+NOTE = ("Four ordinary ways to ask which inputs mattered: <b>Attention</b>, <b>Attention rollout</b>, "
+        "<b>Integrated gradients</b> and <b>Occlusion</b>. Attention is not explanation: it shows where the model "
+        "looked, not what changed its answer (the warning BertViz gives). The <b>deletion curve</b> removes each "
+        "method's top-ranked units first and redraws p(prediction); the sooner it falls, the more faithful the "
+        "method. <b>AOPC</b> is the mean drop over the curve: higher is more faithful.")
+
+
+def comparison(predictor: Any, inputs: Any, *, position: int | None = None, steps: int = IG_STEPS
+               ) -> list[tuple[Explanation, PerturbationCurve]]:
+    """The four methods' explanations of `predictor` on `inputs`, with their deletion curves (one model call at a time)."""
+    with model_lock:
+        return compare(predictor, inputs, METHODS, position=position, steps=steps)
+
+
+def _method_card(explanation: Explanation, curve: PerturbationCurve, best: bool, body: str) -> str:
+    method = explanation.method
+    flag = ' <span class="gf-faithful" style="color:#2ca02c">◀ most faithful here</span>' if best else ""
+    curve_svg = deletion_curve_svg(curve.fractions, curve.probs, color=COLORS[method],
+                                   title=f"deletion curve: p({explanation.target})")
+    return (f'<div class="gf-method" data-method="{method}" data-aopc="{curve.aopc!r}" '
+            f'data-scores="{html.escape(json.dumps(explanation.scores))}" '
+            f'data-curve="{html.escape(json.dumps(curve.probs))}" '
+            f'style="flex:1;min-width:230px;max-width:330px;border:1px solid #ddd;border-radius:6px;padding:6px">'
+            f'<h4 style="margin:2px 0">{NAMES[method]}</h4>'
+            f'<p style="font-size:11px;color:#555;margin:2px 0">{WHAT[method]}</p>{body}{curve_svg}'
+            f'<p class="gf-aopc" style="font-size:12px;margin:2px 0">AOPC (deletion): <b>{curve.aopc:.3f}</b>{flag}</p>'
+            "</div>")
+
+
+def comparison_html(pairs: list[tuple[Explanation, PerturbationCurve]], heading: str,
+                    image: np.ndarray | None = None) -> str:
+    """The side-by-side panel: each method's shading (tokens, or patches over `image`), deletion curve and AOPC."""
+    first = pairs[0][0]
+    best = max(range(len(pairs)), key=lambda i: pairs[i][1].aopc)
+    cards = []
+    for i, (explanation, curve) in enumerate(pairs):
+        if image is None:
+            body = signed_token_scores_html(explanation.tokens, explanation.scores)
+        else:
+            side = int(round(len(explanation.scores) ** 0.5))
+            heat = np.asarray(explanation.scores, dtype=np.float64).reshape(side, side)
+            body = overlay_html(image_png(image), heat, 150, f"{NAMES[explanation.method]} per patch")
+        cards.append(_method_card(explanation, curve, i == best, body))
+    return (f'<div class="gf-explain" data-target="{html.escape(first.target)}" '
+            f'data-probability="{first.probability!r}">'
+            f'<p style="font-size:12px">{NOTE}</p>'
+            f'<p class="gf-explain-target" style="font-size:13px">{heading}: <b>{html.escape(first.target)}</b> '
+            f"(p = {first.probability:.1%}). Blue: for it; red: against it.</p>"
+            '<div style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(cards) + "</div></div>")
+
+
+# --- Sentiment -------------------------------------------------------------------------------------
+
+def explain_sentiment(models: Any, text: str) -> str:
+    """The four attributions of the sentiment model's prediction on `text`, each with its deletion curve."""
+    try:
+        clean = clean_text(text)
+        pairs = comparison(models.sentiment, clean.text)
+        return notes_html(clean.notes) + comparison_html(pairs, "Explaining the prediction")
+    except Exception as exc:
+        return error_html(exc)
+
+
+def head_choices(n_layers: int, n_heads: int) -> list[tuple[str, str]]:
+    """The head grid's toggles: label ``L0 H1`` with value ``"0.1"`` (lens.ablated's ``"L.H"``), layer by layer."""
+    return [(f"L{layer} H{head}", f"{layer}.{head}") for layer in range(n_layers) for head in range(n_heads)]
+
+
+def ablate_sentiment(models: Any, text: str, heads: Sequence[str] | None) -> str:
+    """The sentiment model's label probabilities with and without the chosen heads (zero ablation), side by side."""
+    try:
+        clean = clean_text(text)
+        classifier = models.sentiment
+        heads = sorted(heads or [])
+        with model_lock:
+            before = classifier.predict_proba([clean.text], special_tokens="text")[0].tolist()
+            with ablated(classifier.model, heads=heads):
+                after = classifier.predict_proba([clean.text], special_tokens="text")[0].tolist()
+        return ablation_html(classifier.label_names, before, after, heads)
+    except Exception as exc:
+        return error_html(exc)
+
+
+def ablation_html(labels: Sequence[str], before: Sequence[float], after: Sequence[float], heads: Sequence[str]) -> str:
+    """A table of each label's probability before and after the ablation, the winners marked."""
+    was, now = int(np.argmax(before)), int(np.argmax(after))
+    rows = []
+    for i, name in enumerate(labels):
+        rows.append(f'<tr class="gf-ablation-row" data-label="{html.escape(name)}" data-before="{before[i]!r}" '
+                    f'data-after="{after[i]!r}"><td style="padding:2px 8px">{html.escape(name)}</td>'
+                    f'<td style="padding:2px 8px;{"font-weight:700" if i == was else ""}">{before[i]:.1%}</td>'
+                    f'<td style="padding:2px 8px;{"font-weight:700" if i == now else ""}">{after[i]:.1%}</td></tr>')
+    knocked = ", ".join(f"layer {h.split('.')[0]} head {h.split('.')[1]}" for h in heads) or "none"
+    verdict = ("The prediction is unchanged" if was == now else
+               f"The prediction flips from {labels[was]} to {labels[now]}")
+    return (f'<div class="gf-ablation" data-heads="{html.escape(",".join(heads))}" '
+            f'data-prediction="{html.escape(labels[now])}">'
+            f'<table style="border-collapse:collapse;font-size:13px"><caption style="text-align:left;font-size:12px">'
+            f"Ablated (output set to zero): {html.escape(knocked)}</caption>"
+            '<tr><th style="padding:2px 8px">label</th><th style="padding:2px 8px">original</th>'
+            '<th style="padding:2px 8px">with the heads ablated</th></tr>' + "".join(rows) + "</table>"
+            + message_html(f"{verdict}: {labels[now]} {after[now]:.1%} (was {labels[was]} {before[was]:.1%}).")
+            + "</div>")
+
+
+# --- Translate -------------------------------------------------------------------------------------
+
+def explain_translation(models: Any, text: str, step: int = 0) -> str:
+    """The four attributions of one target step of the greedy translation, over the German source tokens."""
+    try:
+        translator = models.translate.get()
+        if translator is None:
+            raise UserInputError(models.translate.status())
+        clean = clean_text(text, what="a German sentence")
+        step = max(int(step or 0), 0)
+        try:
+            pairs = comparison(translator, clean.text, position=step)
+        except Exception as exc:
+            if "outside the greedy translation" not in str(exc):
+                raise
+            raise UserInputError(f"The greedy translation is shorter than that: {exc}. Choose a smaller step.") from None
+        first = pairs[0][0]
+        words = " ".join(f"<b><code>{html.escape(t)}</code></b>" if i == step else
+                         f"<code>{html.escape(t)}</code>" for i, t in enumerate(first.context))
+        context = (f'<p class="gf-explain-step" data-step="{step}" data-steps="{len(first.context)}" '
+                   f'style="font-size:12px">Greedy translation, step {step} of 0–{len(first.context) - 1} '
+                   f"in bold: {words}</p>")
+        return notes_html(clean.notes) + context + comparison_html(pairs, f"Explaining target step {step}")
+    except Exception as exc:
+        return error_html(exc)
+
+
+# --- Vision ----------------------------------------------------------------------------------------
+
+def explain_vision(models: Any, index: int = 0, upload: str | None = None) -> str:
+    """The four attributions of the ViT's class for a Fashion-MNIST test image (or an upload), as patch maps."""
+    try:
+        classifier = models.vision.get()
+        if classifier is None:
+            raise UserInputError(models.vision.status())
+        notes = []
+        if upload:
+            image = _uploaded_image(upload, classifier.image_size)
+        else:
+            images, _, _ = _test_images()
+            image = images[int(np.clip(index or 0, 0, len(images) - 1))]
+        if classifier.mirror_average:
+            notes.append("The prediction above averages the image with its mirror image; the explanations follow "
+                         "one pass over the image as it is.")
+        pairs = comparison(classifier, image)
+        return notes_html(notes) + comparison_html(pairs, "Explaining the class", image=image)
+    except Exception as exc:
+        return error_html(exc)
