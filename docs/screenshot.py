@@ -11,6 +11,10 @@ one PNG per panel (written to a temporary name, then renamed):
 - ``studio-walkthrough-translate``: cross-attention, and the decoder one token at a time;
 - ``studio-walkthrough-vision``: the patches [CLS] attends to, and the class;
 - ``studio-generate``: a step's candidates after moving temperature and top-k, and the Markov chain;
+- ``studio-explain-sentiment``: the Explain panel (attention, rollout, integrated gradients, occlusion, each
+  with its deletion curve and AOPC) and the head grid with two heads ablated;
+- ``studio-explain-translate``, ``studio-explain-vision``: the Explain panel on one target step, on an image;
+- ``studio-logit-lens``: the Generate tab's logit lens for the chosen token at step 5;
 - ``studio-training`` (with ``--train-lm``, when no language model is saved yet): the Generate tab's
   button pressed, the loss curve growing; the script then waits for the model and goes on.
 
@@ -32,7 +36,8 @@ from glassformer._localhost import CHROMIUM_ARGS, free_port
 from glassformer.data import cache_dir
 from glassformer.studio import build_app, default_models, launch
 
-SHOTS = ("sentiment", "walkthrough-lm", "walkthrough-translate", "walkthrough-vision", "generate")
+SHOTS = ("sentiment", "walkthrough-lm", "walkthrough-translate", "walkthrough-vision", "generate", "explain-sentiment",
+         "explain-translate", "explain-vision", "logit-lens")
 TRAINING_MINUTES = 120  # the quick language model took 42:40 on a heavily loaded machine
 
 
@@ -122,6 +127,51 @@ def generate(page: Any, out: Path) -> None:
     _region(page, page.locator("#gen-out"), page.locator("#gen-markov"), out)
 
 
+def _open_explain(page: Any, tab: str, section: str) -> None:
+    page.get_by_role("tab", name=tab, exact=True).click()
+    page.locator(f"#{section} button").first.click()  # the accordion's header
+
+
+def explain_sentiment(page: Any, out: Path) -> None:
+    _open_explain(page, "Sentiment", "sentiment-explain-section")
+    page.locator("#sentiment-text textarea").fill("A gorgeous, witty, seductive movie.")
+    page.click("#sentiment-explain-submit")
+    page.wait_for_selector("#sentiment-explain .gf-method", timeout=60_000)
+    for head in ("L5 H0", "L5 H3"):
+        page.locator("#sentiment-heads label").filter(has_text=head).click()
+    page.wait_for_selector("#sentiment-ablation .gf-ablation[data-heads='5.0,5.3']", timeout=60_000)
+    _region(page, page.locator("#sentiment-explain-section"), page.locator("#sentiment-ablation"), out)
+
+
+def explain_translate(page: Any, out: Path) -> None:
+    _open_explain(page, "Translate", "tr-explain-section")
+    page.locator("#tr-text textarea").fill("Ich habe keine Zeit.")
+    page.locator("#tr-explain-step input").fill("1")
+    page.click("#tr-explain-submit")
+    page.wait_for_selector("#tr-explain .gf-method, #tr-explain .gf-message", timeout=60_000)
+    _region(page, page.locator("#tr-explain-section"), page.locator("#tr-explain"), out)
+
+
+def explain_vision(page: Any, out: Path) -> None:
+    _open_explain(page, "Vision", "vis-explain-section")
+    page.locator("#vis-index input").fill("0")
+    page.click("#vis-explain-submit")
+    page.wait_for_selector("#vis-explain .gf-method, #vis-explain .gf-message", timeout=60_000)
+    _region(page, page.locator("#vis-explain-section"), page.locator("#vis-explain"), out)
+
+
+def logit_lens(page: Any, out: Path) -> None:
+    page.get_by_role("tab", name="Generate", exact=True).click()
+    page.locator("#gen-prompt textarea").fill("ROMEO: I love")
+    page.click("#gen-submit")
+    page.wait_for_selector("#gen-lens table.gf-lens", timeout=60_000)
+    page.locator("#gen-step input[type=range]").focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#gen-lens table.gf-lens[data-step='5']", timeout=30_000)
+    _region(page, page.locator("#gen-step"), page.locator("#gen-lens"), out)
+
+
 def training(page: Any, out: Path, models: Any) -> None:
     """Press the Generate tab's training button, screenshot the growing loss curve, wait for the model."""
     page.get_by_role("tab", name="Generate", exact=True).click()
@@ -189,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
                 page.wait_for_selector("#sentiment-submit", timeout=60_000)
             takers = {"sentiment": sentiment, "walkthrough-lm": walkthrough_lm,
                       "walkthrough-translate": walkthrough_translate, "walkthrough-vision": walkthrough_vision,
-                      "generate": generate}
+                      "generate": generate, "explain-sentiment": explain_sentiment,
+                      "explain-translate": explain_translate, "explain-vision": explain_vision,
+                      "logit-lens": logit_lens}
             for name in args.only:
                 takers[name](page, args.out_dir / f"studio-{name}.png")
             browser.close()
