@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         calls: dict[str, Callable[[], Any]] = {
             "Sentiment: Explain (4 methods + deletion curves)": lambda: panels.explain_sentiment(models, text),
             "Sentiment: tick a head (ablate)": lambda: panels.ablate_sentiment(models, text, next(heads)),
-            "Translate: Explain this step": lambda: panels.explain_translation(models, "Ich habe keine Zeit.", 1),
+            "Translate: Explain this step": lambda: panels.explain_translation(models, "Ich habe keine Zeit.", 0),
             "Vision: Explain": lambda: panels.explain_vision(models, 0),
             "Generate: logit lens (step slider)": lambda: gen.logit_lens_html(models.generate, state,
                                                                               next(steps) % 120 + 1),

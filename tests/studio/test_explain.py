@@ -132,6 +132,23 @@ def test_vision_explain_panel_equals_explain_and_deletion_curve(models):
     assert page.count('class="gf-overlay"') == 4 and page.count("<span title=\"patch") == 4 * grid * grid
 
 
+def test_vision_head_grid_equals_the_models_forward_pass_with_the_heads_ablated(models):
+    """Reference: the VisionTransformer's logits on the normalised image inside lens.ablated, softmaxed here."""
+    from glassformer.tasks.vit import normalise
+
+    classifier = models.vision.get()
+    images, _, _ = _test_images()
+    pixels = normalise(torch.as_tensor(images[2][None]))
+    with torch.no_grad():
+        before = classifier.model(pixels).logits.softmax(-1)[0]
+        with ablated(classifier.model, heads=[(1, 1)]):
+            after = classifier.model(pixels).logits.softmax(-1)[0]
+    page = panels.ablate_vision(models, 2, None, ["1.1"])
+    rows = re.findall(r'data-before="([^"]+)" data-after="([^"]+)"', page)
+    np.testing.assert_allclose([float(b) for b, _ in rows], before.numpy(), atol=1e-6)
+    np.testing.assert_allclose([float(a) for _, a in rows], after.numpy(), atol=1e-6)
+
+
 def test_generate_logit_lens_equals_the_lens_on_the_steps_context(models):
     generator = models.generate.get()
     _, _, state, _, _, _ = generate.generate(models.generate, models.markov, "ROMEO:", 5, 0.0, 0, 1.0, 0)

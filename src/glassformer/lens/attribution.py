@@ -106,6 +106,7 @@ class Prediction:
         self._features = features.detach()  # (1, N, D)
         self._baseline = baseline.detach()  # (1, N, D)
         self.movable = (self._features != self._baseline).any(dim=-1)[0]  # (N,): units the baseline changes
+        self._remembered: Tensor | None = None
 
     @property
     def n_units(self) -> int:
@@ -136,10 +137,23 @@ class Prediction:
         finally:
             handle.remove()
 
+    @contextlib.contextmanager
+    def remembering(self) -> Iterator[None]:
+        """Inside the block the input's own logits are computed once and reused (the model must stay as it is).
+
+        Several attributions and curves of one prediction each ask for them; this saves those passes.
+        """
+        with torch.no_grad():
+            self._remembered = self._run(1)
+        try:
+            yield
+        finally:
+            self._remembered = None
+
     def logits(self, features: Tensor | None = None) -> Tensor:
         """``(B, K)`` logits with the features replaced by `features` ``(B, N, D)`` (None: the input as it is)."""
         if features is None:
-            return self._run(1)
+            return self._run(1) if self._remembered is None else self._remembered
         with self._replacing(features):
             return self._run(features.shape[0])
 

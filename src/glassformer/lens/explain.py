@@ -132,11 +132,12 @@ def compare(predictor: Any, inputs: Any, methods: Sequence[str] = COMPARED, targ
         _check_method(method)
     case = _prepare(predictor, inputs, target, position, tokenizer, label_names)
     pairs = []
-    for method in methods:
-        explanation = case.explain(method, steps)
-        curve = deletion_curve(case.prediction, torch.tensor(explanation.scores), explanation.target_id,
-                               points=curve_points)
-        pairs.append((explanation, curve))
+    with case.prediction.remembering():
+        for method in methods:
+            explanation = case.explain(method, steps)
+            curve = deletion_curve(case.prediction, torch.tensor(explanation.scores), explanation.target_id,
+                                   points=curve_points)
+            pairs.append((explanation, curve))
     return pairs
 
 

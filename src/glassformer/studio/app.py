@@ -296,6 +296,14 @@ def build_app(models: StudioModels) -> gr.Blocks:
                 v_why = gr.HTML(elem_id="vis-explain")
                 v_explain.click(partial(explain.explain_vision, models), [index, upload], v_why,
                                 api_name="explain_vision")
+                vi_layers, vi_heads = _last_indices(models.vision, "n_layers")
+                gr.Markdown("**Ablate heads**: tick a head to knock it out (its output set to zero) and compare "
+                            "the image's class probabilities with the original.")
+                v_heads = gr.CheckboxGroup(explain.head_choices(vi_layers + 1, vi_heads + 1), value=[],
+                                           label="Heads to ablate (layer × head)", elem_id="vis-heads")
+                v_ablation = gr.HTML(elem_id="vis-ablation")
+                v_heads.change(partial(explain.ablate_vision, models), [index, upload, v_heads], v_ablation,
+                               api_name="ablate_vision")
 
         with gr.Tab("Generate", id="generate"):
             _training_controls(models.generate)

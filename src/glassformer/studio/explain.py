@@ -71,6 +71,8 @@ def comparison_html(pairs: list[tuple[Explanation, PerturbationCurve]], heading:
                     image: np.ndarray | None = None) -> str:
     """The side-by-side panel: each method's shading (tokens, or patches over `image`), deletion curve and AOPC."""
     first = pairs[0][0]
+    legend = ("Blue: for it; red: against it." if image is None else
+              "Orange: for it (patches against it stay clear); hover a patch for its score.")
     best = max(range(len(pairs)), key=lambda i: pairs[i][1].aopc)
     cards = []
     for i, (explanation, curve) in enumerate(pairs):
@@ -85,7 +87,7 @@ def comparison_html(pairs: list[tuple[Explanation, PerturbationCurve]], heading:
             f'data-probability="{first.probability!r}">'
             f'<p style="font-size:12px">{NOTE}</p>'
             f'<p class="gf-explain-target" style="font-size:13px">{heading}: <b>{html.escape(first.target)}</b> '
-            f"(p = {first.probability:.1%}). Blue: for it; red: against it.</p>"
+            f"(p = {first.probability:.1%}). {legend}</p>"
             '<div style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(cards) + "</div></div>")
 
 
@@ -172,6 +174,30 @@ def explain_translation(models: Any, text: str, step: int = 0) -> str:
 
 # --- Vision ----------------------------------------------------------------------------------------
 
+def _image(classifier: Any, index: int | None, upload: str | None) -> np.ndarray:
+    if upload:
+        return _uploaded_image(upload, classifier.image_size)
+    images, _, _ = _test_images()
+    return images[int(np.clip(index or 0, 0, len(images) - 1))]
+
+
+def ablate_vision(models: Any, index: int = 0, upload: str | None = None, heads: Sequence[str] | None = None) -> str:
+    """The ViT's class probabilities for the image with and without the chosen heads (zero ablation)."""
+    try:
+        classifier = models.vision.get()
+        if classifier is None:
+            raise UserInputError(models.vision.status())
+        image = _image(classifier, index, upload)
+        heads = sorted(heads or [])
+        with model_lock:
+            before = classifier.predict_proba(image[None])[0].tolist()
+            with ablated(classifier.model, heads=heads):
+                after = classifier.predict_proba(image[None])[0].tolist()
+        return ablation_html(classifier.label_names, before, after, heads)
+    except Exception as exc:
+        return error_html(exc)
+
+
 def explain_vision(models: Any, index: int = 0, upload: str | None = None) -> str:
     """The four attributions of the ViT's class for a Fashion-MNIST test image (or an upload), as patch maps."""
     try:
@@ -179,11 +205,7 @@ def explain_vision(models: Any, index: int = 0, upload: str | None = None) -> st
         if classifier is None:
             raise UserInputError(models.vision.status())
         notes = []
-        if upload:
-            image = _uploaded_image(upload, classifier.image_size)
-        else:
-            images, _, _ = _test_images()
-            image = images[int(np.clip(index or 0, 0, len(images) - 1))]
+        image = _image(classifier, index, upload)
         if classifier.mirror_average:
             notes.append("The prediction above averages the image with its mirror image; the explanations follow "
                          "one pass over the image as it is.")
