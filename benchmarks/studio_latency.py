@@ -46,6 +46,14 @@ def interactions(client: Any) -> dict[str, Callable[[], Any]]:
         "Vision: Classify image": lambda: client.predict(0, None, api_name="/vision"),
         "Generate: 120 new tokens": lambda: client.predict(PROMPT, 120, 0.8, 0, 1.0, 0, api_name="/generate"),
         "Generate: another step (slider)": lambda: client.predict(7, api_name="/generate_step"),
+        "Sentiment: Explain (4 methods, deletion curves)": lambda: client.predict(
+            "A gorgeous, witty, seductive movie.", api_name="/explain"),
+        "Sentiment: ablate a head": lambda: client.predict("A gorgeous, witty, seductive movie.", ["0.0"],
+                                                           api_name="/ablate"),
+        "Translate: Explain step 1": lambda: client.predict(GERMAN, 1, api_name="/explain_translate"),
+        "Vision: Explain": lambda: client.predict(0, None, api_name="/explain_vision"),
+        "Vision: ablate a head": lambda: client.predict(0, None, ["0.0"], api_name="/ablate_vision"),
+        "Generate: logit lens (step slider)": lambda: client.predict(7, api_name="/logit_lens"),
     }
 
 

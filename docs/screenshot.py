@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -137,8 +138,8 @@ def explain_sentiment(page: Any, out: Path) -> None:
     page.locator("#sentiment-text textarea").fill("A gorgeous, witty, seductive movie.")
     page.click("#sentiment-explain-submit")
     page.wait_for_selector("#sentiment-explain .gf-method", timeout=60_000)
-    for head in ("L5 H0", "L5 H3"):
-        page.locator("#sentiment-heads label").filter(has_text=head).click()
+    for head in ("5.0", "5.3"):
+        page.locator("#sentiment-heads label").filter(has_text=re.compile(rf"^\s*{re.escape(head)}\s*$")).click()
     page.wait_for_selector("#sentiment-ablation .gf-ablation[data-heads='5.0,5.3']", timeout=60_000)
     _region(page, page.locator("#sentiment-explain-section"), page.locator("#sentiment-ablation"), out)
 

@@ -188,7 +188,8 @@ def build_app(models: StudioModels) -> gr.Blocks:
                 gr.Markdown("**Ablate heads**: tick a head to knock it out (its output set to zero) and compare "
                             "the prediction with the original.")
                 e_heads = gr.CheckboxGroup(explain.head_choices(config.n_layers, config.n_heads), value=[],
-                                           label="Heads to ablate (layer × head)", elem_id="sentiment-heads")
+                                           label="Heads to ablate (layer.head: a row per layer)", elem_id="sentiment-heads")
+                gr.HTML(explain.head_grid_style("sentiment-heads", config.n_heads), padding=False)
                 e_ablation = gr.HTML(elem_id="sentiment-ablation")
                 e_heads.change(partial(explain.ablate_sentiment, models), [text, e_heads], e_ablation,
                                api_name="ablate")
@@ -300,7 +301,8 @@ def build_app(models: StudioModels) -> gr.Blocks:
                 gr.Markdown("**Ablate heads**: tick a head to knock it out (its output set to zero) and compare "
                             "the image's class probabilities with the original.")
                 v_heads = gr.CheckboxGroup(explain.head_choices(vi_layers + 1, vi_heads + 1), value=[],
-                                           label="Heads to ablate (layer × head)", elem_id="vis-heads")
+                                           label="Heads to ablate (layer.head: a row per layer)", elem_id="vis-heads")
+                gr.HTML(explain.head_grid_style("vis-heads", vi_heads + 1), padding=False)
                 v_ablation = gr.HTML(elem_id="vis-ablation")
                 v_heads.change(partial(explain.ablate_vision, models), [index, upload, v_heads], v_ablation,
                                api_name="ablate_vision")

@@ -103,9 +103,15 @@ def explain_sentiment(models: Any, text: str) -> str:
         return error_html(exc)
 
 
-def head_choices(n_layers: int, n_heads: int) -> list[tuple[str, str]]:
-    """The head grid's toggles: label ``L0 H1`` with value ``"0.1"`` (lens.ablated's ``"L.H"``), layer by layer."""
-    return [(f"L{layer} H{head}", f"{layer}.{head}") for layer in range(n_layers) for head in range(n_heads)]
+def head_choices(n_layers: int, n_heads: int) -> list[str]:
+    """The head grid's toggles, layer by layer: ``"L.H"`` (lens.ablated's name for layer L's head H)."""
+    return [f"{layer}.{head}" for layer in range(n_layers) for head in range(n_heads)]
+
+
+def head_grid_style(elem_id: str, n_heads: int) -> str:
+    """A ``<style>`` that lays the head toggles of `elem_id` out as a grid: one row per layer, one column per head."""
+    return (f"<style>#{elem_id} [data-testid=checkbox-group]{{display:grid;"
+            f"grid-template-columns:repeat({int(n_heads)},max-content)}}</style>")
 
 
 def ablate_sentiment(models: Any, text: str, heads: Sequence[str] | None) -> str:
@@ -137,8 +143,9 @@ def ablation_html(labels: Sequence[str], before: Sequence[float], after: Sequenc
                f"The prediction flips from {labels[was]} to {labels[now]}")
     return (f'<div class="gf-ablation" data-heads="{html.escape(",".join(heads))}" '
             f'data-prediction="{html.escape(labels[now])}">'
-            f'<table style="border-collapse:collapse;font-size:13px"><caption style="text-align:left;font-size:12px">'
-            f"Ablated (output set to zero): {html.escape(knocked)}</caption>"
+            f'<p style="font-size:12px;margin:2px 0">Ablated (output set to zero): {html.escape(knocked)}</p>'
+            '<table style="border-collapse:collapse;font-size:13px">'
+
             '<tr><th style="padding:2px 8px">label</th><th style="padding:2px 8px">original</th>'
             '<th style="padding:2px 8px">with the heads ablated</th></tr>' + "".join(rows) + "</table>"
             + message_html(f"{verdict}: {labels[now]} {after[now]:.1%} (was {labels[was]} {before[was]:.1%}).")
