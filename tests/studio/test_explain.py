@@ -32,6 +32,7 @@ from glassformer.lens import (  # noqa: E402
 from glassformer.studio import build_app, default_models, generate  # noqa: E402
 from glassformer.studio import explain as panels  # noqa: E402
 from glassformer.studio.baseline import MarkovBaseline  # noqa: E402
+from glassformer.studio.common import model_lock  # noqa: E402
 from glassformer.studio.handlers import _test_images  # noqa: E402
 
 from .helpers import browser_page, serve, shot  # noqa: E402
@@ -154,7 +155,8 @@ def test_generate_logit_lens_equals_the_lens_on_the_steps_context(models):
     _, _, state, _, _, _ = generate.generate(models.generate, models.markov, "ROMEO:", 5, 0.0, 0, 1.0, 0)
     page = generate.logit_lens_html(models.generate, state, 3)
     chosen = state.tokens[2]
-    reference = logit_lens(generator.model, state.prompt_ids + state.tokens[:2], k=3, token=chosen).lens
+    with model_lock:  # Generate started the Markov baseline, which scores this model in a thread of its own
+        reference = logit_lens(generator.model, state.prompt_ids + state.tokens[:2], k=3, token=chosen).lens
     rows = re.findall(r'data-rank="(\d+)" data-p="([^"]+)" data-top="([^"]+)"', page)
     assert len(rows) == generator.model.config.n_layers + 1
     assert [int(r) for r, _, _ in rows] == reference.rank(chosen)

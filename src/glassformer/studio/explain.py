@@ -27,7 +27,7 @@ from glassformer.studio.common import (
     overlay_html,
 )
 from glassformer.studio.handlers import _test_images, _uploaded_image
-from glassformer.viz import deletion_curve_svg, image_png, signed_token_scores_html
+from glassformer.viz import deletion_curve_svg, image_png, signed_token_scores_html, token_labels
 
 METHODS = ("attention", "rollout", "integrated-gradients", "occlusion")
 NAMES = {"attention": "Attention", "rollout": "Attention rollout", "integrated-gradients": "Integrated gradients",
@@ -52,11 +52,11 @@ def comparison(predictor: Any, inputs: Any, *, position: int | None = None, step
         return compare(predictor, inputs, METHODS, position=position, steps=steps)
 
 
-def _method_card(explanation: Explanation, curve: PerturbationCurve, best: bool, body: str) -> str:
+def _method_card(explanation: Explanation, curve: PerturbationCurve, best: bool, body: str, target: str) -> str:
     method = explanation.method
     flag = ' <span class="gf-faithful" style="color:#2ca02c">◀ most faithful here</span>' if best else ""
     curve_svg = deletion_curve_svg(curve.fractions, curve.probs, color=COLORS[method],
-                                   title=f"deletion curve: p({explanation.target})")
+                                   title=f"deletion curve: p({target})")
     return (f'<div class="gf-method" data-method="{method}" data-aopc="{curve.aopc!r}" '
             f'data-scores="{html.escape(json.dumps(explanation.scores))}" '
             f'data-curve="{html.escape(json.dumps(curve.probs))}" '
@@ -67,26 +67,42 @@ def _method_card(explanation: Explanation, curve: PerturbationCurve, best: bool,
             "</div>")
 
 
+def readable(tokenizer: Any, pieces: Sequence[str]) -> list[str]:
+    """Token pieces as the studio draws them elsewhere (byte-level pieces decoded, whitespace as ␣)."""
+    to_id = getattr(tokenizer, "token_to_id", None)  # a method on byte-level BPE; a dict on WordPiece
+    if not callable(to_id):
+        return list(pieces)
+    try:
+        return token_labels(tokenizer, [to_id(piece) for piece in pieces])
+    except (KeyError, ValueError):
+        return list(pieces)
+
+
 def comparison_html(pairs: list[tuple[Explanation, PerturbationCurve]], heading: str,
-                    image: np.ndarray | None = None) -> str:
-    """The side-by-side panel: each method's shading (tokens, or patches over `image`), deletion curve and AOPC."""
+                    image: np.ndarray | None = None, tokenizer: Any = None) -> str:
+    """The side-by-side panel: each method's shading (tokens, or patches over `image`), deletion curve and AOPC.
+
+    With `tokenizer`, tokens are labelled as the rest of the studio labels them.
+    """
     first = pairs[0][0]
+    target = first.target if tokenizer is None else readable(tokenizer, [first.target])[0]
     legend = ("Blue: for it; red: against it." if image is None else
               "Orange: for it (patches against it stay clear); hover a patch for its score.")
     best = max(range(len(pairs)), key=lambda i: pairs[i][1].aopc)
     cards = []
     for i, (explanation, curve) in enumerate(pairs):
         if image is None:
-            body = signed_token_scores_html(explanation.tokens, explanation.scores)
+            labels = explanation.tokens if tokenizer is None else token_labels(tokenizer, explanation.ids)
+            body = signed_token_scores_html(labels, explanation.scores)
         else:
             side = int(round(len(explanation.scores) ** 0.5))
             heat = np.asarray(explanation.scores, dtype=np.float64).reshape(side, side)
             body = overlay_html(image_png(image), heat, 150, f"{NAMES[explanation.method]} per patch")
-        cards.append(_method_card(explanation, curve, i == best, body))
+        cards.append(_method_card(explanation, curve, i == best, body, target))
     return (f'<div class="gf-explain" data-target="{html.escape(first.target)}" '
             f'data-probability="{first.probability!r}">'
             f'<p style="font-size:12px">{NOTE}</p>'
-            f'<p class="gf-explain-target" style="font-size:13px">{heading}: <b>{html.escape(first.target)}</b> '
+            f'<p class="gf-explain-target" style="font-size:13px">{heading}: <b>{html.escape(target)}</b> '
             f"(p = {first.probability:.1%}). {legend}</p>"
             '<div style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(cards) + "</div></div>")
 
@@ -98,7 +114,8 @@ def explain_sentiment(models: Any, text: str) -> str:
     try:
         clean = clean_text(text)
         pairs = comparison(models.sentiment, clean.text)
-        return notes_html(clean.notes) + comparison_html(pairs, "Explaining the prediction")
+        return notes_html(clean.notes) + comparison_html(pairs, "Explaining the prediction",
+                                                         tokenizer=models.sentiment.tokenizer)
     except Exception as exc:
         return error_html(exc)
 
@@ -170,11 +187,13 @@ def explain_translation(models: Any, text: str, step: int = 0) -> str:
             raise UserInputError(f"The greedy translation is shorter than that: {exc}. Choose a smaller step.") from None
         first = pairs[0][0]
         words = " ".join(f"<b><code>{html.escape(t)}</code></b>" if i == step else
-                         f"<code>{html.escape(t)}</code>" for i, t in enumerate(first.context))
+                         f"<code>{html.escape(t)}</code>" for i, t in enumerate(readable(translator.tokenizer,
+                                                                                          first.context)))
         context = (f'<p class="gf-explain-step" data-step="{step}" data-steps="{len(first.context)}" '
                    f'style="font-size:12px">Greedy translation, step {step} of 0–{len(first.context) - 1} '
                    f"in bold: {words}</p>")
-        return notes_html(clean.notes) + context + comparison_html(pairs, f"Explaining target step {step}")
+        return notes_html(clean.notes) + context + comparison_html(pairs, f"Explaining target step {step}",
+                                                                   tokenizer=translator.tokenizer)
     except Exception as exc:
         return error_html(exc)
 
