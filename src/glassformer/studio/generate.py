@@ -153,7 +153,8 @@ def logit_lens_html(slot: ModelSlot, state: Generation | None, step: int) -> str
         for layer in range(len(ranks)):
             top = lens.top(layer, LENS_TOP)
             names = token_labels(generator.tokenizer, [t["id"] for t in top])
-            cells = ", ".join(f"<code>{html.escape(n)}</code> {t['prob']:.1%}" for n, t in zip(names, top))
+            cells = "<br>".join(f'<span style="white-space:nowrap"><code>{html.escape(n)}</code> {t["prob"]:.1%}</span>'
+                                for n, t in zip(names, top))
             where = "embeddings" if layer == 0 else f"after block {layer}"
             rows.append(f'<tr class="gf-lens-layer" data-layer="{layer}" data-rank="{ranks[layer]}" '
                         f'data-p="{probs[layer]!r}" data-top="{",".join(str(t["id"]) for t in top)}">'
