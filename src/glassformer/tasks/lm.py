@@ -292,12 +292,12 @@ class TransformerPreset(TrainingSettings):
 
 
 PRESETS: dict[str, TransformerPreset] = {
-    # The smaller model on the full preset's BPE (a token is about 2.7 characters), 800 steps: 3.25 M tokens,
-    # about two thirds of a pass. Measured 2.289 bits/char (the 150-step character model it replaces: 3.60;
-    # the best Markov chain: 2.159) in 33:31 with one thread on a loaded 2-core machine; its steps take 0.69×
-    # the full preset's, which puts it at about 4.5 minutes on 2 idle cores (docs/quality_notes.md).
+    # The smaller model on the full preset's BPE (a token is about 2.7 characters), 400 steps: 1.6 M tokens,
+    # a third of a pass. Measured 2.525 bits/char in 4:57 on 2 cores of an AVX2 CPU at load ~1.5 (the
+    # 150-step character model it replaces: 3.60; 800 steps: 2.289 but about 9.5 minutes there; the best
+    # Markov chain: 2.159). benchmarks/RESULTS.md.
     "quick": TransformerPreset("quick", d_model=128, n_heads=4, n_layers=4, d_ff=512, context=128, batch_size=32,
-                               max_steps=800, lr=3e-3, warmup_steps=40, tokenizer="bpe"),
+                               max_steps=400, lr=3e-3, warmup_steps=20, tokenizer="bpe"),
     # With --tokenizer bpe (a token is about 2.7 characters): 6.1 M tokens, about 4 passes over the training
     # works; measured 11.5 minutes on 2 idle CPU cores, 2.09 bits/char (benchmarks/RESULTS.md).
     "full": TransformerPreset("full", d_model=192, n_heads=6, n_layers=4, d_ff=768, context=128, batch_size=32,
