@@ -9,7 +9,8 @@ Every step but one works on each character alone, so the normaliser is a table f
 normalised string, filled on first use; that table also says which characters of the input each
 normalised character came from, which is how tokens get their offsets. The exception is NFD's canonical
 reordering of combining marks, which can swap two neighbours; it only matters for the 25 marks that are
-not Mn (so survive accent stripping), and text holding one takes a slower exact path.
+not Mn (so survive accent stripping), and text holding one takes a slower exact path. There a reordered
+mark is said to come from the position it lands on, as Hugging Face aligns it, not from where it was.
 
 Unicode tables: character categories, NFD and lowercasing come from Python's ``unicodedata`` (Unicode
 14.0 in Python 3.11); Hugging Face's Rust normaliser uses older crate tables. Characters assigned or
@@ -116,7 +117,12 @@ class _CharTable(dict):
             end = start
             while end < len(decomposed) and unicodedata.combining(decomposed[end][0]):
                 end += 1
-            decomposed[start:end] = sorted(decomposed[start:end], key=lambda item: unicodedata.combining(item[0]))
+            # The marks move; the origins stay where they were. Hugging Face's normaliser aligns a reordered
+            # run position by position (the k-th mark after sorting is said to come from the k-th character
+            # of the run), and offsets follow that convention.
+            run = decomposed[start:end]
+            marks = sorted((c for c, _ in run), key=unicodedata.combining)
+            decomposed[start:end] = [(c, i) for c, (_, i) in zip(marks, run)]
             start = end
         parts = [(_finish(c, self.lowercase, self.split), i) for c, i in decomposed
                  if unicodedata.category(c) != "Mn"]
