@@ -136,14 +136,19 @@ def ablate_sentiment(models: Any, text: str, heads: Sequence[str] | None) -> str
     try:
         clean = clean_text(text)
         classifier = models.sentiment
-        heads = sorted(heads or [])
-        with model_lock:
-            before = classifier.predict_proba([clean.text], special_tokens="text")[0].tolist()
-            with ablated(classifier.model, heads=heads):
-                after = classifier.predict_proba([clean.text], special_tokens="text")[0].tolist()
-        return ablation_html(classifier.label_names, before, after, heads)
+        return _ablation(classifier, [clean.text], heads, special_tokens="text")
     except Exception as exc:
         return error_html(exc)
+
+
+def _ablation(classifier: Any, inputs: Any, heads: Sequence[str] | None, **options: Any) -> str:
+    """The classifier's label probabilities for one input with and without the chosen heads, as :func:`ablation_html`."""
+    heads = sorted(heads or [])
+    with model_lock:
+        before = classifier.predict_proba(inputs, **options)[0].tolist()
+        with ablated(classifier.model, heads=heads):
+            after = classifier.predict_proba(inputs, **options)[0].tolist()
+    return ablation_html(classifier.label_names, before, after, heads)
 
 
 def ablation_html(labels: Sequence[str], before: Sequence[float], after: Sequence[float], heads: Sequence[str]) -> str:
@@ -214,12 +219,7 @@ def ablate_vision(models: Any, index: int = 0, upload: str | None = None, heads:
         if classifier is None:
             raise UserInputError(models.vision.status())
         image = _image(classifier, index, upload)
-        heads = sorted(heads or [])
-        with model_lock:
-            before = classifier.predict_proba(image[None])[0].tolist()
-            with ablated(classifier.model, heads=heads):
-                after = classifier.predict_proba(image[None])[0].tolist()
-        return ablation_html(classifier.label_names, before, after, heads)
+        return _ablation(classifier, image[None], heads)
     except Exception as exc:
         return error_html(exc)
 
