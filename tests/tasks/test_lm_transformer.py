@@ -117,7 +117,9 @@ def test_cli_generate_streams_the_same_text_as_the_api(trained, capsys):
     assert main(["generate", str(trained.out_dir), "--prompt", "my lord", "--max-new-tokens", "12", "--seed", "4",
                  "--top-k", "5"]) == 0
     printed = capsys.readouterr().out
-    model, tokenizer = lm.load_transformer(trained.out_dir)
+    # The CLI runs at --precision auto (bf16 where the CPU computes it natively): the API the same way.
+    loaded = lm.TextGenerator.load(trained.out_dir, precision="auto")
+    model, tokenizer = loaded.model, loaded.tokenizer
     expected = "".join(stream_text(model, tokenizer, "my lord", 12, start_ids=[tokenizer.end_id],
                                    end_token_id=tokenizer.end_id, seed=4, top_k=5))
     assert printed == "my lord" + expected + "\n"

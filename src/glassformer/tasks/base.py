@@ -52,16 +52,25 @@ class TrainingSettings:
     checkpoint_every: int | None = setting(None, "steps between checkpoints besides those after each evaluation")
     checkpoint_minutes: float | None = setting(10.0, "and at least this often in minutes (for long runs; a killed "
                                                      "or restarted run loses no more than this)")
+    minutes: float | None = setting(None, "a time budget for the whole run (data, training, scoring, saving): the "
+                                          "steps are set from the measured step time, printed and saved, so "
+                                          "--max-steps N repeats the run; replaces the preset's steps or epochs")
 
     def __post_init__(self) -> None:
         check_choice(self, "precision", TRAINING_PRECISIONS)
         check_positive(self, "checkpoint_every")
         check_range(self, "checkpoint_minutes", 0.0)
+        if self.minutes is not None and not self.minutes > 0:
+            raise ConfigError(f"minutes must be > 0, got {self.minutes}")
 
     def trainer_settings(self) -> dict[str, Any]:
-        """These settings as ``TrainConfig`` keywords."""
+        """These settings as ``TrainConfig`` keywords (``minutes`` as the budget ``max_minutes``)."""
         return {"precision": self.precision, "checkpoint_every": self.checkpoint_every,
-                "checkpoint_minutes": self.checkpoint_minutes}
+                "checkpoint_minutes": self.checkpoint_minutes, "max_minutes": self.minutes}
+
+
+# The settings that fix a run's length in steps; asking for one of them replaces a preset's time budget.
+LENGTH_SETTINGS = ("max_steps", "epochs")
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,11 @@ def with_overrides(preset: Any, overrides: dict[str, Any], task: str) -> Any:
         raise ConfigError(f"unknown {task} preset setting {unknown[0]!r}; the settings are "
                           f"{', '.join(sorted(names - {'name'}))}")
     changes = {key: value for key, value in overrides.items() if value is not None}
+    lengths = sorted(key for key in changes if key in LENGTH_SETTINGS)
+    if lengths and changes.get("minutes") is not None:
+        raise ConfigError(f"minutes and {lengths[0]} both set the run's length; give one of them")
+    if lengths and "minutes" in names:
+        changes["minutes"] = None  # the steps asked for, not the preset's budget
     return dataclasses.replace(preset, **changes) if changes else preset
 
 

@@ -39,7 +39,7 @@ from glassformer._config import check_choice, check_positive, check_probabilitie
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import PlaySplit, load_shakespeare
-from glassformer.errors import UsageError
+from glassformer.errors import ConfigError, UsageError
 from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
 from glassformer.models.markov import MarkovChain
 from glassformer.precision import prepare_for_inference
@@ -132,20 +132,67 @@ def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: st
                               overwrite=overwrite)
     split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation, quiet=not progress)
     vocab = None if tokenizer == "char" else build_tokenizer(tokenizer, list(split.train.values()), bpe_vocab_size)
+    fitted = _fit_chain(split, order, smoothing, vocab)
+    _save_chain(out_dir, fitted, split, tokenizer, bpe_vocab_size, custom=data is not None)
+    return MarkovRun(out_dir, order, tokenizer, fitted.metrics["loss"], fitted.metrics["perplexity"],
+                     fitted.metrics["bits_per_char"], fitted.metrics["n"], fitted.fit_seconds, fitted.eval_seconds)
+
+
+@dataclass(frozen=True)
+class _FittedChain:
+    model: MarkovChain
+    vocab: Tokenizer | None
+    metrics: dict[str, float]
+    fit_seconds: float
+    eval_seconds: float
+
+
+def _fit_chain(split: PlaySplit, order: int, smoothing: str, vocab: Tokenizer | None) -> _FittedChain:
+    """A chain of `order` over `vocab`'s tokens (characters when None) fitted on the training works, scored on validation."""
     started = time.perf_counter()
     sequences = [text if vocab is None else vocab.encode_ordinary(text) for text in split.train.values()]
     model = MarkovChain(order=order, smoothing=smoothing).fit(sequences)
     fitted = time.perf_counter()
     metrics = score_markov(model, split.validation.values(), vocab)
-    scored = time.perf_counter()
-    extra = {"model": "markov", "data": "shakespeare" if data is None else "custom", "seed": split.seed,
-             "tokenizer": tokenizer, "n_validation": len(split.validation),
-             "validation_works": sorted(split.validation), "vocab_size": len(model.vocab),
-             "metrics": {"validation": metrics, "fit_seconds": round(fitted - started, 2),
-                         "eval_seconds": round(scored - fitted, 2)}}
-    save_model(out_dir, model, task=TASK, tokenizer=vocab, extra=extra, overwrite=True)
-    return MarkovRun(out_dir, order, tokenizer, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
-                     metrics["n"], fitted - started, scored - fitted)
+    return _FittedChain(model, vocab, metrics, fitted - started, time.perf_counter() - fitted)
+
+
+def _save_chain(out_dir: Path, fitted: _FittedChain, split: PlaySplit, tokenizer: str, bpe_vocab_size: int, *,
+                custom: bool) -> None:
+    extra = {"model": "markov", "data": "custom" if custom else "shakespeare", "seed": split.seed,
+             "tokenizer": tokenizer, "bpe_vocab_size": bpe_vocab_size if tokenizer == "bpe" else None,
+             "n_validation": len(split.validation), "validation_works": sorted(split.validation),
+             "vocab_size": len(fitted.model.vocab),
+             "metrics": {"validation": fitted.metrics, "fit_seconds": round(fitted.fit_seconds, 2),
+                         "eval_seconds": round(fitted.eval_seconds, 2)}}
+    save_model(out_dir, fitted.model, task=TASK, tokenizer=fitted.vocab, extra=extra, overwrite=True)
+
+
+def chain_baseline(split: PlaySplit, tokenizer: str, vocab: Tokenizer | None, bpe_vocab_size: int, *,
+                   custom: bool = False) -> dict[str, Any]:
+    """The best Markov chain's validation figure for this split and vocabulary: the level a transformer must beat.
+
+    ``{"order", "tokenizer", "bits_per_char", "from"}``. The chain of the best measured order
+    (:data:`BEST_MARKOV_ORDER`) saved in the cache is read when it was fitted on the same works with
+    the same vocabulary size; otherwise one is fitted now over `vocab` (about 10 s on Shakespeare) and,
+    for the Shakespeare split, saved to the cache for the next run.
+    """
+    order = BEST_MARKOV_ORDER[tokenizer]
+    cached = markov_out_dir(order, tokenizer)
+    if not custom and (cached / "config.json").is_file():
+        extra = read_config(cached).get("extra", {})
+        same = (extra.get("data") == "shakespeare" and extra.get("seed") == split.seed
+                and extra.get("validation_works") == sorted(split.validation) and extra.get("tokenizer") == tokenizer
+                and (tokenizer == "char" or extra.get("bpe_vocab_size") == bpe_vocab_size))
+        if same:
+            return {"order": order, "tokenizer": tokenizer, "from": str(cached),
+                    "bits_per_char": float(extra["metrics"]["validation"]["bits_per_char"])}
+    fitted = _fit_chain(split, order, "kneser_ney", vocab if tokenizer == "bpe" else None)
+    source = "fitted now"
+    if not custom and not cached.exists():
+        _save_chain(cached, fitted, split, tokenizer, bpe_vocab_size, custom=False)
+        source = str(cached)
+    return {"order": order, "tokenizer": tokenizer, "from": source, "bits_per_char": fitted.metrics["bits_per_char"]}
 
 
 TRAIN_OPTIONS = (
@@ -222,8 +269,11 @@ def evaluate(directory: str | Path, split: str | None = None, data: str | None =
     split = split or "validation"
     saved = load_lm(directory, verify=verify)
     extra = saved.extra
+    works = None
     if data is not None:
         texts, split = [read_text_file(data)], str(data)
+        if extra.get("data") == "shakespeare":
+            works = load_shakespeare(seed=int(extra["seed"]), n_validation=int(extra["n_validation"]), quiet=True)
     else:
         if split not in ("train", "validation"):
             raise ValueError(f"split must be 'train' or 'validation' (the works held out; there is no test split), "
@@ -237,8 +287,21 @@ def evaluate(directory: str | Path, split: str | None = None, data: str | None =
         texts = list((works.train if split == "train" else works.validation).values())
     if isinstance(saved.model, DecoderLM):
         prepare_for_inference(saved.model, precision)
-        return {**score_transformer(saved.model, saved.tokenizer, texts), "split": split}
+        scores = {**score_transformer(saved.model, saved.tokenizer, texts), "split": split}
+        if extra.get("data") == "shakespeare":  # the level to beat, on the same texts and scale
+            scores["markov"] = _chain_on(works, texts, extra, saved.tokenizer)
+        return scores
     return {**score_markov(saved.model, texts, saved.tokenizer), "split": split}
+
+
+def _chain_on(works: PlaySplit, texts: list[str], extra: dict[str, Any], vocab: Tokenizer) -> dict[str, Any]:
+    """The best Markov chain over the transformer's vocabulary, fitted on its training works, scored on `texts`."""
+    kind = extra.get("tokenizer", "char")
+    if texts == list(works.validation.values()):
+        return chain_baseline(works, kind, vocab, int(extra.get("preset", {}).get("bpe_vocab_size", 2048)))
+    fitted = _fit_chain(works, BEST_MARKOV_ORDER[kind], "kneser_ney", vocab if kind == "bpe" else None)
+    return {"order": BEST_MARKOV_ORDER[kind], "tokenizer": kind, "from": "fitted now",
+            "bits_per_char": score_markov(fitted.model, texts, fitted.vocab)["bits_per_char"]}
 
 
 # --- the transformer ---------------------------------------------------------------------------------
@@ -255,13 +318,16 @@ class TransformerPreset(TrainingSettings):
     d_ff: int
     context: int  # tokens the model sees at once (its max_position)
     batch_size: int
-    max_steps: int
+    max_steps: int | None  # None: the steps that fit in `minutes`
     lr: float
     warmup_steps: int
     dropout: float = 0.0
     weight_decay: float = 0.1
     bpe_vocab_size: int = 2048  # with --tokenizer bpe: 256 bytes + merges + <|endoftext|>
     eval_windows: int = 64  # validation windows scored during training (the final score uses all the text)
+    eval_points: int = setting(16, "validation scores during training: the learning curve's points")
+    shift_windows: bool = setting(False, "start each pass's training windows at a random offset, so a token is "
+                                         "seen in a different context in every pass")
     tokenizer: str = setting("char", "characters, or a byte-level BPE learnt on the training works (the Markov "
                                      "chain then predicts BPE tokens, so both models share one vocabulary)",
                              choices=TOKENIZERS)
@@ -271,7 +337,9 @@ class TransformerPreset(TrainingSettings):
         check_types(self)
         check_choice(self, "tokenizer", TOKENIZERS)
         check_positive(self, "d_model", "n_heads", "n_layers", "d_ff", "context", "batch_size", "max_steps",
-                       "bpe_vocab_size", "eval_windows")
+                       "bpe_vocab_size", "eval_windows", "eval_points")
+        if self.max_steps is None and self.minutes is None:
+            raise ConfigError(f"preset {self.name!r} sets neither max_steps nor minutes: the run needs a length")
         check_range(self, "context", 2)
         check_range(self, "lr", 0.0)
         check_range(self, "warmup_steps", 0)
@@ -286,22 +354,20 @@ class TransformerPreset(TrainingSettings):
         """The trainer settings of this preset: AdamW, linear warmup, cosine decay to a tenth of the peak."""
         return TrainConfig(out_dir=out_dir, max_steps=self.max_steps, batch_size=self.batch_size, lr=self.lr,
                            weight_decay=self.weight_decay, betas=(0.9, 0.95), warmup_steps=self.warmup_steps,
-                           min_lr_ratio=0.1, eval_every=max(self.max_steps // 4, 1), eval_batch_size=32,
+                           min_lr_ratio=0.1, eval_points=self.eval_points, eval_batch_size=32,
                            log_every=10, seed=seed, progress=progress,
                            **{**self.trainer_settings(), "checkpoint_every": self.checkpoint_every or 100})
 
 
 PRESETS: dict[str, TransformerPreset] = {
-    # The smaller model on the full preset's BPE (a token is about 2.7 characters), 400 steps: 1.6 M tokens,
-    # a third of a pass. Measured 2.525 bits/char in 4:57 on 2 cores of an AVX2 CPU at load ~1.5 (the
-    # 150-step character model it replaces: 3.60; 800 steps: 2.289 but about 9.5 minutes there; the best
-    # Markov chain: 2.159). benchmarks/RESULTS.md.
+    # Both presets are time budgets: the trainer times its steps on this machine and trains as many as fit,
+    # so a faster CPU gets a better model in the same minutes (the steps are printed and saved; --max-steps
+    # repeats a run). Both learn a byte-level BPE of 2,048 ids on the training works (about 2.7 characters
+    # a token). Measured figures: benchmarks/RESULTS.md, "The language model's minutes".
     "quick": TransformerPreset("quick", d_model=128, n_heads=4, n_layers=4, d_ff=512, context=128, batch_size=32,
-                               max_steps=400, lr=3e-3, warmup_steps=20, tokenizer="bpe"),
-    # With --tokenizer bpe (a token is about 2.7 characters): 6.1 M tokens, about 4 passes over the training
-    # works; measured 11.5 minutes on 2 idle CPU cores, 2.09 bits/char (benchmarks/RESULTS.md).
+                               max_steps=None, minutes=5.0, lr=3e-3, warmup_steps=20, tokenizer="bpe"),
     "full": TransformerPreset("full", d_model=192, n_heads=6, n_layers=4, d_ff=768, context=128, batch_size=32,
-                              max_steps=1500, lr=2e-3, warmup_steps=30),
+                              max_steps=None, minutes=30.0, lr=2e-3, warmup_steps=30, tokenizer="bpe"),
 }
 
 
@@ -337,21 +403,32 @@ class TokenWindows(torch.utils.data.Dataset):
     """Windows of `length` tokens cut from one long stream of ids, each overlapping the next by one token.
 
     The model predicts tokens 1..length-1 of a window from the ones before, so with the one-token
-    overlap every token of the stream after the first is a target exactly once per epoch.
+    overlap every token of the stream after the first is a target exactly once per epoch. With
+    `shift_seed`, each epoch (:meth:`set_epoch`, called by the trainer) starts its windows at an offset
+    drawn from (shift_seed, epoch), so a token falls at a different place in its window in each pass.
     """
 
-    def __init__(self, stream: Tensor, length: int) -> None:
+    def __init__(self, stream: Tensor, length: int, shift_seed: int | None = None) -> None:
         if stream.numel() < length:
             raise ValueError(f"the token stream has {stream.numel()} ids, fewer than one window of {length}")
         self.stream = stream
         self.length = length
-        self.starts = range(0, stream.numel() - length + 1, length - 1)
+        self.shift_seed = shift_seed
+        # Every offset leaves at least this many whole windows, so each epoch has the same number.
+        self.count = (stream.numel() - length - (length - 2 if shift_seed is not None else 0)) // (length - 1) + 1
+        self.offset = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start this epoch's windows at its own offset (no change without a shift seed)."""
+        if self.shift_seed is not None and self.count > 0:
+            generator = torch.Generator().manual_seed(self.shift_seed * 100_003 + epoch)
+            self.offset = int(torch.randint(0, self.length - 1, (1,), generator=generator))
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return max(self.count, 1)
 
     def __getitem__(self, index: int) -> Tensor:
-        start = self.starts[index]
+        start = self.offset + index * (self.length - 1)
         return self.stream[start : start + self.length]
 
 
@@ -425,16 +502,40 @@ class TransformerRun:
     train_seconds: float
     eval_seconds: float
     train_tokens: int
+    chain: dict[str, Any] | None = None  # the best Markov chain on the same works and vocabulary
+    crossing: dict[str, float] | None = None  # the first validation point below the chain
+    budget: dict[str, Any] | None = None  # what a time budget measured and planned
+    total_seconds: float | None = None
 
     def json(self) -> dict[str, Any]:
         """The figures as one JSON object (``train lm --json``)."""
-        return _scores_json(self)
+        return {**_scores_json(self), "steps": self.steps, "seconds": self.total_seconds, "markov": self.chain,
+                "crossing": self.crossing, "budget": self.budget}
 
     def report(self) -> str:
-        """The figures as a line for a person."""
-        return (f"transformer ({self.tokenizer}, {self.preset.name}): {self.bits_per_char:.4f} bits/char on "
-                f"{self.n_chars:,} validation characters ({self.steps} steps, {self.train_tokens:,} training tokens, "
-                f"train {self.train_seconds:.0f} s, score {self.eval_seconds:.0f} s); saved to {self.out_dir}")
+        """The figures as lines for a person: the score, the chain beside it, the crossing point and the steps."""
+        lines = [f"transformer ({self.tokenizer}, {self.preset.name}): {self.bits_per_char:.4f} bits/char on "
+                 f"{self.n_chars:,} validation characters ({self.steps} steps, {self.train_tokens:,} training tokens, "
+                 f"train {self.train_seconds:.0f} s, score {self.eval_seconds:.0f} s); saved to {self.out_dir}"]
+        if self.chain is not None:
+            level = self.chain["bits_per_char"]
+            verdict = "below" if self.bits_per_char < level else "NOT below"
+            lines.append(f"Markov chain (order {self.chain['order']}, {self.chain['tokenizer']}, same works): "
+                         f"{level:.4f} bits/char; the transformer is {verdict} it by {abs(level - self.bits_per_char):.4f}")
+            if self.crossing is not None:
+                lines.append(f"crossed below the chain at step {self.crossing['step']}, "
+                             f"{self.crossing['seconds'] / 60:.1f} minutes into the run "
+                             f"({self.crossing['bits_per_char']:.4f} bits/char on the validation windows)")
+            else:
+                lines.append("the learning curve never went below the chain")
+        if self.budget is not None:
+            lines.append(f"{self.steps} steps fitted a {self.budget['minutes']:g}-minute budget "
+                         f"({self.budget['step_seconds']:.3f} s a step); repeat this run with --max-steps {self.steps}"
+                         + (f"; it ran out of time at step {self.budget['out_of_time_at_step']}"
+                            if "out_of_time_at_step" in self.budget else ""))
+        if self.total_seconds is not None:
+            lines.append(f"whole run: {self.total_seconds / 60:.1f} minutes")
+        return "\n".join(lines)
 
 
 def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | Path | None = None, seed: int = 0,
@@ -445,6 +546,7 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
     `overrides` replace preset fields (``max_steps=...``). Checkpoints live in ``out/run`` until the
     saved model replaces the directory, so a killed run continues with ``resume=True``.
     """
+    started = time.time()  # a time budget counts from here: data and vocabulary are part of the run
     distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
     recipe = resolve_preset(sys.modules[__name__], preset, overrides)
     tokenizer = recipe.tokenizer
@@ -456,17 +558,27 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
     vocab = distributed.on_main(lambda: build_tokenizer(tokenizer, list(split.train.values()), recipe.bpe_vocab_size))
     train_stream = torch.tensor([i for text in split.train.values() for i in encode_work(vocab, text)])
     valid_stream = torch.tensor([i for text in split.validation.values() for i in encode_work(vocab, text)])
-    train_windows = TokenWindows(train_stream, recipe.context)
+    train_windows = TokenWindows(train_stream, recipe.context, shift_seed=seed if recipe.shift_windows else None)
     valid_windows = TokenWindows(valid_stream, recipe.context)
     valid_subset = [valid_windows[i] for i in torch.linspace(0, len(valid_windows) - 1,
                                                              min(recipe.eval_windows, len(valid_windows))).long()]
 
+    chain = distributed.on_main(lambda: chain_baseline(split, tokenizer, vocab, recipe.bpe_vocab_size,
+                                                       custom=data is not None))
+
     torch.manual_seed(seed)
     model = DecoderLM(recipe.model_config(vocab.vocab_size))
-    trainer = Trainer(model, recipe.train_config(str(run_dir), seed=seed, progress=progress), train_windows,
-                      collate_fn=collate_windows, eval_data=valid_subset)
+    config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
+    config.started_at = started
+    # The closing score runs over every validation window (stride 3/4 of the context): that many subsets' time.
+    config.reserve_evals = valid_stream.numel() / (recipe.context * 3 / 4) / len(valid_subset)
+    trainer = Trainer(model, config, train_windows, collate_fn=collate_windows, eval_data=valid_subset,
+                      evaluate=window_scorer(vocab))
     result = trainer.fit(resume=resume)
     train_tokens = result.steps * recipe.batch_size * (recipe.context - 1)
+    curve = [{"step": e["step"], "seconds": e["seconds"], "bits_per_char": e["metrics"]["bits_per_char"]}
+             for e in result.evaluations]
+    crossing = crossing_point(curve, chain["bits_per_char"])
 
     def score_and_save() -> tuple[dict[str, float], float]:
         scored_at = time.perf_counter()
@@ -478,7 +590,9 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
             "n_validation": len(split.validation), "validation_works": sorted(split.validation),
             "metrics": {"validation": metrics, "steps": result.steps, "train_tokens": train_tokens,
                         "train_seconds": round(result.seconds, 1), "eval_seconds": round(eval_seconds, 1),
-                        "precision": result.precision},
+                        "precision": result.precision, "budget": result.budget, "markov": chain,
+                        "curve": curve, "crossing": crossing,
+                        "total_seconds": round(time.time() - started, 1)},
         }
         save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=vocab, metrics_file=run_dir / "metrics.jsonl",
                    extra=extra)
@@ -486,7 +600,36 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
 
     metrics, eval_seconds = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
     return TransformerRun(out_dir, recipe, tokenizer, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
-                          metrics["n"], result.steps, result.seconds, eval_seconds, train_tokens)
+                          metrics["n"], result.steps, result.seconds, eval_seconds, train_tokens, chain=chain,
+                          crossing=crossing, budget=result.budget, total_seconds=time.time() - started)
+
+
+def window_scorer(tokenizer: Tokenizer) -> Any:
+    """The trainer's validation function: loss per token and bits per character over whole windows.
+
+    bits/char = Σ −ln P(token) / (characters those tokens spell · ln 2), so the learning curve is on
+    the scale of the final score and of the Markov chain (over the evaluation windows, not all the text).
+    """
+    def evaluate(model: DecoderLM, loader: Iterable[dict[str, Tensor]]) -> dict[str, float]:
+        device = next(model.parameters()).device
+        nats, tokens, chars = 0.0, 0, 0
+        for batch in loader:
+            ids = batch["input_ids"].to(device)  # (B, T)
+            log_probs = model(ids).logits.float().log_softmax(-1)[:, :-1]  # (B, T-1, V)
+            nats -= float(log_probs.gather(-1, ids[:, 1:, None]).sum())
+            tokens += ids[:, 1:].numel()
+            chars += sum(len(tokenizer.decode(row[1:].tolist())) for row in batch["input_ids"])
+        return {"loss": nats / tokens, "bits_per_char": nats / max(chars, 1) / math.log(2)}
+
+    return evaluate
+
+
+def crossing_point(curve: Sequence[dict[str, float]], level: float) -> dict[str, float] | None:
+    """The first point of the learning curve below `level` (the Markov chain's bits/char), or None if none is."""
+    for point in curve:
+        if point["bits_per_char"] < level:
+            return dict(point)
+    return None
 
 
 def load_transformer(directory: str | Path) -> tuple[DecoderLM, Tokenizer]:

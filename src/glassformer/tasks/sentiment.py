@@ -302,7 +302,7 @@ def train(preset: str | SentimentPreset = "quick", out: str | Path | None = None
     Training state (checkpoints, metrics) lives in ``out/run`` until the saved model replaces the
     directory, so a killed run continues with ``resume=True``.
     """
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()  # a time budget (--minutes) counts from here
     distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
     recipe = resolve_preset(sys.modules[__name__], preset, overrides)
     out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
@@ -314,7 +314,9 @@ def train(preset: str | SentimentPreset = "quick", out: str | Path | None = None
     model, tokenizer = build_model(recipe, len(dataset.label_names), dataset.train.texts)
     train_examples = encode_split(tokenizer, dataset.train, recipe.max_length)
     val_examples = encode_split(tokenizer, dataset.validation, recipe.max_length)
-    trainer = Trainer(model, recipe.train_config(str(run_dir), seed=seed, progress=progress), train_examples,
+    config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
+    config.started_at = began
+    trainer = Trainer(model, config, train_examples,
                       collate_fn=PaddingCollator(pad_id=tokenizer.special_tokens[PAD]), evaluate=accuracy_and_loss,
                       eval_data=val_examples, lengths=[len(e["input_ids"]) for e in train_examples],
                       eval_lengths=[len(e["input_ids"]) for e in val_examples])

@@ -63,6 +63,7 @@ class ViTPreset(TrainingSettings):
     d_ff: int = setting(128, "feed-forward width")
     dropout: float = setting(0.0, "dropout rate")
     epochs: int = setting(2, "passes over the training images")
+    max_steps: int | None = setting(None, "optimizer steps; when set it replaces epochs")
     batch_size: int = setting(128, "images per optimizer step")
     lr: float = setting(3e-3, "peak learning rate")
     weight_decay: float = setting(0.05, "AdamW weight decay")
@@ -78,8 +79,8 @@ class ViTPreset(TrainingSettings):
     def __post_init__(self) -> None:
         check_types(self)
         super().__post_init__()
-        check_positive(self, "patch_size", "d_model", "n_heads", "n_layers", "d_ff", "epochs", "batch_size",
-                       "validation_size", "eval_every", "threads")
+        check_positive(self, "patch_size", "d_model", "n_heads", "n_layers", "d_ff", "epochs", "max_steps",
+                       "batch_size", "validation_size", "eval_every", "threads")
         check_range(self, "shift", 0)
         check_range(self, "lr", 0.0)
         check_probabilities(self, "dropout", "label_smoothing", "warmup_ratio")
@@ -92,7 +93,8 @@ class ViTPreset(TrainingSettings):
 
     def train_config(self, out_dir: str | None, *, seed: int = 0, progress: bool = True) -> TrainConfig:
         """The trainer settings this preset stands for."""
-        return TrainConfig(out_dir=out_dir, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+        return TrainConfig(out_dir=out_dir, epochs=self.epochs, max_steps=self.max_steps,
+                           batch_size=self.batch_size, lr=self.lr,
                            weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, schedule="cosine",
                            eval_every=self.eval_every, eval_batch_size=1000, metric="accuracy", seed=seed,
                            log_every=20, progress=progress, **self.trainer_settings())
@@ -308,7 +310,7 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
     live in ``out/run`` until the saved model replaces the directory, so a killed run continues
     with ``resume=True``.
     """
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()  # a time budget (--minutes) counts from here
     distributed.init_distributed()  # under torchrun: join the job now
     recipe = resolve_preset(sys.modules[__name__], preset, overrides)
     out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
@@ -325,7 +327,9 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
     with using_threads(recipe.threads) as threads:
         torch.manual_seed(seed)
         model = VisionTransformer(recipe.model_config(images.shape[-1], len(dataset.class_names)))
-        trainer = Trainer(model, recipe.train_config(str(run_dir), seed=seed, progress=progress), train_split,
+        config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
+        config.started_at = began
+        trainer = Trainer(model, config, train_split,
                           collate_fn=whole_batch, loss_fn=SmoothedCrossEntropy(recipe.label_smoothing),
                           eval_data=val_split, evaluate=accuracy_and_loss)
         result = trainer.fit(resume=resume)

@@ -19,6 +19,7 @@ after a worker died, the trainer continues from the last checkpoint without bein
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import random
@@ -56,6 +57,11 @@ LossFn = Callable[[nn.Module, Mapping[str, Any]], torch.Tensor]
 EvalFn = Callable[[nn.Module, DataLoader], Mapping[str, float]]
 Callback = Callable[["Trainer", dict], None]
 
+# A time budget times this many optimizer steps after the untimed ones (first calls allocate and warm caches),
+# and keeps this fraction of the time back for what the timing cannot see (checkpoints, logging, noise).
+_UNTIMED_STEPS, _TIMED_STEPS = 2, 8
+_BUDGET_MARGIN = 0.03
+
 # Settings that fix which examples make up each step; a run cannot resume under different ones.
 _POSITION_SETTINGS = ("batch_size", "grad_accum", "seed", "bucket_batches")
 
@@ -67,6 +73,12 @@ class TrainConfig:
     out_dir: str | None = None  # checkpoints, metrics.jsonl and metrics.png go here (None: keep nothing)
     epochs: int = 1
     max_steps: int | None = None  # optimizer steps; when set it replaces epochs as the run's length
+    # A wall-clock budget for the whole run, counted from `started_at` (a time.time(); None: when fit starts).
+    # The trainer times a few steps and one evaluation first, then sets max_steps so that training, its
+    # evaluations and `reserve_evals` more evaluations' worth of the caller's closing work end in time.
+    max_minutes: float | None = None
+    started_at: float | None = None
+    reserve_evals: float = 0.0
     batch_size: int = 32  # examples per forward pass summed over all processes
     grad_accum: int = 1  # forward passes per optimizer step
     lr: float = 5e-5  # peak learning rate
@@ -79,6 +91,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.0  # the learning rate at the last step, as a fraction of lr
     max_grad_norm: float | None = 1.0
     eval_every: int | None = None  # steps between evaluations; None: at the end of every epoch
+    eval_points: int | None = None  # evaluations spread evenly over the run (replaces eval_every)
     eval_batch_size: int | None = None  # defaults to batch_size
     metric: str = "loss"  # the key of evaluate()'s result that picks the best checkpoint
     greater_is_better: bool | None = None  # None: False for names containing "loss", True otherwise
@@ -104,6 +117,10 @@ class TrainConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision={self.precision!r}; training runs in auto, fp32 or bf16")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if self.eval_points is not None and self.eval_points < 1:
+            raise ValueError(f"eval_points must be >= 1, got {self.eval_points}")
         self.betas = tuple(self.betas)
 
     @property
@@ -126,6 +143,7 @@ class TrainResult:
     evaluations: list[dict] = field(default_factory=list)
     out_dir: str | None = None
     precision: str = "fp32"  # what the run computed in (auto resolved)
+    budget: dict | None = None  # with max_minutes: what the plan measured and decided (plan_steps's inputs, steps)
 
 
 @dataclass
@@ -170,6 +188,9 @@ class _Run:
     started: float
     window: _Window
     checkpointed_at: float
+    eval_every: int | None = None  # steps between evaluations (None: at each epoch's end)
+    deadline: float | None = None  # with a time budget: the clock reading by which training must stop
+    budget: dict | None = None
     saved_at: int = -1
 
 
@@ -199,8 +220,9 @@ class Trainer:
                  collate_fn: Callable[[list], Mapping[str, Any]], loss_fn: LossFn = model_loss,
                  eval_data: Sequence | None = None, evaluate: EvalFn | None = None,
                  lengths: Sequence[int] | None = None, eval_lengths: Sequence[int] | None = None,
-                 callbacks: Sequence[Callback] = ()) -> None:
+                 callbacks: Sequence[Callback] = (), clock: Callable[[], float] = time.time) -> None:
         self.model = model
+        self.clock = clock  # wall-clock seconds for the time budget (tests inject a fake one)
         self.config = config
         self.train_data = train_data
         self.collate_fn = collate_fn
@@ -239,6 +261,8 @@ class Trainer:
         self.dist = distributed.init_distributed()
         self.device = distributed.device_for(self.dist, cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device, training=True)
+        # The run's clock starts with the caller's budget (data and vocabulary work before fit count too).
+        self._run_started = cfg.started_at if cfg.started_at is not None else self.clock()
         resume = resume or (distributed.restart_count() > 0 and self.last_checkpoint is not None
                             and self.last_checkpoint.is_file())
         deterministic_before = torch.are_deterministic_algorithms_enabled()
@@ -246,6 +270,8 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
         try:
             run = self._prepare(resume)
+            if cfg.max_minutes is not None and run.state.step == 0:
+                self._plan_budget(run)
             while run.state.step < run.total_steps and not self.should_stop:
                 self._train_epoch(run)
             return self._finish(run)
@@ -269,10 +295,9 @@ class Trainer:
         batches_per_epoch = len(sampler)
         steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
         total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
-        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_ratio * total_steps)
         optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
                                       eps=cfg.eps)
-        scheduler = make_scheduler(optimizer, cfg.schedule, min(warmup, total_steps), total_steps, cfg.min_lr_ratio)
+        scheduler = self._schedule(optimizer, total_steps)
         if self.out_dir and info.is_main:
             mark_run_dir(self.out_dir)
         log = MetricsLog(self.out_dir / "metrics.jsonl") if self.out_dir and info.is_main else None
@@ -282,6 +307,9 @@ class Trainer:
             self._restore(self.last_checkpoint, model, optimizer, scheduler)
             if log:
                 log.truncate_after(self.progress.step)
+            if cfg.max_minutes is not None and cfg.max_steps is not None:  # a budgeted run keeps the steps it planned
+                total_steps = cfg.max_steps
+                scheduler = self._schedule(optimizer, total_steps, state=scheduler.state_dict())
         else:
             if resume and info.is_main:
                 print(f"glassformer: no checkpoint at {self.last_checkpoint}; starting from the beginning",
@@ -299,12 +327,84 @@ class Trainer:
         return _Run(model=model, wrapped=wrapped, sampler=sampler, loader=loader, optimizer=optimizer,
                     scheduler=scheduler, log=log, bar=bar, state=self.progress, total_steps=total_steps,
                     batches_per_epoch=batches_per_epoch, started=time.perf_counter(),
-                    window=_Window(since=time.perf_counter()), checkpointed_at=time.monotonic())
+                    window=_Window(since=time.perf_counter()), checkpointed_at=time.monotonic(),
+                    eval_every=self._eval_every(total_steps))
+
+    def _schedule(self, optimizer: torch.optim.Optimizer, total_steps: int, state: dict | None = None) -> Any:
+        """The warmup-then-decay schedule over `total_steps` (continuing from `state`, a scheduler's state_dict)."""
+        cfg = self.config
+        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_ratio * total_steps)
+        scheduler = make_scheduler(optimizer, cfg.schedule, min(warmup, total_steps), total_steps, cfg.min_lr_ratio)
+        if state is not None:
+            scheduler.load_state_dict(state)
+        return scheduler
+
+    def _eval_every(self, total_steps: int) -> int | None:
+        """Steps between evaluations: ``eval_points`` spread over `total_steps`, else ``eval_every``."""
+        if self.config.eval_points is not None:
+            return max(1, math.ceil(total_steps / self.config.eval_points))
+        return self.config.eval_every
+
+    def _plan_budget(self, run: _Run) -> None:
+        """Time a few steps and one evaluation, then fit the run's steps, schedule and evaluations to the budget.
+
+        The timed steps are undone (weights, optimizer, random generators), so a run of the planned
+        steps given as ``max_steps`` trains exactly the same model.
+        """
+        cfg, started = self.config, self._run_started
+        measured = distributed.broadcast_object(self._time_steps(run))
+        remaining = cfg.max_minutes * 60 - (self.clock() - started)
+        steps = plan_steps(remaining, measured["step_seconds"], measured["eval_seconds"],
+                           eval_every=cfg.eval_every, eval_points=cfg.eval_points,
+                           steps_per_epoch=math.ceil(run.batches_per_epoch / cfg.grad_accum),
+                           reserve_evals=cfg.reserve_evals)
+        cfg.max_steps = run.total_steps = steps  # checkpoints record the plan, so a resumed run keeps it
+        run.scheduler = self._schedule(run.optimizer, steps)
+        run.eval_every = self._eval_every(steps)
+        run.deadline = started + cfg.max_minutes * 60 - cfg.reserve_evals * measured["eval_seconds"]
+        run.budget = {"minutes": cfg.max_minutes, "seconds_left_at_plan": round(remaining, 2),
+                      **{k: round(v, 4) for k, v in measured.items()}, "steps": steps}
+        run.bar.reset(total=steps)
+
+    def _time_steps(self, run: _Run) -> dict[str, float]:
+        """Seconds per optimizer step (after two untimed ones) and per evaluation, leaving no trace on the run."""
+        model, optimizer, cfg = run.model, run.optimizer, self.config
+        saved = ({k: v.detach().clone() for k, v in model.state_dict().items()},
+                 copy.deepcopy(optimizer.state_dict()), run.scheduler.state_dict(), rng_state())
+        timed: list[float] = []
+        epoch = run.state.epoch
+        while len(timed) < _TIMED_STEPS + _UNTIMED_STEPS:
+            self._set_epoch(run, epoch, 0)
+            group: list[Any] = []
+            for batch in run.loader:
+                group.append(batch)
+                if len(group) < cfg.grad_accum:
+                    continue
+                began = self.clock()
+                for micro in group:
+                    self._backward(run, micro, len(group), sync=True)
+                self._apply_gradients(run)
+                timed.append(self.clock() - began)
+                group = []
+                if len(timed) == _TIMED_STEPS + _UNTIMED_STEPS:
+                    break
+            epoch += 1
+        eval_seconds = 0.0
+        if self.eval_data is not None:
+            began = self.clock()
+            self.evaluate(model)
+            eval_seconds = self.clock() - began
+        model.load_state_dict(saved[0])
+        optimizer.load_state_dict(saved[1])
+        run.scheduler.load_state_dict(saved[2])
+        set_rng_state(saved[3])
+        run.window = _Window(since=time.perf_counter())
+        return {"step_seconds": sum(timed[_UNTIMED_STEPS:]) / _TIMED_STEPS, "eval_seconds": eval_seconds}
 
     def _train_epoch(self, run: _Run) -> None:
         """The rest of the current epoch (from the batch a resumed run stopped at), one micro-batch at a time."""
         cfg, state = self.config, run.state
-        run.sampler.set_epoch(state.epoch, state.batch)
+        self._set_epoch(run, state.epoch, state.batch)
         group_loss = 0.0
         for index, batch in enumerate(run.loader, start=state.batch):
             group_start = index - index % cfg.grad_accum
@@ -323,8 +423,18 @@ class Trainer:
             self._maybe_checkpoint(run, evaluated)
             for callback in self.callbacks:
                 callback(self, record)
+            if run.deadline is not None and distributed.broadcast_object(self.clock() > run.deadline):
+                self.should_stop = True  # slower than timed: stop in time rather than finish the schedule
+                run.budget["out_of_time_at_step"] = state.step
             if self.should_stop or state.step >= run.total_steps:
                 return
+
+    def _set_epoch(self, run: _Run, epoch: int, batch: int) -> None:
+        """Point the sampler (and a data set with ``set_epoch``, e.g. one that shifts its windows) at `epoch`."""
+        run.sampler.set_epoch(epoch, batch)
+        set_data_epoch = getattr(self.train_data, "set_epoch", None)
+        if set_data_epoch is not None:
+            set_data_epoch(epoch)
 
     def _backward(self, run: _Run, batch: Any, group_len: int, *, sync: bool) -> torch.Tensor:
         """Forward and backward of one micro-batch (its loss divided by the group's size); returns that share.
@@ -345,16 +455,20 @@ class Trainer:
 
     def _optimizer_step(self, run: _Run, group_loss: torch.Tensor, *, batch_index: int) -> None:
         """Clip the gradient norm, step AdamW and the schedule, and count the step."""
-        if self.config.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(run.model.parameters(), self.config.max_grad_norm)
-        run.optimizer.step()
-        run.scheduler.step()
-        run.optimizer.zero_grad(set_to_none=True)
+        self._apply_gradients(run)
         run.state.step += 1
         run.state.batch = batch_index + 1
         run.window.loss += group_loss
         run.window.steps += 1
         run.bar.update(1)
+
+    def _apply_gradients(self, run: _Run) -> None:
+        """Clip the gradient norm, then one AdamW step and one schedule step."""
+        if self.config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(run.model.parameters(), self.config.max_grad_norm)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
 
     def _log_step(self, run: _Run) -> dict[str, Any]:
         """The step's record for the callbacks; every ``log_every`` steps also the window's means in the log."""
@@ -371,8 +485,8 @@ class Trainer:
 
     def _maybe_evaluate(self, run: _Run, end_of_epoch: bool) -> bool:
         """Score the validation data every ``eval_every`` steps (or at each epoch's end) and at the last step."""
-        cfg, step = self.config, run.state.step
-        due = (cfg.eval_every and step % cfg.eval_every == 0) or (not cfg.eval_every and end_of_epoch)
+        step = run.state.step
+        due = (run.eval_every and step % run.eval_every == 0) or (not run.eval_every and end_of_epoch)
         if self.eval_data is None or not (due or step == run.total_steps):
             return False
         self._evaluate_and_track(run.model, run.log)
@@ -404,7 +518,8 @@ class Trainer:
                            best_metric=state.best, best_step=state.best_step,
                            stopped_early=self.should_stop and state.step < run.total_steps,
                            seconds=time.perf_counter() - run.started, evaluations=list(state.evaluations),
-                           out_dir=str(self.out_dir) if self.out_dir else None, precision=self.precision)
+                           out_dir=str(self.out_dir) if self.out_dir else None, precision=self.precision,
+                           budget=run.budget)
 
     # --- evaluation -------------------------------------------------------------------------------
 
@@ -450,7 +565,7 @@ class Trainer:
             if cfg.patience is not None and state.bad_evals >= cfg.patience:
                 self.should_stop = True
         record = {"kind": "eval", "step": state.step, "metrics": metrics, "best": state.best,
-                  "best_step": state.best_step}
+                  "best_step": state.best_step, "seconds": round(self.clock() - self._run_started, 2)}
         state.evaluations.append(record)
         if log:
             log.write(record)
@@ -498,6 +613,8 @@ class Trainer:
         if changed:
             raise CheckpointError(f"cannot resume from {path}: these settings decide which examples each "
                                   f"step sees and they changed ({'; '.join(changed)})")
+        if self.config.max_minutes is not None and saved.get("max_steps"):
+            self.config.max_steps = saved["max_steps"]  # the steps a budgeted run planned before it was stopped
         load_model_state(model, state["model"], str(path))
         try:
             optimizer.load_state_dict(state["optimizer"])
@@ -529,6 +646,29 @@ class Trainer:
         window.loss, window.steps, window.examples, window.tokens = 0.0, 0, 0, 0
         window.since = time.perf_counter()
         return out
+
+
+def plan_steps(seconds: float, step_seconds: float, eval_seconds: float = 0.0, *, eval_every: int | None = None,
+               eval_points: int | None = None, steps_per_epoch: int | None = None, reserve_evals: float = 0.0,
+               margin: float = _BUDGET_MARGIN) -> int:
+    """The most optimizer steps that, with their evaluations, fit in `seconds` of wall-clock time.
+
+        usable = seconds · (1 − margin) − reserve_evals · eval_seconds
+        steps  = ⌊(usable − eval_points · eval_seconds) / step_seconds⌋                     with eval_points
+        steps  = ⌊(usable − eval_seconds) / (step_seconds + eval_seconds / every)⌋         otherwise
+
+    where `every` is `eval_every`, else `steps_per_epoch` (an evaluation at each epoch's end), and the
+    lone ``eval_seconds`` is the evaluation every run makes at its last step. At least one step.
+    """
+    if step_seconds <= 0:
+        raise ValueError(f"step_seconds must be > 0, got {step_seconds}")
+    usable = seconds * (1 - margin) - reserve_evals * eval_seconds
+    if eval_points is not None:
+        steps = (usable - eval_points * eval_seconds) / step_seconds
+    else:
+        every = eval_every or steps_per_epoch or 1
+        steps = (usable - eval_seconds) / (step_seconds + eval_seconds / every)
+    return max(1, math.floor(steps))
 
 
 def mark_run_dir(directory: Path) -> None:
