@@ -88,11 +88,11 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(endpoint: Endpoint, settings: ServeSettings = ServeSettings(), info: dict[str, Any] | None = None,
-               batcher: MicroBatcher | None = None) -> Starlette:
-    """The app serving `endpoint`; `info` (model, precision) is shown by ``/health``; `batcher` replaces the default."""
-    batcher = batcher or MicroBatcher(endpoint.run, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
-                                      queue_size=settings.queue_size)
+def create_app(endpoint: Endpoint, settings: ServeSettings = ServeSettings(),
+               info: dict[str, Any] | None = None) -> Starlette:
+    """The app serving `endpoint` through a :class:`MicroBatcher`; `info` (model, precision) is shown by ``/health``."""
+    batcher = MicroBatcher(endpoint.run, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
+                           queue_size=settings.queue_size)
     details = {"family": endpoint.family, "endpoint": endpoint.path, **(info or {})}
 
     async def predict(request: Request) -> Response:
@@ -178,11 +178,9 @@ def create_app(endpoint: Endpoint, settings: ServeSettings = ServeSettings(), in
         finally:
             await batcher.close()  # uvicorn has stopped accepting; finish what was accepted
 
-    app = Starlette(routes=[Route(endpoint.path, predict, methods=["POST"]), Route("/health", health, methods=["GET"]),
-                            Route("/openapi.json", openapi, methods=["GET"])],
-                    exception_handlers={HTTPException: http_error, Exception: http_error}, lifespan=lifespan)
-    app.state.batcher = batcher
-    return app
+    return Starlette(routes=[Route(endpoint.path, predict, methods=["POST"]), Route("/health", health, methods=["GET"]),
+                             Route("/openapi.json", openapi, methods=["GET"])],
+                     exception_handlers={HTTPException: http_error, Exception: http_error}, lifespan=lifespan)
 
 
 def openapi_document(endpoint: Endpoint, settings: ServeSettings) -> dict[str, Any]:
