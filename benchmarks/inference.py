@@ -6,8 +6,10 @@ Prints one table: tokens per second for a batch of 32 × 128 tokens for transfor
 (``attn_implementation="sdpa"``) in fp32 and under CPU bf16 autocast (the anchors), and glassformer
 at ``precision="auto"`` (what the CPU's flags pick), fp32 (fused path and plain ``nn.Linear``), bf16
 and int8; the ratio of each to the better anchor; batch-1 latency for a 32-token sentence; the
-cosine of each precision's sentence embeddings to fp32; the CPU flags; and this machine's fp32 matmul
-GFLOP/s measured in the same run, so every figure also reads as a fraction of that limit. Every timing is the
+cosine of each precision's sentence embeddings to fp32; the CPU flags; and this machine's fp32 and bf16
+matmul peaks (``torch.matmul`` of large square matrices, GFLOP/s) measured in the same run, so every row also
+reads as a fraction of the peak of the number format it multiplies in (bf16 rows of the bf16 peak, the
+others of the fp32 peak). Every timing is the
 median of several repeats after warm-up, under ``torch.inference_mode``, with the candidates
 interleaved so a change in machine load hits all of them alike.
 """
@@ -68,16 +70,24 @@ def interleaved(fns: dict[str, callable], warmup: int, repeats: int) -> dict[str
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def matmul_gflops(n: int = 1024, repeats: int = 10) -> float:
-    """Best of ``repeats`` fp32 n³ matmuls: the machine's attainable limit, so the best run, not the median."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
+def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """Best of ``repeats`` n³ matmuls in `dtype`: the machine's attainable limit, so the best run, not the median."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    torch.matmul(a, b)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        a @ b
+        torch.matmul(a, b)
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
+
+
+def peaks(n: int, with_bf16: bool) -> dict[str, float]:
+    """GFLOP/s of an n³ matmul in fp32 and (where bf16 is timed) bf16."""
+    out = {"fp32": matmul_gflops(n)}
+    if with_bf16:
+        out["bf16"] = matmul_gflops(n, dtype=torch.bfloat16)
+    return out
 
 
 def flops_per_token(d: int, d_ff: int, layers: int, seq: int) -> float:
@@ -89,6 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--peak-size", type=int, default=2048, help="n of the n x n matmuls that measure the peaks")
     parser.add_argument("--bf16", choices=("auto", "always"), default="auto",
                         help="time the bf16 rows only where the CPU multiplies bf16 natively (auto; elsewhere bf16 is "
                              "emulated, many times slower than fp32, and no one would pick it), or always")
@@ -122,7 +133,7 @@ def main() -> None:
     with torch.inference_mode():
         diff = (ours(ids, mask).last_hidden_state - hf(input_ids=ids, attention_mask=mask).last_hidden_state)
         max_diff = diff.abs().max().item()
-        peak = matmul_gflops()
+        peak = peaks(args.peak_size, with_bf16)
         def runners(x, m):
             def hf_bf16():
                 with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -137,7 +148,7 @@ def main() -> None:
 
         big = interleaved(runners(ids, mask), warmup=2, repeats=args.repeats)
         small = interleaved(runners(short_ids, short_mask), warmup=5, repeats=max(20, 4 * args.repeats))
-        peak_after = matmul_gflops()
+        peak_after = peaks(args.peak_size, with_bf16)
 
     reference = SentenceEncoder(ours, loaded.tokenizer, loaded.sentence).encode(SENTENCES)
     cosines = {name: torch.nn.functional.cosine_similarity(
@@ -146,13 +157,18 @@ def main() -> None:
 
     tokens = batch * seq
     work = flops_per_token(cfg.d_model, cfg.d_ff, cfg.n_layers, seq) * tokens / 1e9  # GFLOP per batch
-    peak_best = max(peak, peak_after)
+    peak_best = {kind: max(peak[kind], peak_after[kind]) for kind in peak}
+    auto = resolve("auto", "cpu")
+    # The number format each row multiplies in, hence the peak it is measured against.
+    formats = {"hf": "fp32", "hf_bf16": "bf16", "auto": auto if auto in peak_best else "fp32", "ours": "fp32",
+               "plain": "fp32", "bf16": "bf16", "int8": "fp32"}
     print(f"# MiniLM-L6 encoder forward, batch {batch} x {seq} tokens, fp32 unless noted")
     print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
           f"{torch.__version__}, transformers {transformers.__version__}, threads {torch.get_num_threads()}")
-    print(f"# CPU flags: {cpu_flags_summary()}; precision=auto resolves to {resolve('auto', 'cpu')} here")
-    print(f"# load average at start: {os.getloadavg()[0]:.2f}; fp32 matmul 1024^3 (best of 10): {peak:.0f} GFLOP/s "
-          f"before, {peak_after:.0f} GFLOP/s after the timings; the larger is the peak below")
+    print(f"# CPU flags: {cpu_flags_summary()}; precision=auto resolves to {auto} here")
+    print(f"# load average at start: {os.getloadavg()[0]:.2f}; matmul {args.peak_size}^3 peaks (best of 10), before / "
+          f"after the timings: " + ", ".join(f"{kind} {peak[kind]:.0f} / {peak_after[kind]:.0f} GFLOP/s"
+                                             for kind in peak) + "; the larger is the peak below")
     print(f"# parity: max |ours - HF| on the batch = {max_diff:.2e}; model work {work:.1f} GFLOP per batch")
     print()
     # The anchor: the faster of transformers' fp32 and bf16 autocast (fp32 alone where bf16 is not native).
@@ -160,13 +176,19 @@ def main() -> None:
     best_hf_small = min(small[name] for name in ("hf", "hf_bf16") if name in small)
     if not with_bf16:
         print("# bf16 rows left out: this CPU has no native bf16 (pass --bf16 always to time the emulation)")
-    print(f"| {'path':<36} | {'tokens/s':>9} | {'vs best HF':>10} | {'GFLOP/s':>7} | {'of fp32 peak':>12} |")
-    print(f"|{'-' * 38}|{'-' * 11}|{'-' * 12}|{'-' * 9}|{'-' * 14}|")
+    print(f"| {'path':<36} | {'tokens/s':>9} | {'vs best HF':>10} | {'GFLOP/s':>7} | {'of its peak':>16} |")
+    print(f"|{'-' * 38}|{'-' * 11}|{'-' * 12}|{'-' * 9}|{'-' * 18}|")
     for name, label in rows:
         rate = tokens / big[name]
         gflops = work / big[name]
+        kind = formats[name]
         print(f"| {label:<36} | {rate:>9.0f} | {best_hf / big[name]:>9.2f}x | {gflops:>7.1f} | "
-              f"{gflops / peak_best:>11.0%} |")
+              f"{gflops / peak_best[kind]:>10.0%} {kind:>5} |")
+    best_hf_name = min(("hf", "hf_bf16"), key=lambda name: big.get(name, float("inf")))
+    print()
+    print(f"# glassformer precision=auto: {work / big['auto'] / peak_best[formats['auto']]:.0%} of the "
+          f"{formats['auto']} peak; transformers at its best ({best_hf_name}): "
+          f"{work / big[best_hf_name] / peak_best[formats[best_hf_name]]:.0%} of the {formats[best_hf_name]} peak")
     print()
     print(f"| {'batch-1 latency, 32 tokens':<36} | {'ms':>9} | {'vs best HF':>10} |")
     print(f"|{'-' * 38}|{'-' * 11}|{'-' * 12}|")

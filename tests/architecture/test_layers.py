@@ -3,8 +3,8 @@
 - data flows downward: ``nn`` imports nothing of glassformer above it, ``models`` never import
   ``training``, ``tasks``, ``inference``, ``studio`` or ``viz``, ``inference`` never imports ``tasks``,
   ``training`` never imports ``pretrained`` or ``tasks``, ``pretrained`` never imports ``tasks``, and ``lens``
-  (above the models, below the CLI and the studio) never imports ``cli`` or ``studio``;
-- the studio and the CLI do no model math (no softmax, matmul or layer-norm calls);
+  (above the models, below the CLI and the studio) never imports ``cli`` or ``studio``, nor does ``serve``;
+- the studio, the CLI and the server do no model math (no softmax, matmul or layer-norm calls);
 - no object's ``__class__`` is reassigned (a learner finds the class they read).
 """
 
@@ -46,6 +46,7 @@ RULES = {
                  "glassformer.lens"),
     "pretrained": ("glassformer.tasks", "glassformer.studio", "glassformer.cli", "glassformer.lens"),
     "lens": ("glassformer.studio", "glassformer.cli"),
+    "serve": ("glassformer.studio", "glassformer.cli"),
 }
 
 
@@ -60,7 +61,7 @@ MODEL_MATH = {"softmax", "log_softmax", "matmul", "bmm", "mm", "einsum", "layer_
               "scaled_dot_product_attention"}
 
 
-@pytest.mark.parametrize("layer", ["studio", "cli"])
+@pytest.mark.parametrize("layer", ["studio", "cli", "serve"])
 def test_the_studio_and_cli_do_no_model_math(layer):
     offences = []
     for path in _modules(layer):

@@ -138,6 +138,15 @@ def test_light_background_is_inverted_and_large_images_resized(small: ImageDatas
     assert np.abs(vit.load_image(big).astype(int) - image.astype(int)).mean() < 8
 
 
+def test_image_bytes_read_as_the_file_they_came_from(tmp_path: Path) -> None:
+    """What `glassformer serve` receives (the bytes) becomes what `classify-image` reads (the file)."""
+    rng = np.random.default_rng(0)
+    png = _write_png(tmp_path / "noise.png", rng.integers(0, 256, (37, 23), dtype=np.uint8))
+    np.testing.assert_array_equal(vit.load_image(png.read_bytes()), vit.load_image(png))
+    with pytest.raises(ValueError, match="the image is not a readable image"):
+        vit.load_image(b"not an image")
+
+
 @pytest.mark.slow  # shares a 5-20 s training run (2 cores, depending on load)
 def test_classify_image_rejects_non_images(trained: vit.ViTRun, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     text = tmp_path / "notes.png"

@@ -1,5 +1,5 @@
 """The commands that are not per task: data, tokenize, embed, viz, predict, explain, translate, classify-image,
-generate, demo, studio. Each ``_add_*`` declares a command's arguments; the function it sets runs it through the library.
+generate, serve, demo, studio. Each ``_add_*`` declares a command's arguments; the function it sets runs it through the library.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ MAX_NEW_TOKENS = 100_000
 def add_all(sub: argparse._SubParsersAction) -> None:
     """Every command but ``train`` and ``eval``, in the order ``--help`` lists them."""
     for add in (_add_data, _add_tokenize, _add_embed, _add_viz, _add_predict, _add_explain, _add_translate, _add_classify_image,
-                _add_generate, _add_demo, _add_studio):
+                _add_generate, _add_serve, _add_demo, _add_studio):
         add(sub)
 
 
@@ -449,6 +449,52 @@ def _generate(args: argparse.Namespace) -> int:
             sys.stdout.write(piece)
             sys.stdout.flush()
     sys.stdout.write("\n")
+    return 0
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from glassformer.serve.settings import ServeSettings
+
+    default = ServeSettings()
+    serve = sub.add_parser("serve", help="serve a saved model over HTTP (JSON in and out, batched, /health, "
+                                         "/openapi.json)")
+    serve.add_argument("model", metavar="DIR", help="a saved model directory, a Hugging Face checkpoint with a task "
+                                                    "head, or an encoder (minilm, a sentence-transformers export) "
+                                                    "for /embed")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=bounded(int, 1, 65535), default=8000, help="default 8000")
+    serve.add_argument("--max-batch", type=bounded(int, 1, 4096), default=default.max_batch,
+                       help=f"inputs run through the model together at most (default {default.max_batch})")
+    serve.add_argument("--max-wait-ms", type=bounded(float, 0.0, 10_000.0), default=default.max_wait_ms,
+                       help=f"how long a request waits for others to batch with (default {default.max_wait_ms:g})")
+    serve.add_argument("--queue-size", type=bounded(int, 1, 1_000_000), default=default.queue_size,
+                       help=f"requests waiting at most; more get 503 with Retry-After (default {default.queue_size})")
+    serve.add_argument("--timeout", type=bounded(float, 0.0, 86_400.0, low_open=True), default=default.timeout,
+                       help=f"seconds a request may wait for its answer; then 504 (default {default.timeout:g})")
+    serve.add_argument("--max-body-bytes", type=bounded(int, 1), default=default.max_body_bytes,
+                       help=f"larger request bodies get 413 (default {default.max_body_bytes:,})")
+    serve.add_argument("--max-text-chars", type=bounded(int, 1), default=default.max_text_chars,
+                       help=f"longer texts get 413 (default {default.max_text_chars:,})")
+    add_verify(serve)
+    add_precision(serve)
+    serve.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from glassformer.precision import resolve
+    from glassformer.serve.app import create_app, run_server
+    from glassformer.serve.endpoints import load_endpoint
+    from glassformer.serve.settings import ServeSettings
+
+    settings = ServeSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, queue_size=args.queue_size,
+                             timeout=args.timeout, max_body_bytes=args.max_body_bytes,
+                             max_text_chars=args.max_text_chars)
+    endpoint = load_endpoint(args.model, precision=args.precision, verify=args.verify)
+    precision = resolve(args.precision, "cpu")
+    app = create_app(endpoint, settings, {"model": str(args.model), "precision": precision})
+    run_server(app, args.host, args.port, timeout=settings.timeout,
+               announce=f"glassformer: serving {args.model} ({endpoint.family}, {precision}) at "
+                        f"http://{args.host}:{args.port}{endpoint.path}; Ctrl-C stops")
     return 0
 
 

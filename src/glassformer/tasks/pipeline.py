@@ -65,6 +65,12 @@ def load_predictor(model: str | os.PathLike, task: str | None = None, **load_kwa
                                  f"expected a saved glassformer model or a Hugging Face checkpoint directory")
     loaded = from_pretrained(model, verify=load_kwargs.get("verify", True),
                              precision=load_kwargs.get("precision", "fp32"))
+    return predictor_for(loaded, task)
+
+
+def predictor_for(loaded: Any, task: str | None = None) -> Any:
+    """The glassformer predictor of `task` (default: the one its head implies) for a loaded Hugging Face checkpoint."""
+    model = loaded.path
     kind = type(loaded.model).__name__
     if loaded.task is None or (task is not None and task != loaded.task):
         raise WrongModelError(f"{model} holds a {loaded.family} {kind}, which the {task or 'any'} task cannot use"

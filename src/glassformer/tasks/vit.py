@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import sys
 import time
@@ -361,8 +362,8 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
 
 # --- image files → model inputs ------------------------------------------------------------------
 
-def load_image(path: str | Path, size: int = 28, max_pixels: int = 40_000_000) -> np.ndarray:
-    """An image file as a ``(size, size)`` uint8 array in Fashion-MNIST's style: a light object on black.
+def load_image(path: str | Path | bytes, size: int = 28, max_pixels: int = 40_000_000) -> np.ndarray:
+    """An image file (or its bytes) as a ``(size, size)`` uint8 array in Fashion-MNIST's style: a light object on black.
 
     Steps: apply the EXIF orientation; put transparent pixels on white; convert to grey
     (``convert("L")``, ITU-R 601 luma); pad to a square with the background grey (the median of
@@ -372,9 +373,10 @@ def load_image(path: str | Path, size: int = 28, max_pixels: int = 40_000_000) -
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = Path(path)
+    source = io.BytesIO(path) if isinstance(path, bytes) else Path(path)
+    path = "the image" if isinstance(path, bytes) else source  # what the messages call it
     try:
-        with Image.open(path, formats=["PNG", "JPEG"]) as opened:
+        with Image.open(source, formats=["PNG", "JPEG"]) as opened:
             if opened.width * opened.height > max_pixels:
                 raise ValueError(f"{path}: {opened.width}×{opened.height} pixels is more than the {max_pixels:,} allowed")
             opened.load()
@@ -438,11 +440,15 @@ class ImageClassifier:
 
     def classify_files(self, paths: Sequence[str | Path]) -> list[dict[str, Any]]:
         """``[{"file", "label", "score"}]``, one per image file; score is the probability of the predicted label."""
-        images = np.stack([load_image(path, self.image_size) for path in paths]) if paths else np.zeros((0, 28, 28))
-        probs = self.predict_proba(images.astype(np.uint8))
+        return self.classify([load_image(path, self.image_size) for path in paths], [str(path) for path in paths])
+
+    def classify(self, images: Sequence[np.ndarray], names: Sequence[str | None]) -> list[dict[str, Any]]:
+        """``[{"file", "label", "score"}]`` for images already read by :func:`load_image`, each under its name."""
+        stacked = np.stack(images) if len(images) else np.zeros((0, self.image_size, self.image_size))
+        probs = self.predict_proba(stacked.astype(np.uint8))
         best = probs.argmax(-1)
-        return [{"file": str(path), "label": self.label_names[int(k)], "score": float(probs[i, k])}
-                for i, (path, k) in enumerate(zip(paths, best))]
+        return [{"file": name, "label": self.label_names[int(k)], "score": float(probs[i, k])}
+                for i, (name, k) in enumerate(zip(names, best))]
 
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,

@@ -1,0 +1,130 @@
+"""The micro-batcher: concurrent requests run as one batch, each gets its own results, failures stay their own.
+
+The reference is a counting test double for the model: how many times it was called and with what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from glassformer.serve.batcher import MicroBatcher, QueueFull
+
+
+class Doubler:
+    """A stand-in model: each item x becomes 10·x; records every batch it was given; refuses negative numbers."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list, object]] = []
+
+    def __call__(self, items: list, options: object) -> list:
+        self.batches.append((list(items), options))
+        if any(x < 0 for x in items):
+            raise ValueError("negative input")
+        return [10 * x for x in items]
+
+
+def test_concurrent_requests_run_as_one_batch_and_each_gets_its_own_results_in_order():
+    model = Doubler()
+
+    async def scenario():
+        # The wait is long and the batch exactly holds the four requests' seven items, so the batch closes when full.
+        batcher = MicroBatcher(model, max_batch=7, max_wait_ms=10_000, queue_size=16)
+        await batcher.start()
+        answers = await asyncio.gather(batcher.submit([1]), batcher.submit([2, 3]), batcher.submit([4, 5, 6]),
+                                       batcher.submit([7]))
+        await batcher.close()
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert answers == [[10], [20, 30], [40, 50, 60], [70]]
+    assert model.batches == [([1, 2, 3, 4, 5, 6, 7], None)]
+
+
+def test_a_lone_request_waits_only_max_wait_and_options_run_as_separate_groups():
+    model = Doubler()
+
+    async def scenario():
+        batcher = MicroBatcher(model, max_batch=100, max_wait_ms=20, queue_size=16)
+        await batcher.start()
+        alone = await batcher.submit([1])
+        grouped = await asyncio.gather(batcher.submit([2], "a"), batcher.submit([3], "b"), batcher.submit([4], "a"))
+        await batcher.close()
+        return alone, grouped
+
+    alone, grouped = asyncio.run(scenario())
+    assert alone == [10] and grouped == [[20], [30], [40]]
+    assert model.batches == [([1], None), ([2, 4], "a"), ([3], "b")]
+
+
+def test_a_failing_request_fails_alone_and_its_neighbours_are_answered():
+    model = Doubler()
+
+    async def scenario():
+        batcher = MicroBatcher(model, max_batch=3, max_wait_ms=10_000, queue_size=16)
+        await batcher.start()
+        answers = await asyncio.gather(batcher.submit([1]), batcher.submit([-1]), batcher.submit([2]),
+                                       return_exceptions=True)
+        await batcher.close()
+        return answers
+
+    first, bad, last = asyncio.run(scenario())
+    assert (first, last) == ([10], [20])
+    assert isinstance(bad, ValueError) and str(bad) == "negative input"
+    assert model.batches[0] == ([1, -1, 2], None)  # tried together once, then one by one
+
+
+async def in_the_worker(batcher: MicroBatcher) -> None:
+    """Returns once the first request has left the queue and its batch is running."""
+    while batcher.batches_run == 0:
+        await asyncio.sleep(0.005)
+
+
+def test_a_full_queue_refuses_and_close_finishes_what_was_accepted():
+    release = threading.Event()
+    model = Doubler()
+
+    def slow(items, options):
+        release.wait(10)
+        return model(items, options)
+
+    async def scenario():
+        batcher = MicroBatcher(slow, max_batch=1, max_wait_ms=0, queue_size=1)
+        await batcher.start()
+        running = asyncio.ensure_future(batcher.submit([1]))
+        await in_the_worker(batcher)
+        waiting = asyncio.ensure_future(batcher.submit([2]))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull, match="1 requests are already waiting"):
+            await batcher.submit([3])
+        release.set()
+        await batcher.close()  # returns only once the accepted requests are answered
+        return running.result(), waiting.result()
+
+    assert asyncio.run(scenario()) == ([10], [20])
+
+
+def test_a_request_that_times_out_is_skipped_by_its_batch():
+    release = threading.Event()
+    model = Doubler()
+
+    def slow(items, options):
+        release.wait(10)
+        return model(items, options)
+
+    async def scenario():
+        batcher = MicroBatcher(slow, max_batch=1, max_wait_ms=0, queue_size=4)
+        await batcher.start()
+        first = asyncio.ensure_future(batcher.submit([1]))
+        await in_the_worker(batcher)
+        with pytest.raises(asyncio.TimeoutError):
+            await batcher.submit([2], timeout=0.05)
+        release.set()
+        result = await first
+        await batcher.close()
+        return result
+
+    assert asyncio.run(scenario()) == [10]
+    assert model.batches == [([1], None)]  # the request that gave up never reached the model
