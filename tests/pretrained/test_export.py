@@ -20,12 +20,6 @@ from tests.pretrained.helpers import TEXTS, broken_mapping, lm_dir, sentiment_di
 
 
 @pytest.fixture(scope="module")
-def transformers():
-    """Hugging Face transformers, for the tests that load an export with it (the refusals and ONNX run without)."""
-    return pytest.importorskip("transformers")
-
-
-@pytest.fixture(scope="module")
 def sentiment(tmp_path_factory):
     return sentiment_dir(tmp_path_factory.mktemp("sentiment") / "model")
 

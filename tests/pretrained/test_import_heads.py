@@ -16,8 +16,6 @@ from glassformer.pretrained import CheckpointError, bert, from_pretrained, maria
 from glassformer.tasks.pipeline import load_predictor, pipeline
 from tests.pretrained.helpers import LETTERS, TEXTS, WORDS, broken_mapping, randomise, sentiment_dir
 
-transformers = pytest.importorskip("transformers")
-
 
 def _vocab_file(path) -> str:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *LETTERS, *(f"##{c}" for c in LETTERS), ",", "!", *WORDS]
@@ -26,7 +24,7 @@ def _vocab_file(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def hf_classifier(tmp_path_factory):
+def hf_classifier(transformers, tmp_path_factory):
     """A BertForSequenceClassification with named labels and its tokenizer, saved by transformers (tokenizer.json only)."""
     directory = tmp_path_factory.mktemp("hf-bert-cls")
     tokenizer = transformers.BertTokenizerFast(vocab_file=_vocab_file(directory / "vocab-source.txt"))
@@ -71,7 +69,7 @@ def test_classifier_check_fails_on_a_broken_mapping(hf_classifier, monkeypatch, 
         check_classifier(*hf_classifier)
 
 
-def test_pipeline_answers_like_transformers_pipeline(hf_classifier):
+def test_pipeline_answers_like_transformers_pipeline(transformers, hf_classifier):
     _, _, directory = hf_classifier
     theirs = transformers.pipeline("text-classification", model=str(directory))
     for task in ("text-classification", "sentiment-analysis"):
@@ -97,7 +95,7 @@ def test_predict_command_reads_a_transformers_checkpoint(hf_classifier, capsys):
     assert f'"label": "{expected["label"]}"' in capsys.readouterr().out
 
 
-def test_other_bert_heads_are_refused_by_name(tmp_path):
+def test_other_bert_heads_are_refused_by_name(transformers, tmp_path):
     torch.manual_seed(0)
     config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                      intermediate_size=32, num_labels=4)
@@ -110,7 +108,7 @@ def test_other_bert_heads_are_refused_by_name(tmp_path):
         from_pretrained(tmp_path / "regression")
 
 
-def test_gpt2_with_tokenizer_generates_like_transformers(tmp_path):
+def test_gpt2_with_tokenizer_generates_like_transformers(transformers, tmp_path):
     from glassformer.data import SourceError, fetch
 
     try:
@@ -134,7 +132,7 @@ def test_gpt2_with_tokenizer_generates_like_transformers(tmp_path):
     assert got[0]["generated_text"].startswith(prompt)
 
 
-def test_vit_labels_and_image_pipeline_match_transformers(tmp_path):
+def test_vit_labels_and_image_pipeline_match_transformers(transformers, tmp_path):
     from PIL import Image
 
     torch.manual_seed(0)
@@ -169,7 +167,7 @@ def test_glassformer_saved_models_come_through_the_same_door(tmp_path):
         assert torch.equal(loaded.model.state_dict()[name], tensor)
 
 
-def test_a_checkpoint_without_a_task_head_is_refused_by_task_pipelines_and_read_by_feature_extraction(tmp_path,
+def test_a_checkpoint_without_a_task_head_is_refused_by_task_pipelines_and_read_by_feature_extraction(transformers, tmp_path,
                                                                                                        minilm_dir):
     from glassformer.models import EncoderConfig, TransformerEncoderModel
     from glassformer.pretrained import save_pretrained
@@ -185,7 +183,7 @@ def test_a_checkpoint_without_a_task_head_is_refused_by_task_pipelines_and_read_
 
 
 @pytest.fixture
-def hf_marian(tmp_path):
+def hf_marian(transformers, tmp_path):
     """A small MarianMTModel with every parameter random, saved by transformers, and its directory."""
     config = transformers.MarianConfig(vocab_size=60, d_model=32, encoder_layers=2, decoder_layers=2,
                                        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
