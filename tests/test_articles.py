@@ -82,25 +82,28 @@ EMBEDDING = {
 
 
 def test_despite_the_heavy_rain():
+    """numpy_ref.SelfAttention, called on the three tokens, gives the article's printed q, k and scores."""
     attention = numpy_ref.SelfAttention(d_model=4, n_heads=1, bias=False)
     # The article writes q = W·x (W is out × in); numpy_ref multiplies x @ W (in × out): transpose.
     attention.W_q, attention.W_k = W_Q.T, W_K.T
     tokens = ["Despite", "the", "heavy"]
-    x = np.stack([EMBEDDING[t] for t in tokens])                      # (3, 4)
-    q, k = x @ attention.W_q, x @ attention.W_k
+    attention(np.stack([EMBEDDING[t] for t in tokens]))                 # (3, 4)
+    q, k = attention.queries[0], attention.keys[0]                       # the only head
     np.testing.assert_allclose(q[0], [0.27, 0.63, 0.99, 1.35], atol=1e-12)
     np.testing.assert_allclose(k[1], [0.54, 0.38, 0.22, 0.06], atol=1e-12)
     np.testing.assert_allclose(k[2], [1.12, 0.8, 0.48, 0.16], atol=1e-12)
     np.testing.assert_allclose(k[0], [1.26, 0.9, 0.54, 0.18], atol=1e-12)
 
-    scores = q[0] @ k[[1, 2, 0]].T                                    # the, heavy, Despite
-    np.testing.assert_allclose(scores, [0.684, 1.4976, 1.6848], atol=1e-12)
+    printed = [0.684, 1.4976, 1.6848]                                   # the, heavy, Despite
+    np.testing.assert_allclose(attention.scores[0, 0, [1, 2, 0]], printed, atol=1e-12)
 
-    exps = [math.exp(s) for s in (0.684, 1.4976, 1.6848)]
-    expected = [e / sum(exps) for e in exps]
-    _, weights = numpy_ref.scaled_dot_product_attention(q[:1], k[[1, 2, 0]], x[[1, 2, 0]], scale=1.0)
-    np.testing.assert_allclose(weights[0], expected, atol=1e-12)
-    np.testing.assert_allclose(numpy_ref.softmax(scores), expected, atol=1e-12)
+    # The article's softmax is over the raw scores; the layer divides them by √d_k = 2 first.
+    exps = [math.exp(s) for s in printed]
+    np.testing.assert_allclose(numpy_ref.softmax(attention.scores[0, 0, [1, 2, 0]]), [e / sum(exps) for e in exps],
+                               atol=1e-12)
+    halved = [math.exp(s / 2) for s in printed]
+    np.testing.assert_allclose(attention.attention_weights[0, 0, [1, 2, 0]], [e / sum(halved) for e in halved],
+                               atol=1e-12)
 
 
 def test_markov_row_for_my():

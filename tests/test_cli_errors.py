@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -115,11 +114,19 @@ def test_tokenizer_train_replaces_its_own_output_only_with_overwrite(sandbox):
     assert not [p for p in sandbox.iterdir() if p.name.startswith(".")]
 
 
+# The CLI with the sentiment task's data loading and model building replaced by an exit with status 99.
+_NOTHING_BUILT = ("import sys, os, glassformer.tasks.sentiment as task\n"
+                  "def reached(*args, **kwargs): os._exit(99)\n"
+                  "task.load_text = task.build_model = reached\n"
+                  "from glassformer.cli import main\n"
+                  "sys.exit(main(sys.argv[1:]))\n")
+
+
 def test_train_refuses_a_users_folder_before_training(sandbox):
     before = snapshot(sandbox)
-    started = time.perf_counter()
-    one_line_error(run(["train", "sentiment", "--out", str(sandbox / "mydir")]), 2, "mydir", "not empty")
-    assert time.perf_counter() - started < 60  # refused up front, not after fine-tuning
+    refused = subprocess.run([sys.executable, "-c", _NOTHING_BUILT, "train", "sentiment", "--out",
+                              str(sandbox / "mydir")], capture_output=True, timeout=120)
+    one_line_error(refused, 2, "mydir", "not empty")  # 99 would mean it loaded data or built a model first
     assert snapshot(sandbox) == before
 
 
@@ -158,17 +165,13 @@ def test_flipped_bytes_in_the_weights_are_caught(model_dir, tmp_path):
 def test_bad_config_values_are_named_before_anything_is_built(model_dir, tmp_path, changes, needle):
     copy = _copy_model(model_dir, tmp_path)
     _edit_config(copy, **changes)
-    started = time.perf_counter()
-    one_line_error(run(["predict", str(copy), "a good film"]), 1, needle)
-    assert time.perf_counter() - started < 60  # vocab_size 10**12 must not try to allocate
+    one_line_error(run(["predict", str(copy), "a good film"]), 1, needle)  # 10**12 rows: named, never allocated
 
 
 def test_a_mistyped_model_path_never_goes_to_the_network(tmp_path):
     env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": ""}
-    started = time.perf_counter()
     one_line_error(run(["embed", "--model", "models/typo", "hi"], cwd=tmp_path, env=env), 2,
                    "no directory 'models/typo'", "the Hub id 'models/typo' could not be fetched")
-    assert time.perf_counter() - started < 20  # Python and torch start included; the Hub part is < 3 s
     one_line_error(run(["embed", "--model", "./models/typo", "hi"], cwd=tmp_path, env=env), 2,
                    "no directory './models/typo'")
     one_line_error(run(["predict", str(tmp_path / "nowhere"), "hi"]), 2, "is not a directory")

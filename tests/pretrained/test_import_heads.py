@@ -12,11 +12,9 @@ import pytest
 import torch
 
 from glassformer.errors import WrongModelError
-from glassformer.pretrained import CheckpointError, from_pretrained
+from glassformer.pretrained import CheckpointError, bert, from_pretrained, marian
 from glassformer.tasks.pipeline import load_predictor, pipeline
-from tests.pretrained.helpers import LETTERS, TEXTS, WORDS, sentiment_dir
-
-transformers = pytest.importorskip("transformers")
+from tests.pretrained.helpers import LETTERS, TEXTS, WORDS, broken_mapping, randomise, sentiment_dir
 
 
 def _vocab_file(path) -> str:
@@ -26,7 +24,7 @@ def _vocab_file(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def hf_classifier(tmp_path_factory):
+def hf_classifier(transformers, tmp_path_factory):
     """A BertForSequenceClassification with named labels and its tokenizer, saved by transformers (tokenizer.json only)."""
     directory = tmp_path_factory.mktemp("hf-bert-cls")
     tokenizer = transformers.BertTokenizerFast(vocab_file=_vocab_file(directory / "vocab-source.txt"))
@@ -36,17 +34,14 @@ def hf_classifier(tmp_path_factory):
                                      num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
                                      num_labels=3, id2label={0: "sad", 1: "neutral", 2: "happy"},
                                      label2id={"sad": 0, "neutral": 1, "happy": 2})
-    model = transformers.BertForSequenceClassification(config).eval()
-    with torch.no_grad():
-        model.classifier.bias.copy_(torch.tensor([0.3, -0.2, 0.1]))
+    model = randomise(transformers.BertForSequenceClassification(config)).eval()
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     assert not (directory / "vocab.txt").exists()  # transformers 5 writes tokenizer.json alone
     return model, tokenizer, directory
 
 
-def test_sequence_classifier_loads_with_its_head_labels_and_tokenizer(hf_classifier):
-    hf, hf_tokenizer, directory = hf_classifier
+def check_classifier(hf, hf_tokenizer, directory) -> None:
     loaded = from_pretrained(directory)
     assert type(loaded.model).__name__ == "EncoderClassifier" and loaded.task == "sentiment"
     assert loaded.label_names == ["sad", "neutral", "happy"]
@@ -57,10 +52,24 @@ def test_sequence_classifier_loads_with_its_head_labels_and_tokenizer(hf_classif
     with torch.no_grad():
         expected = hf(**batch).logits
         got = loaded.model(ours["input_ids"], ours["attention_mask"]).logits
-    assert (got - expected).abs().max() <= 1e-5
+    gap = (got - expected).abs().max().item()
+    assert gap <= 1e-5
 
 
-def test_pipeline_answers_like_transformers_pipeline(hf_classifier):
+def test_sequence_classifier_loads_with_its_head_labels_and_tokenizer(hf_classifier):
+    check_classifier(*hf_classifier)
+
+
+@pytest.mark.parametrize("break_", [{"drop": "encoder.encoder.layers.1.ffn.fc2.bias"},
+                                    {"swap": ("encoder.embeddings.norm.bias", "encoder.encoder.layers.0.norm1.bias")}],
+                         ids=["dropped-bias", "swapped-biases"])
+def test_classifier_check_fails_on_a_broken_mapping(hf_classifier, monkeypatch, break_):
+    broken_mapping(monkeypatch, bert, **break_)
+    with pytest.raises(AssertionError, match=r"assert .* <= 1e-05"):
+        check_classifier(*hf_classifier)
+
+
+def test_pipeline_answers_like_transformers_pipeline(transformers, hf_classifier):
     _, _, directory = hf_classifier
     theirs = transformers.pipeline("text-classification", model=str(directory))
     for task in ("text-classification", "sentiment-analysis"):
@@ -86,7 +95,7 @@ def test_predict_command_reads_a_transformers_checkpoint(hf_classifier, capsys):
     assert f'"label": "{expected["label"]}"' in capsys.readouterr().out
 
 
-def test_other_bert_heads_are_refused_by_name(tmp_path):
+def test_other_bert_heads_are_refused_by_name(transformers, tmp_path):
     torch.manual_seed(0)
     config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                      intermediate_size=32, num_labels=4)
@@ -99,7 +108,7 @@ def test_other_bert_heads_are_refused_by_name(tmp_path):
         from_pretrained(tmp_path / "regression")
 
 
-def test_gpt2_with_tokenizer_generates_like_transformers(tmp_path):
+def test_gpt2_with_tokenizer_generates_like_transformers(transformers, tmp_path):
     from glassformer.data import SourceError, fetch
 
     try:
@@ -123,7 +132,7 @@ def test_gpt2_with_tokenizer_generates_like_transformers(tmp_path):
     assert got[0]["generated_text"].startswith(prompt)
 
 
-def test_vit_labels_and_image_pipeline_match_transformers(tmp_path):
+def test_vit_labels_and_image_pipeline_match_transformers(transformers, tmp_path):
     from PIL import Image
 
     torch.manual_seed(0)
@@ -158,7 +167,7 @@ def test_glassformer_saved_models_come_through_the_same_door(tmp_path):
         assert torch.equal(loaded.model.state_dict()[name], tensor)
 
 
-def test_a_checkpoint_without_a_task_head_is_refused_by_task_pipelines_and_read_by_feature_extraction(tmp_path,
+def test_a_checkpoint_without_a_task_head_is_refused_by_task_pipelines_and_read_by_feature_extraction(transformers, tmp_path,
                                                                                                        minilm_dir):
     from glassformer.models import EncoderConfig, TransformerEncoderModel
     from glassformer.pretrained import save_pretrained
@@ -173,17 +182,21 @@ def test_a_checkpoint_without_a_task_head_is_refused_by_task_pipelines_and_read_
     assert len(ours(["one", "two words"])) == 2
 
 
-def test_marian_checkpoint_loads_with_identical_logits(tmp_path):
-    """transformers' own MarianMTModel (sines first in its position table) through glassformer's re-indexed weights."""
-    torch.manual_seed(0)
+@pytest.fixture
+def hf_marian(transformers, tmp_path):
+    """A small MarianMTModel with every parameter random, saved by transformers, and its directory."""
     config = transformers.MarianConfig(vocab_size=60, d_model=32, encoder_layers=2, decoder_layers=2,
                                        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
                                        decoder_ffn_dim=64, max_position_embeddings=64, scale_embedding=True,
                                        activation_function="gelu", pad_token_id=0, eos_token_id=2,
                                        decoder_start_token_id=1, forced_eos_token_id=2)
-    hf = transformers.MarianMTModel(config).eval()
+    hf = randomise(transformers.MarianMTModel(config)).eval()
     hf.save_pretrained(tmp_path)
-    loaded = from_pretrained(tmp_path)
+    return hf, tmp_path
+
+
+def check_marian(hf, directory) -> None:
+    loaded = from_pretrained(directory)
     assert type(loaded.model).__name__ == "Seq2SeqTransformer" and loaded.task == "translate"
     src = torch.tensor([[5, 9, 33, 7, 2], [8, 41, 2, 0, 0]])
     mask = (src != 0).long()
@@ -191,6 +204,18 @@ def test_marian_checkpoint_loads_with_identical_logits(tmp_path):
     with torch.no_grad():
         expected = hf(input_ids=src, attention_mask=mask, decoder_input_ids=tgt).logits
         got = loaded.model(src, tgt, mask).logits
-    assert (got - expected).abs().max() <= 1e-5
+    gap = (got - expected).abs().max().item()
+    assert gap <= 1e-5
+
+
+def test_marian_checkpoint_loads_with_identical_logits(hf_marian):
+    """transformers' own MarianMTModel (sines first in its position table) through glassformer's re-indexed weights."""
+    check_marian(*hf_marian)
     with pytest.raises(WrongModelError, match="no tokenizer files"):
-        load_predictor(tmp_path)  # Marian's own tokenizers are SentencePiece files, which glassformer does not read
+        load_predictor(hf_marian[1])  # Marian's own tokenizers are SentencePiece files, which glassformer does not read
+
+
+def test_marian_check_fails_on_a_broken_mapping(hf_marian, monkeypatch):
+    broken_mapping(monkeypatch, marian, drop="decoder.layers.1.cross_attn.v_proj.bias")
+    with pytest.raises(AssertionError, match=r"assert .* <= 1e-05"):
+        check_marian(*hf_marian)

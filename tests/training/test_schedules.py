@@ -8,14 +8,18 @@ from torch import nn
 
 from glassformer.training.schedules import decay_groups, lr_multiplier, make_scheduler
 
-transformers = pytest.importorskip("transformers")
+
+@pytest.fixture(scope="module")
+def transformers():
+    """Hugging Face transformers, the reference for the schedule and decay-group tests only."""
+    return pytest.importorskip("transformers")
 
 
 @pytest.mark.parametrize("schedule, reference", [
     ("cosine", "get_cosine_schedule_with_warmup"),
     ("linear", "get_linear_schedule_with_warmup"),
 ])
-def test_schedule_matches_transformers(schedule, reference):
+def test_schedule_matches_transformers(transformers, schedule, reference):
     """Reference: transformers.get_cosine_schedule_with_warmup / get_linear_schedule_with_warmup."""
     warmup, total = 7, 50
     ours = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
@@ -37,7 +41,7 @@ def test_floor_and_constant_and_errors():
         lr_multiplier("linear", 11, 10)
 
 
-def test_decay_groups_match_the_bert_recipe():
+def test_decay_groups_match_the_bert_recipe(transformers):
     """Reference: Hugging Face's BERT fine-tuning rule: no decay for names with 'bias' or 'LayerNorm.weight'."""
     config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                                      intermediate_size=32, max_position_embeddings=32)

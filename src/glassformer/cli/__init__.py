@@ -12,7 +12,9 @@ shows it). Exit codes:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 from typing import Sequence
 
@@ -57,6 +59,10 @@ def one_line(exc: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one `glassformer` command; returns its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A write past `ulimit -f` must fail with EFBIG (one line naming the file) instead of killing the process.
+    # CPython ignores SIGXFSZ at start-up, but a host that embeds it may not; off the main thread it cannot be set.
+    with contextlib.suppress(ValueError, AttributeError):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     debug = "--debug" in argv
     argv = [arg for arg in argv if arg != "--debug"]  # accepted anywhere on the line
     try:

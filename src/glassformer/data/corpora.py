@@ -353,7 +353,7 @@ def _fetch_fashion_mnist_origin(dest: Path, timeout: float = 60.0) -> Path:
     """Download the four .gz files from the upstream repository, checking each decompressed file's sha256."""
     import hashlib
 
-    with atomic_dir(dest, "source", overwrite=True) as tmp:
+    with atomic_dir(dest, "source", overwrite=True, wait=True) as tmp:
         for name in FASHION_MNIST_FILES:
             url = FASHION_MNIST_ORIGIN + name
             try:

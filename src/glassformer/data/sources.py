@@ -125,7 +125,7 @@ def fetch(name: str, *, quiet: bool = False) -> Path:
     if not quiet:
         print(f"glassformer: unpacking {source.filename} into {dest}", file=sys.stderr)
     try:
-        with atomic_dir(dest, "source", overwrite=True) as tmp:
+        with atomic_dir(dest, "source", overwrite=True, wait=True) as tmp:
             source.extract(archive, tmp)
             (tmp / MARKER).write_text(source.sha256 + "\n")
     except (OSError, tarfile.TarError, zipfile.BadZipFile, KeyError, ValueError) as exc:

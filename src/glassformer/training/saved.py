@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import shutil
 import typing
 from dataclasses import dataclass, field
@@ -311,14 +312,45 @@ def _check_labels(config: dict[str, Any], model_config: Any, where: str) -> None
         raise SavedModelError(f"{where}: label_names has {len(labels)} names but the model predicts {n} classes")
 
 
+# How often a reader starts again when the directory is swapped under it.
+_READ_ATTEMPTS = 5
+
+
+def _identity(directory: Path) -> tuple[int, int, int] | None:
+    """Which directory is at `directory` now. A swap changes the inode, but a later save may be given the
+    freed inode number again, so the change time (set by creation, writes and renames) is part of it."""
+    try:
+        info = os.stat(directory)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
+
+
 def load_saved(directory: str | Path, *, device: str | torch.device = "cpu", load_tokenizer: bool = True,
                verify: bool = True) -> SavedModel:
     """Rebuild the model saved in `directory`, load its weights and tokenizer, after checking every part.
 
     With `verify` (the default) every file is checked against the manifest's sha256 digests first
-    (about 0.1 s per 100 MB); pass ``verify=False`` for a directory you trust.
+    (about 0.1 s per 100 MB); pass ``verify=False`` for a directory you trust. A directory replaced
+    while it was being read (``--overwrite`` by another process) is read again, so the model is always
+    all old or all new.
     """
     directory = Path(directory)
+    for _ in range(_READ_ATTEMPTS):
+        before = _identity(directory)
+        try:
+            saved = _load_saved_once(directory, device, load_tokenizer, verify)
+        except (GlassformerError, OSError):
+            if _identity(directory) == before:
+                raise
+            continue
+        if _identity(directory) == before:
+            return saved
+    raise SavedModelError(f"{directory} was replaced {_READ_ATTEMPTS} times while it was being read; try again "
+                          f"once the process writing it has finished")
+
+
+def _load_saved_once(directory: Path, device: str | torch.device, load_tokenizer: bool, verify: bool) -> SavedModel:
     config = read_config(directory)
     if verify:
         try:
@@ -400,17 +432,27 @@ def prepare_out_dir(directory: str | Path, *, overwrite: bool = False, resume: b
     continue it, or `overwrite`, to start again); an earlier saved model with `overwrite` (it stays
     in place until the new model replaces it). Anything else raises OutputExistsError now, rather
     than after the training has been paid for.
+
+    The run's process (rank 0 under DDP) takes the directory's writer lock here and keeps it until
+    :func:`save_model` has written the model there, so a second training into the same directory is
+    refused now (OutputBusyError, naming this process's pid) instead of silently replacing the first's.
     """
-    from glassformer._files import artifact_kind, check_target
+    from glassformer._files import acquire_output, artifact_kind, check_target, release_output
     from glassformer.errors import OutputExistsError
     from glassformer.training import distributed
 
     directory = Path(directory)
     resume = resume or distributed.restart_count() > 0  # torchrun restarted the workers: carry on
-    if directory.is_dir() and artifact_kind(directory) == "unfinished-model":
-        if resume or overwrite:
-            return directory
-        raise OutputExistsError(f"{directory} holds an unfinished training run; pass --resume (resume=True) to "
-                                f"continue it, or --overwrite (overwrite=True) to start again")
-    check_target(directory, KIND, overwrite=overwrite)
+    if distributed.current().is_main:
+        acquire_output(directory)
+    try:
+        if directory.is_dir() and artifact_kind(directory) == "unfinished-model":
+            if resume or overwrite:
+                return directory
+            raise OutputExistsError(f"{directory} holds an unfinished training run; pass --resume (resume=True) "
+                                    f"to continue it, or --overwrite (overwrite=True) to start again")
+        check_target(directory, KIND, overwrite=overwrite)
+    except BaseException:
+        release_output(directory)
+        raise
     return directory
