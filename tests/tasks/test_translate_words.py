@@ -256,12 +256,14 @@ def _toy_pairs(n: int, seed: int) -> list[tuple[str, str]]:
 @pytest.mark.slow  # a ~15 s training run
 def test_tiny_run_with_the_curriculum_trains_scores_and_reports_the_baselines(tmp_path, monkeypatch) -> None:
     corpus = ParallelCorpus(_toy_pairs(400, 0), _toy_pairs(30, 1), _toy_pairs(30, 2), list(LEXICON.items()),
-                            {"source": "toy"})
+                            {"source": "toy", "seed": 7})
     run = T.train("quick", tmp_path / "model", corpus=corpus, progress=False, vocab_size=300, d_model=64,
                   n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=128, dropout=0.0, max_length=32,
                   max_tokens=1000, max_steps=80, warmup_steps=10, eval_every=80, lr=3e-3, precision="fp32",
                   beam_size=2, tune_alpha=False, dictionary_words=12, dictionary_steps=30, dictionary_share=0.2)
-    saved = json.loads((tmp_path / "model" / "config.json").read_text())["extra"]["metrics"]
+    extra = json.loads((tmp_path / "model" / "config.json").read_text())["extra"]
+    assert (extra["seed"], extra["train_seed"]) == (7, 0)  # the split's seed, which `evaluate` splits again with
+    saved = extra["metrics"]
     assert saved["dictionary_pairs"] == 12 and saved["steps"] == 80
     expected = T.Baselines(corpus).scores(corpus.test)
     assert {key: run.json()[key] for key in expected} == pytest.approx(expected)

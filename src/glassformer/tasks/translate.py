@@ -566,7 +566,7 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
     distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
     recipe = resolve_preset(sys.modules[__name__], preset, overrides)
     out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
-    # The split's seed is the run's: `evaluate` and the baselines split the data again with the seed the model records.
+    # `seed` splits the data too, unless a corpus is given (its info's "seed" is the split's then).
     corpus = corpus if corpus is not None else load_de_en(seed=seed, quiet=not progress)
     run_dir = out_dir / "run"
 
@@ -618,7 +618,9 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
         looked_up = baselines.scores(corpus.test)
         total = time.perf_counter() - started
         extra = {
-            "preset": asdict(chosen), "max_length": chosen.max_length, "seed": seed,
+            # "seed" is the split's (what `evaluate` and the baselines split again with), "train_seed" the run's.
+            "preset": asdict(chosen), "max_length": chosen.max_length, "seed": corpus.info.get("seed", seed),
+            "train_seed": seed,
             "data": corpus.info.get("source", "de-en"),
             "metrics": {"validation_loss": result.best_metric, "test_bleu": test["bleu"], "test_chrf": test["chrf"],
                         "test_bleu_single": test["bleu_single"], "test_chrf_single": test["chrf_single"],
