@@ -1,12 +1,13 @@
 """Translation recipe experiments: one training run of a preset with settings changed, scored on validation and test.
 
 Prints one JSON line: validation loss, greedy BLEU (multi-reference, with sacrebleu's signature) and
-chrF on the validation split (what decides whether a change is kept) and on the test split, and the
-single-reference BLEU beside each. ``--perfect`` instead prints what a perfect system scores on the
-test split (it outputs the first alternative of every reference), under the multi-reference scoring
-and under the old one.
+chrF on the validation split (what decides whether a change is kept) and on the test split, the
+single-reference BLEU beside each, and the retrieval and word-by-word baselines on both splits.
+``--perfect`` instead prints what a perfect system scores on the test split (it outputs the first
+alternative of every reference), under the multi-reference scoring and under the old one.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/translate_recipe.py base /tmp/base --set max_steps=1500
+    .venv/bin/python benchmarks/translate_recipe.py no-words /tmp/no-words --set dictionary_words=0 --seed 1
     .venv/bin/python benchmarks/translate_recipe.py hints /tmp/hints --set max_steps=1500 --set hints=3
     .venv/bin/python benchmarks/translate_recipe.py --perfect
 """
@@ -30,6 +31,7 @@ def main() -> int:
     parser.add_argument("name", nargs="?", help="a name for the run (printed)")
     parser.add_argument("out", nargs="?", help="where the model is saved")
     parser.add_argument("--preset", default="quick")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (the data split stays seed 0's)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a preset setting")
     parser.add_argument("--perfect", action="store_true", help="score a perfect system on the test split")
     args = parser.parse_args()
@@ -52,12 +54,15 @@ def main() -> int:
         parser.error("give NAME and OUT, or --perfect")
     overrides = {key: _value(value) for key, value in (item.split("=", 1) for item in args.set)}
     started = time.perf_counter()
-    run = T.train(args.preset, args.out, corpus=corpus, overwrite=True, progress=False, test_beam=1, **overrides)
+    run = T.train(args.preset, args.out, corpus=corpus, overwrite=True, progress=False, test_beam=1, seed=args.seed,
+                  **overrides)
     translator = T.Translator.load(run.out_dir)
     valid = T.score(translator, corpus.validation, beam_size=1)
-    print(json.dumps({"name": args.name, **overrides, "validation_loss": run.validation_loss,
+    looked_up = T.Baselines(corpus).scores(corpus.validation)
+    print(json.dumps({"name": args.name, "seed": args.seed, **overrides, "validation_loss": run.validation_loss,
                       "valid_bleu": valid["bleu"], "valid_chrf": valid["chrf"], "valid_bleu_single": valid["bleu_single"],
                       "test_bleu": run.bleu, "test_chrf": run.chrf, "test_bleu_single": run.bleu_single,
+                      **{f"valid_{key}": value for key, value in looked_up.items()}, **run.baselines,
                       "signature": run.bleu_signature, "steps": run.steps, "train_s": round(run.train_seconds),
                       "total_s": round(time.perf_counter() - started)}))
     return 0

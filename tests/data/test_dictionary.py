@@ -1,10 +1,20 @@
-"""Alternatives inside Ding entries, multi-reference items, and the dictionary hint retriever (hand-written entries)."""
+"""Alternatives inside Ding entries, multi-reference items, split training pairs, the word lexicon and the hint
+retriever (hand-written entries)."""
 
 from __future__ import annotations
 
 import pytest
 
-from glassformer.data.dictionary import HintRetriever, reference_items, reference_streams, split_alternatives
+from glassformer.data.dictionary import (
+    HintRetriever,
+    Lexicon,
+    headword_tokens,
+    reference_items,
+    reference_streams,
+    split_alternatives,
+    training_pairs,
+    word_tokens,
+)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -100,3 +110,59 @@ def test_hints_rarest_word_first_plainest_sense_and_entry_alternatives(retriever
     assert retriever.hints("Die Katze schläft.", k=3, max_count=1) == []  # too common to need a hint
     assert retriever.annotate("Der Köter bellt.", k=2, max_count=None) == "Der Köter bellt. || Köter = dog"
     assert retriever.annotate("Nichts hier.") == "Nichts hier."
+
+
+def test_training_pairs_give_one_pair_per_target_alternative() -> None:
+    pairs = [("Wie spät ist es?", "What time is it?; What's the time?"),
+             ("Das Problem sind die Nachbarn.; Die Nachbarn sind das Problem.",
+              "The problem is the neighbours.; The neighbours are the problem."),
+             ("Das mag schon sein.; Das kann schon stimmen.", "That may be so."),
+             ("Du musst klopfen, die Klingel geht nicht.", "You’ll have to knock; our doorbell doesn’t work."),
+             ("Er arbeitet.", "He works.")]
+    assert training_pairs(pairs) == [
+        ("Wie spät ist es?", "What time is it?"), ("Wie spät ist es?", "What's the time?"),
+        # Aligned alternatives: each source alternative with its own target alternative only.
+        ("Das Problem sind die Nachbarn.", "The problem is the neighbours."),
+        ("Die Nachbarn sind das Problem.", "The neighbours are the problem."),
+        ("Das mag schon sein.; Das kann schon stimmen.", "That may be so."),  # 2 sources, 1 target: kept whole
+        # "; " before a lower-case word inside one sentence is no separator.
+        ("Du musst klopfen, die Klingel geht nicht.", "You’ll have to knock; our doorbell doesn’t work."),
+        ("Er arbeitet.", "He works.")]
+
+
+def test_word_tokens_and_headword_tokens() -> None:
+    assert word_tokens("Die E-Mail kam um 10 Uhr.") == ["die", "e", "mail", "kam", "um", "10", "uhr"]
+    assert headword_tokens("Die E-Mail kam um 10 Uhr.") == ["Die", "E-Mail", "kam", "um", "Uhr"]
+
+
+LEXICON_PAIRS = [
+    ("Hund", "mine car; mine truck"), ("Hund", "dog; hound"), ("Hund", "mine car"),
+    ("schlafen; pennen", "to sleep; to kip"), ("Tisch", "table (furniture)"), ("der (des; dem; den)", "the"),
+    ("jdn. anrufen", "to call sb."), ("Haus", "house /hse./"), ("Katze", "cat"), ("Katze", "moggy"),
+    ("Fehlerschranke", "error bound"), ("es regnet", "it is raining"),
+]
+
+
+def test_lexicon_ranks_translations_by_english_usage_then_entry_count_then_order() -> None:
+    lexicon = Lexicon(LEXICON_PAIRS, ["The dog sleeps.", "A dog and a cat.", "The table."])
+    # "dog" occurs twice in the English text; "mine car" is given by two entries but "mine" never occurs.
+    assert lexicon.translations("Hund") == ["dog", "mine car", "mine truck", "hound"]
+    assert lexicon.translations("hund") == lexicon.translations("HUND")  # looked up lower-cased
+    assert lexicon.translations("pennen") == ["sleep", "kip"]  # the infinitive's "to" goes, both alternatives count
+    assert lexicon.translations("der") == ["the"]  # "(des; dem; den)" is a note, not three alternatives
+    assert lexicon.translations("Tisch") == ["table"] and lexicon.translations("Haus") == ["house"]
+    assert lexicon.translations("Katze") == ["cat", "moggy"]
+    assert lexicon.word_translation("Fehlerschranke") is None and lexicon.translations("Fehlerschranke") == [
+        "error bound"]
+    assert "anrufen" not in lexicon and "es regnet" not in lexicon  # more than one German word: no headword
+    assert lexicon.written["der"] == "der" and lexicon.written["hund"] == "Hund"
+    # Without English text: the translation more entries give comes first, then the dictionary's order.
+    plain = Lexicon(LEXICON_PAIRS)
+    assert plain.translations("Hund") == ["mine car", "mine truck", "dog", "hound"]
+    assert plain.translations("Katze") == ["cat", "moggy"]
+
+
+def test_word_by_word_replaces_known_words_and_copies_the_rest() -> None:
+    lexicon = Lexicon(LEXICON_PAIRS, ["The dog sleeps.", "A dog and a cat.", "The table."])
+    assert lexicon.word_by_word("der Hund pennt unter dem Tisch.") == "The dog pennt unter dem table."
+    assert lexicon.word_by_word("Fehlerschranke, 3 Katze!") == "Fehlerschranke, 3 cat!"

@@ -45,6 +45,20 @@ def test_output_projection_is_tied_to_the_shared_embedding() -> None:
     assert _model(tie_embeddings=False).output_proj.weight is not _model(tie_embeddings=False).embedding.weight
 
 
+def test_embedding_starts_normal_with_std_one_over_sqrt_d_and_a_zero_padding_row() -> None:
+    """fairseq's Transformer embedding init: N(0, d^-1/2), padding row 0; √d-scaled, each component has variance 1."""
+    d, vocab = 64, 4000
+    model = _model(vocab_size=vocab, d_model=d, n_heads=4, pad_token_id=0)
+    weight = model.embedding.weight.detach()
+    assert (weight[0] == 0).all()
+    rest = weight[1:].flatten()
+    assert abs(rest.mean().item()) < 4 * d ** -0.5 / rest.numel() ** 0.5  # four standard errors
+    assert rest.std().item() == pytest.approx(d ** -0.5, rel=0.01)  # 256k samples: the std is within ~0.2%
+    # Xavier's uniform bound for this shape would give std sqrt(2 / (vocab + d)) = 0.022, not 0.125.
+    scaled = model.embedding(torch.arange(1, vocab)[None])[0]
+    assert scaled.var().item() == pytest.approx(1.0, rel=0.02)
+
+
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_incremental_decoding_matches_full_recompute(norm_first: bool) -> None:
     model = _model(1, norm_first=norm_first)

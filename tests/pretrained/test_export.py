@@ -129,7 +129,11 @@ def check_marian_export(transformers, directory, tmp_path) -> None:
                                     forced_eos_token_id=None)  # greedy_decode does not force an end at max_len
     greedy = ours.model.greedy_decode(batch["input_ids"], max_len=8, src_attention_mask=batch["attention_mask"])
     width = min(generated.shape[1], greedy.shape[1])
-    assert torch.equal(generated[:, :width], greedy[:, :width])
+    assert torch.equal(generated[:, :width - 1], greedy[:, :width - 1])
+    # The last place holds the same token, or </s> where MarianMTModel's forced_eos_token_id ends a search that ran
+    # to max_new_tokens (an untrained model with N(0, 1/d) embeddings repeats <s> until then); ours does not force it.
+    last = generated[:, width - 1]
+    assert ((last == greedy[:, width - 1]) | (last == config.eos_token_id)).all()
     back = from_pretrained(tmp_path / "hf")  # and MarianMTModel checkpoints come back in
     assert back.task == "translate"
     with torch.no_grad():

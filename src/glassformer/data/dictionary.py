@@ -12,6 +12,11 @@
    of a clause is glued back ("rufe … an" → "anrufen"), a "zu" infinitive loses its "zu"
    ("anzurufen" → "anrufen"), and a reflexive pronoun selects the "sich" entry ("Ich beeile mich"
    → "sich beeilen"). Only the words of the sentence are used, never which dictionary line it came from.
+3. **Words.** :class:`Lexicon` gathers, for each one-word German headword, the English
+   translations its entries give, most frequent first ("Hund" → "dog", "canine", …): the
+   word-by-word baseline, the word-first training curriculum and the studio's look-up table
+   all read it. :func:`training_pairs` splits a training target's joined alternatives into
+   pairs of their own, so a model learns to give one translation, not two glued by "; ".
 """
 
 from __future__ import annotations
@@ -84,6 +89,116 @@ def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | No
     return [[refs[k] if k < len(refs) else None for refs in references] for k in range(width)]
 
 
+def training_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Training pairs with the alternatives inside each target split: one pair per alternative.
+
+    ("Wie spät ist es?", "What time is it?; What's the time?") gives two pairs with the same
+    source; a source whose alternatives match its target's one to one is split alongside
+    (:func:`reference_items`); any other source is kept whole.
+    """
+    out = []
+    for item in reference_items(pairs):
+        aligned = item.source != pairs[item.pair_index][0]
+        targets = item.references[:1] if aligned else item.references
+        out.extend((item.source, target) for target in targets)
+    return out
+
+
+# --- words: one-word headwords and their translations ---------------------------------------------
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+# A word as a headword is written: letters, joined by inner hyphens or apostrophes ("E-Mail", "o'clock").
+_ONE_WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*", re.UNICODE)
+_SLASHED = re.compile(r"/[^/]*/")  # Ding's "/…/" notes: abbreviations and regional forms
+_ENGLISH_PLACEHOLDERS = {"sb", "sth", "sb's", "one's", "oneself"}
+
+
+def entry_alternatives(side: str) -> list[str]:
+    """The alternatives of one side of a phrase pair: in a dictionary entry (not a sentence) every "; " separates two."""
+    return [piece.strip() for piece in side.split(_SEPARATOR) if piece.strip()]
+
+
+def word_tokens(text: str) -> list[str]:
+    """The lower-cased words of `text`: runs of letters and digits ("E-Mail, 10 Uhr" → e, mail, 10, uhr)."""
+    return _TOKEN.findall(text.lower())
+
+
+def headword_tokens(text: str) -> list[str]:
+    """The words of `text` as written, in the form a :class:`Lexicon` looks up ("E-Mail" stays one word; no digits)."""
+    return _ONE_WORD.findall(text)
+
+
+def _plain(side: str) -> str:
+    """One alternative of a phrase pair without its parenthesised and slashed notes, spaces collapsed."""
+    return " ".join(_SLASHED.sub(" ", re.sub(r"\([^()]*\)", " ", side)).split())
+
+
+class Lexicon:
+    """One-word German headwords and their English translations, the most frequent in English first.
+
+    Built from (German, English) phrase pairs (for ``de-en``: the training-eligible
+    ``ParallelCorpus.extra``). A German alternative that is one word after its notes are removed
+    ("Hund", "der (des; dem; den)" → "der") is a headword, looked up lower-cased; each English
+    alternative of the same pair, without notes, placeholders (sb., sth.) or an infinitive's "to",
+    and of at most `max_english_words` words, is one of its translations. Translations rank by how
+    often their rarest word occurs in `english_corpus` (for ``de-en``: the training targets), so
+    "Hund" gives "dog" before the miners' "tub" and "der" gives "the" before "who"; then by how
+    many entries give them; then by which the dictionary lists first.
+    """
+
+    def __init__(self, phrase_pairs: Iterable[tuple[str, str]], english_corpus: Iterable[str] = (),
+                 max_english_words: int = 4) -> None:
+        english_counts = Counter(w for text in english_corpus for w in word_tokens(text))
+        counts: dict[str, Counter] = {}
+        first_seen: dict[str, dict[str, int]] = {}
+        self.written: dict[str, str] = {}  # lower-cased headword → as the dictionary first writes it
+        for german, english in phrase_pairs:
+            # Notes go first: "der (des; dem; den)" is one alternative, not three.
+            heads = [h for h in entry_alternatives(_plain(german)) if _ONE_WORD.fullmatch(h)]
+            if not heads:
+                continue
+            senses = [s for s in (self._english(a) for a in entry_alternatives(_plain(english)))
+                      if s and len(s.split()) <= max_english_words]
+            for head in heads:
+                key = head.lower()
+                self.written.setdefault(key, head)
+                order = first_seen.setdefault(key, {})
+                for sense in senses:
+                    counts.setdefault(key, Counter())[sense] += 1
+                    order.setdefault(sense, len(order))
+        usage = {sense: min((english_counts[w] for w in word_tokens(sense)), default=0)
+                 for counter in counts.values() for sense in counter}
+        self.entries: dict[str, list[str]] = {
+            key: sorted(counter, key=lambda sense, c=counter, o=first_seen[key]: (-usage[sense], -c[sense], o[sense]))
+            for key, counter in counts.items()}
+
+    @staticmethod
+    def _english(alternative: str) -> str:
+        words = [w for w in alternative.split() if w.lower().rstrip(".") not in _ENGLISH_PLACEHOLDERS]
+        if len(words) > 1 and words[0] == "to":  # the infinitive's "to": "to sleep" → "sleep"
+            words = words[1:]
+        return " ".join(words)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, word: str) -> bool:
+        return word.lower() in self.entries
+
+    def translations(self, word: str) -> list[str]:
+        """Every translation of `word` (any case), the most frequent first; [] when it is no headword."""
+        return list(self.entries.get(word.lower(), []))
+
+    def word_translation(self, word: str) -> str | None:
+        """The highest-ranked one-word translation of `word`, or None."""
+        return next((s for s in self.entries.get(word.lower(), []) if " " not in s), None)
+
+    def word_by_word(self, sentence: str) -> str:
+        """`sentence` with each word replaced by its one-word translation (unknown words kept), first letter upper-case."""
+        out = _ONE_WORD.sub(lambda m: self.word_translation(m.group()) or m.group(), sentence)
+        return out[:1].upper() + out[1:]
+
+
 # --- hints: phrase pairs looked up by the words of a sentence ------------------------------------
 
 # Placeholders and pronouns that dictionary headwords carry around the word itself.
@@ -121,12 +236,6 @@ def _headword(german: str) -> str | None:
     return f"sich {key}" if reflexive else key
 
 
-_ENGLISH_PLACEHOLDERS = {"sb", "sth", "sb's", "one's", "oneself"}
-
-
-def _entry_alternatives(side: str) -> list[str]:
-    """The alternatives of one side of a phrase pair: in a dictionary entry every "; " separates two."""
-    return [piece.strip() for piece in side.split(_SEPARATOR) if piece.strip()]
 
 
 class HintRetriever:
@@ -144,7 +253,7 @@ class HintRetriever:
         english_counts = Counter(w.lower() for text in english_corpus for w in _WORD.findall(text))
         best: dict[str, tuple[tuple[float, int], str, str]] = {}
         for german, english in phrase_pairs:
-            english = (_entry_alternatives(english) or [""])[0]
+            english = (entry_alternatives(english) or [""])[0]
             words = [w.lower() for w in _WORD.findall(re.sub(r"\([^()]*\)", " ", english))]
             words = [w for w in words if w not in _ENGLISH_PLACEHOLDERS]
             if not words or len(english.split()) > max_english_words:
@@ -152,7 +261,7 @@ class HintRetriever:
             # Among the senses of a headword, the one whose rarest English word is the most common in the
             # training text is the plainest ("Katze = cat", not "Katze = moggy"); then the shortest.
             plainness = (min(english_counts[w] for w in words), -len(english))
-            for alternative in _entry_alternatives(german):
+            for alternative in entry_alternatives(german):
                 key = _headword(alternative)
                 if key is not None and (key not in best or plainness > best[key][0]):
                     best[key] = (plainness, alternative, english)

@@ -118,12 +118,21 @@ class Seq2SeqTransformer(nn.Module):
             self.output_proj.weight = self.embedding.weight
 
     def _init_weights(self) -> None:
-        """Glorot/Xavier-uniform for every matrix, zero biases, identity LayerNorms (annotated Transformer's choice)."""
+        """Glorot/Xavier-uniform matrices, zero biases, identity LayerNorms; the embedding normal(0, d^-½), padding row 0.
+
+        The embedding is multiplied by √d before the positions are added, so N(0, 1/d) entries give
+        token vectors with unit-variance components, above the sinusoids' root mean square of 0.71
+        (fairseq's Transformer init). Xavier's would give 0.35 for d=128 and 2,000 tokens: the
+        positions would outweigh the words.
+        """
         for name, param in self.named_parameters():
             if param.dim() > 1:
                 nn.init.xavier_uniform_(param)
             elif "norm" not in name:
                 nn.init.zeros_(param)
+        nn.init.normal_(self.embedding.weight, mean=0.0, std=self.config.d_model ** -0.5)
+        with torch.no_grad():
+            self.embedding.weight[self.config.pad_token_id].zero_()
 
     def new_cache(self) -> list[DecoderLayerCache]:
         """An empty self- and cross-attention cache per decoder layer."""

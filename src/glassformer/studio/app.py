@@ -19,7 +19,7 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from glassformer.studio import explain, generate, handlers  # noqa: E402
+from glassformer.studio import explain, generate, handlers, lookups  # noqa: E402
 from glassformer.studio.handlers import StudioModels  # noqa: E402
 from glassformer.studio.jobs import ModelSlot  # noqa: E402
 from glassformer.viz import loss_curve_svg  # noqa: E402
@@ -264,10 +264,13 @@ def build_app(models: StudioModels) -> gr.Blocks:
             method = gr.Radio(["greedy", "beam"], value="beam", label="Search")
             s_submit = gr.Button("Translate", variant="primary", elem_id="tr-submit")
             s_out = gr.Textbox(label="English", interactive=False, elem_id="tr-out")
+            s_lookups = gr.HTML(elem_id="tr-lookups")
             s_picture = gr.HTML(elem_id="tr-attention")
             s_view = gr.HTML()
             s_submit.click(partial(handlers.translate, models), [s_text, method], [s_out, s_picture, s_view],
                            api_name="translate")
+            s_submit.click(partial(lookups.translation_lookups, models), [s_text], s_lookups,
+                           api_name="translate_lookups")
             with gr.Accordion("Explain: why this prediction?", open=False, elem_id="tr-explain-section"):
                 with gr.Row():
                     s_step = gr.Number(value=0, precision=0, minimum=0, maximum=200,
