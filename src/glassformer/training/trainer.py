@@ -79,6 +79,7 @@ class TrainConfig:
     max_minutes: float | None = None
     started_at: float | None = None
     reserve_evals: float = 0.0
+    timing_step: int = 0  # the step the timed steps stand for (a curriculum whose batches change later times those)
     batch_size: int = 32  # examples per forward pass summed over all processes
     grad_accum: int = 1  # forward passes per optimizer step
     lr: float = 5e-5  # peak learning rate
@@ -372,7 +373,8 @@ class Trainer:
         saved = ({k: v.detach().clone() for k, v in model.state_dict().items()},
                  copy.deepcopy(optimizer.state_dict()), run.scheduler.state_dict(), rng_state())
         timed: list[float] = []
-        epoch = run.state.epoch
+        epoch, at_step = run.state.epoch, run.state.step
+        run.state.step = cfg.timing_step  # data that reads the trainer's step gives that step's batches
         while len(timed) < _TIMED_STEPS + _UNTIMED_STEPS:
             self._set_epoch(run, epoch, 0)
             group: list[Any] = []
@@ -398,6 +400,7 @@ class Trainer:
         optimizer.load_state_dict(saved[1])
         run.scheduler.load_state_dict(saved[2])
         set_rng_state(saved[3])
+        run.state.step = at_step
         run.window = _Window(since=time.perf_counter())
         return {"step_seconds": sum(timed[_UNTIMED_STEPS:]) / _TIMED_STEPS, "eval_seconds": eval_seconds}
 
