@@ -542,6 +542,12 @@ class TextGenerator:
         """The ``<|endoftext|>`` id that starts every work in training (and ends a generated one)."""
         return self.tokenizer.special_tokens.get(END_OF_TEXT)
 
+    @property
+    def start_ids(self) -> list[int]:
+        """What every prompt starts with: ``[<|endoftext|>]`` where :attr:`start_token` says so, else nothing."""
+        end = self.end_token_id
+        return [end] if self.start_token and end is not None else []
+
     def prepare(self, prompts: str | Sequence[str], *, special_tokens: str = "text",
                 start_token: bool | None = None) -> ModelInputs:
         """Each prompt's ids as the model reads them: ``<|endoftext|>`` first where :attr:`start_token` says so
@@ -552,7 +558,7 @@ class TextGenerator:
         if isinstance(prompts, str):
             prompts = [prompts]
         end = self.end_token_id
-        start = [end] if end is not None and (self.start_token if start_token is None else start_token) else []
+        start = self.start_ids if start_token is None else [end] if start_token and end is not None else []
         policy = special_token_policy(special_tokens, hint=POLICY_HINT)
         window = self.model.config.max_position
         rows, truncated = [], []

@@ -113,6 +113,27 @@ def predictor_for(model: Any, tokenizer: Any = None, label_names: Sequence[str] 
     return get_task(TASK_OF_CLASS[kind]).Predictor.from_loaded(loaded)
 
 
+def load_reader(model: str | os.PathLike) -> Any:
+    """What reads inputs for any model directory or known name the views open (``glassformer viz``).
+
+    The predictor of the task the model serves (a saved model of a task glassformer does not know is
+    read by the predictor of its model class), or feature extraction for a bare encoder such as ``minilm``.
+    """
+    from glassformer.pretrained import from_pretrained
+    from glassformer.pretrained.api import TASK_OF_CLASS
+
+    loaded = from_pretrained(model)
+    kind = type(loaded.model).__name__
+    task = loaded.task if loaded.task in TASKS else TASK_OF_CLASS.get(kind)
+    if task is not None:
+        return get_task(task).Predictor.from_loaded(loaded)
+    if kind != "TransformerEncoderModel" or loaded.tokenizer is None:
+        raise WrongModelError(f"{model} holds a {kind}{'' if loaded.tokenizer else ' without a tokenizer'}; "
+                              f"expected a model of a glassformer task or an encoder with its tokenizer")
+    return FeatureExtractionPipeline(loaded.model, loaded.tokenizer,
+                                     int(loaded.extra.get("max_length") or loaded.model.config.max_position))
+
+
 def pipeline(task: str, model: str | os.PathLike | None = None, **kwargs: Any) -> Any:
     """A ready-to-call predictor for `task` (glassformer's or Hugging Face's name) from the directory `model`.
 

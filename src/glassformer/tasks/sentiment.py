@@ -432,7 +432,7 @@ class SentimentClassifier:
             rows.append(ids)
             truncated.append(cut)
         device = next(self.model.parameters()).device
-        batch = PaddingCollator(pad_id=self.tokenizer.special_tokens[PAD])([{"input_ids": ids} for ids in rows])
+        batch = PaddingCollator(pad_id=self.model.config.pad_token_id)([{"input_ids": ids} for ids in rows])
         return ModelInputs([{"input_ids": batch["input_ids"].to(device),
                              "attention_mask": batch["attention_mask"].to(device)}], rows, truncated)
 

@@ -409,14 +409,17 @@ def load_image(path: str | Path, size: int = 28, max_pixels: int = 40_000_000) -
 
 def checkpoint_pixels(images: Sequence[Any], config: ViTConfig, settings: Mapping[str, Any]) -> Tensor:
     """``(B, C, H, W)`` inputs as a checkpoint's ``preprocessor_config.json`` says: resize, x / 255, (x - mean) / std."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     mean = np.asarray(settings.get("image_mean", [0.5] * config.in_channels), dtype=np.float32)
     std = np.asarray(settings.get("image_std", [0.5] * config.in_channels), dtype=np.float32)
     mode = "RGB" if config.in_channels == 3 else "L"
     arrays = []
     for image in images:
-        picture = Image.open(image) if isinstance(image, (str, Path)) else image
+        try:
+            picture = Image.open(image) if isinstance(image, (str, Path)) else image
+        except UnidentifiedImageError as exc:
+            raise ValueError(f"{image} is not a readable image: {exc}") from None
         if not isinstance(picture, Image.Image):
             picture = Image.fromarray(np.asarray(picture, dtype=np.uint8))
         picture = picture.convert(mode).resize((config.image_size, config.image_size), Image.Resampling.BILINEAR)
