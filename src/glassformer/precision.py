@@ -5,36 +5,26 @@ with AVX512-BF16 or AMX, CUDA GPUs from Ampere on) a matmul runs about twice as 
 ``auto`` picks bf16 there and fp32 everywhere else, so a machine with AVX2 only keeps full fp32
 speed. Training in bf16 runs the forward and backward passes under autocast and keeps the weights,
 the optimizer state and the loss in float32 ("mixed precision"). ``int8`` is for CPU inference only:
-the Linear layers are quantised (:mod:`glassformer.pretrained.quantize`).
+the Linear layers are quantised (:mod:`glassformer.nn.quantize`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-from pathlib import Path
 from typing import ContextManager
 
 import torch
 
+from glassformer._cpu import cpu_flags, cpu_has_int8_dot
 from glassformer.errors import UsageError
+
+__all__ = ["PRECISIONS", "autocast", "cpu_flags_summary", "cpu_has_int8_dot", "cpu_has_native_bf16",
+           "parameter_dtype", "prepare_for_inference", "resolve"]
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 # Set to 0 or 1 to override what the CPU's flags say (to try the other machine's path here).
 ENV_OVERRIDE = "GLASSFORMER_CPU_BF16"
-
-
-@functools.lru_cache(maxsize=1)
-def _cpu_flags() -> frozenset[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.partition(":")[2].split())
-    return frozenset()
 
 
 def cpu_has_native_bf16() -> bool:
@@ -42,22 +32,13 @@ def cpu_has_native_bf16() -> bool:
     override = os.environ.get(ENV_OVERRIDE)
     if override in ("0", "1"):
         return override == "1"
-    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
-
-
-def cpu_has_int8_dot() -> bool:
-    """Whether this CPU has integer dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX-INT8).
-
-    Without them ``torch._int_mm`` on the CPU is many times slower than an fp32 matmul (measured on an
-    AVX2-only EPYC: 27x), so int8 layers multiply their integer values in fp32 instead.
-    """
-    return bool(_cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def cpu_flags_summary() -> str:
     """The CPU features that decide the kernels, as RESULTS tables quote them (e.g. ``avx2 avx512f avx512_bf16``)."""
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-    return " ".join(flag for flag in wanted if flag in _cpu_flags()) or "unknown"
+    return " ".join(flag for flag in wanted if flag in cpu_flags()) or "unknown"
 
 
 def resolve(precision: str, device: torch.device | str = "cpu", *, training: bool = False) -> str:
@@ -97,7 +78,7 @@ def prepare_for_inference(model: torch.nn.Module, precision: str = "fp32", *, sk
     if resolved == "bf16":
         model.to(torch.bfloat16)
     elif resolved == "int8":
-        from glassformer.pretrained.quantize import quantize_int8
+        from glassformer.nn.quantize import quantize_int8
 
         quantize_int8(model, skip=skip)
     return resolved

@@ -1,10 +1,14 @@
 """The architecture's rules, checked on the source itself (its import statements and calls, read with ast).
 
-- data flows downward: ``nn`` imports nothing of glassformer above it, ``models`` never import
+- data flows downward: ``nn`` imports nothing of glassformer above it (not even ``precision``, which
+  stands on ``nn`` to quantise), ``precision`` imports nothing above ``nn``, ``models`` never import
   ``training``, ``tasks``, ``inference``, ``studio`` or ``viz``, ``inference`` never imports ``tasks``,
   ``training`` never imports ``pretrained`` or ``tasks``, ``pretrained`` never imports ``tasks``, and ``lens``
   (above the models, below the CLI and the studio) never imports ``cli`` or ``studio``, nor does ``serve``;
 - the studio, the CLI and the server do no model math (no softmax, matmul or layer-norm calls);
+- one road: nothing outside ``tasks`` builds a model's inputs from text or images (no tokenizer encode,
+  normalise or image loading in ``lens``, ``viz``, ``studio``, ``cli`` or ``serve`` beyond a listed, explained few);
+  the task predictors' ``prepare`` does;
 - no object's ``__class__`` is reassigned (a learner finds the class they read).
 """
 
@@ -35,8 +39,12 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+ABOVE_NN = ("glassformer.models", "glassformer.training", "glassformer.tasks", "glassformer.inference",
+            "glassformer.studio", "glassformer.viz", "glassformer.pretrained", "glassformer.data", "glassformer.cli",
+            "glassformer.lens")
 RULES = {
-    "nn": ("glassformer.models", "glassformer.training", "glassformer.tasks", "glassformer.inference",
+    "precision": ABOVE_NN,
+    "nn": ("glassformer.precision", "glassformer.models", "glassformer.training", "glassformer.tasks", "glassformer.inference",
            "glassformer.studio", "glassformer.viz", "glassformer.pretrained", "glassformer.data", "glassformer.cli",
            "glassformer.lens"),
     "models": ("glassformer.training", "glassformer.tasks", "glassformer.inference", "glassformer.studio",
@@ -91,3 +99,84 @@ def test_the_rules_would_catch_an_offence(tmp_path):
     assert "glassformer.training" in _imports(bad)
     calls = [n for n in ast.walk(ast.parse(bad.read_text())) if isinstance(n, ast.Call)]
     assert any(isinstance(c.func, ast.Attribute) and c.func.attr == "softmax" for c in calls)
+
+
+# Calls that turn text or images into model inputs; a predictor's prepare makes them (glassformer.tasks).
+INPUT_BUILDERS = {"encode", "encode_plus", "encode_batch", "encode_ordinary", "encode_ordinary_offsets", "normalise",
+                  "load_image", "checkpoint_pixels"}
+# (file, function): why the call there builds no model's input.
+ALLOWED_INPUT_CALLS = {
+    ("lens/explain.py", "_token_index"): "the target token the user named, not an input",
+    ("lens/logit_lens.py", "_token_id"): "the token whose rank the user follows, not an input",
+    ("studio/baseline.py", "_run"): "the Markov baseline's training text",
+    ("studio/handlers.py", "reference_tokens"): "the Tokenizer tab shows GPT-2's and BERT's pieces",
+    ("studio/handlers.py", "_uploaded_image"): "the upload as the picture shown; the classifier prepares its pixels",
+    ("cli/commands.py", "_tokenize"): "`glassformer tokenize` prints the ids",
+    ("cli/commands.py", "_embed"): "the sentence encoder's own encode (texts to vectors)",
+    ("serve/endpoints.py", "image_endpoint"): "the upload's bytes to the picture, as classify-image reads a file",
+    ("serve/endpoints.py", "embed_endpoint"): "the sentence encoder's own encode (texts to vectors), as `embed`",
+    ("serve/endpoints.py", "run"): "the worker functions of the two endpoints above, where those calls run",
+}
+
+
+def _input_calls(path: Path) -> list[tuple[str, int, str]]:
+    """(function, line, call name) of each input-building call in a file; ``"…".encode("utf-8")`` is not one."""
+    found = []
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for function in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+        for node in ast.walk(function):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            is_str_encode = name == "encode" and node.args and isinstance(node.args[0], ast.Constant)
+            if name in INPUT_BUILDERS and not is_str_encode:
+                found.append((function.name, node.lineno, name))
+    return found
+
+
+@pytest.mark.parametrize("layer", ["lens", "viz", "studio", "cli", "serve"])
+def test_only_the_predictors_build_model_inputs(layer):
+    offences = [f"{path.relative_to(PACKAGE)}:{line} {function}() calls {name}" for path in _modules(layer)
+                for function, line, name in _input_calls(path)
+                if (str(path.relative_to(PACKAGE)), function) not in ALLOWED_INPUT_CALLS]
+    assert not offences, offences
+
+
+def test_the_input_rule_would_catch_an_offence(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def show(tokenizer, text):\n    return tokenizer.encode(text), 'x'.encode('utf-8')\n")
+    assert _input_calls(bad) == [("show", 2, "encode")]
+
+
+def test_every_task_predictor_follows_the_contract(monkeypatch):
+    """Each registered task's Predictor (the toy task's too) has every method of glassformer.tasks.base.Predictor,
+    loads in a precision; a predictor without `format` is refused."""
+    from glassformer.tasks import TASKS
+    from glassformer.tasks.base import PREDICTOR_METHODS, Predictor
+
+    monkeypatch.setitem(TASKS, "toy", "tests.architecture.toy_task")
+    from tests.architecture import toy_task
+
+    monkeypatch.delattr(toy_task.Predictor, "format")
+    with pytest.raises(AssertionError, match="lacks"):
+        _check_predictors(TASKS)
+    monkeypatch.undo()
+    monkeypatch.setitem(TASKS, "toy", "tests.architecture.toy_task")
+    _check_predictors(TASKS)
+
+    assert {name for name in vars(Predictor) if not name.startswith("_") or name == "__call__"} >= set(PREDICTOR_METHODS)
+
+
+def _check_predictors(tasks: dict[str, str]) -> None:
+    import inspect
+
+    from glassformer.tasks import get_task
+    from glassformer.tasks.base import PREDICTOR_METHODS
+
+    for task in tasks:
+        predictor = get_task(task).Predictor
+        missing = [name for name in PREDICTOR_METHODS if not callable(getattr(predictor, name, None))]
+        assert not missing, f"{task}: its Predictor lacks {missing}"
+        assert "precision" in inspect.signature(predictor.load).parameters, task
+        for name in ("load", "from_loaded"):
+            assert isinstance(inspect.getattr_static(predictor, name), classmethod), f"{task}: {name}"

@@ -26,5 +26,7 @@ def test_a_task_module_alone_gives_cli_eval_and_pipeline(tmp_path, capsys, monke
     assert "--beam applies to translate models" in capsys.readouterr().err
     classify = pipeline("toy", model=out)
     assert [r["label"] for r in classify(["abcdefg", "ab"])] == ["long", "short"]
+    assert main(["predict", str(out), "abcdefg", "ab"]) == 0  # the CLI prints the predictor's format
+    assert capsys.readouterr().out.splitlines() == ["long abcdefg", "short ab"]
     assert main(["train", "toy", "--help"]) == 0
     assert "--minimum MINIMUM" in capsys.readouterr().out

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from glassformer.tasks.base import Option, pick_preset, resolve_preset, setting
+from glassformer.tasks.base import ModelInputs, Option, pick_preset, resolve_preset, setting
 from glassformer.training.saved import load_saved, prepare_out_dir, register_model_class, save_model
 
 TASK = "toy"
@@ -90,18 +90,31 @@ def train(preset: str | ToyPreset = "quick", out: str | Path | None = None, *, t
 
 
 class Predictor:
+    """The task's predictor, following glassformer.tasks.base.Predictor: the model reads each text's length."""
+
     def __init__(self, model: Threshold, labels: list[str]) -> None:
         self.model, self.labels = model, labels
 
     @classmethod
-    def load(cls, directory: str | Path, **options: Any) -> "Predictor":
-        saved = load_saved(directory, verify=options.get("verify", True))
-        return cls(saved.model, saved.label_names)
+    def load(cls, directory: str | Path, device: str = "cpu", verify: bool = True,
+             precision: str = "fp32") -> "Predictor":
+        return cls.from_loaded(load_saved(directory, device=device, verify=verify))
+
+    @classmethod
+    def from_loaded(cls, loaded: Any) -> "Predictor":
+        return cls(loaded.model, loaded.label_names)
+
+    def prepare(self, texts: str | list[str]) -> ModelInputs:
+        texts = [texts] if isinstance(texts, str) else texts
+        return ModelInputs([{"lengths": torch.tensor([float(len(t)) for t in texts])}])
 
     def __call__(self, texts: str | list[str], **options: Any) -> list[dict[str, Any]]:
         texts = [texts] if isinstance(texts, str) else texts
-        decided = self.model(torch.tensor([float(len(t)) for t in texts]))
+        decided = self.model(**self.prepare(texts).tensors)
         return [{"text": t, "label": self.labels[int(d)], "score": 1.0} for t, d in zip(texts, decided)]
+
+    def format(self, results: list[dict[str, Any]]) -> list[str]:
+        return [f"{r['label']} {r['text']}" for r in results]
 
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,

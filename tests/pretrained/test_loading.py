@@ -118,7 +118,7 @@ def test_int8_linear_is_close_to_float():
 def test_int8_linear_without_int8_dot_products_computes_the_same_integers(monkeypatch, rows):
     """Reference: the int32 product of the quantised values (torch._int_mm, exact); the fp32 branch that CPUs
     without VNNI take must give the same output."""
-    from glassformer.pretrained import quantize
+    from glassformer.nn import quantize
 
     torch.manual_seed(0)
     quantised = Int8Linear.from_linear(torch.nn.Linear(96, 40))

@@ -70,8 +70,9 @@ def test_shifted_windows_keep_their_count_and_move_each_pass():
 
 @pytest.mark.slow  # a 12-second budget
 def test_a_budgeted_run_records_its_steps_the_chain_and_the_curve(tmp_path):
-    from .test_lm_transformer import _works
     from glassformer.data.corpora import PlaySplit
+
+    from .test_lm_transformer import _works
 
     train, validation = _works(2, seed=0), _works(1, seed=1)
     split = PlaySplit(train=train, validation=validation, titles={n: n for n in {**train, **validation}}, seed=0)

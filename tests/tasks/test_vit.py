@@ -157,3 +157,23 @@ def test_classify_image_rejects_non_images(trained: vit.ViTRun, tmp_path: Path, 
     missing = tmp_path / "missing.jpg"
     assert main(["classify-image", str(trained.out_dir), str(missing)]) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_a_checkpoint_reads_pixels_as_its_preprocessor_config_says(tmp_path):
+    """Reference: Pillow's grey conversion L = (299 R + 587 G + 114 B) / 1000 gives 76 for pure red; (1 - 0.5) / 0.5."""
+    from PIL import Image
+
+    rgb = np.zeros((20, 10, 3), dtype=np.uint8)
+    rgb[..., 0] = 255  # pure red
+    Image.fromarray(rgb).save(tmp_path / "red.png")
+    grey = vit.checkpoint_pixels([tmp_path / "red.png"], vit.ViTConfig(image_size=8, patch_size=4, in_channels=1),
+                                 {"image_mean": [0.0], "image_std": [1.0]})
+    assert grey.shape == (1, 1, 8, 8)
+    np.testing.assert_allclose(grey.numpy(), 76 / 255, atol=1e-6)
+    colour = vit.checkpoint_pixels([tmp_path / "red.png"], vit.ViTConfig(image_size=4, patch_size=2, in_channels=3), {})
+    assert colour.shape == (1, 3, 4, 4)
+    np.testing.assert_allclose(colour[0, 0].numpy(), 1.0)
+    np.testing.assert_allclose(colour[0, 1].numpy(), -1.0)
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match="not a readable image"):
+        vit.checkpoint_pixels([tmp_path / "notes.png"], vit.ViTConfig(image_size=4, patch_size=2), {})

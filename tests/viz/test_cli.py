@@ -8,6 +8,7 @@ from PIL import Image
 
 from glassformer.cli import main
 from glassformer.models import DecoderLM, DecoderLMConfig, VisionTransformer, ViTConfig
+from glassformer.tasks.pipeline import predictor_for
 from glassformer.tokenizers import ByteLevelBPE, WordTokenizer
 from glassformer.training import save_model
 from glassformer.viz import embedded_data, text_attention, token_labels
@@ -69,7 +70,7 @@ def test_decoder_lm_attention_is_causal_and_byte_tokens_are_readable():
     tokenizer.train(["hello world, hello there"] * 3, 270, special_tokens=["<|endoftext|>"])
     torch.manual_seed(0)
     model = DecoderLM(DecoderLMConfig.preset("tiny", vocab_size=tokenizer.vocab_size))
-    result = text_attention(model, tokenizer, "hello world")
+    result = text_attention(predictor_for(model, tokenizer), "hello world")
     maps = result.maps[0]
     assert "".join(maps.query_tokens).replace("␣", " ") == "hello world"
     assert np.all(np.triu(maps.weights, k=1) == 0)
@@ -82,9 +83,10 @@ def test_seq2seq_text_attention_gives_encoder_decoder_and_cross_maps():
     tokenizer = WordTokenizer()
     tokenizer.train([TEXT])
     model = tiny_seq2seq()
-    result = text_attention(model, tokenizer, TEXT, max_new_tokens=5)
+    result = text_attention(predictor_for(model, tokenizer), TEXT, max_new_tokens=5)
     encoder, decoder, cross = result.maps
-    assert encoder.query_tokens == TEXT.split()
+    # The source as the translator reads it: its words, then EOS.
+    assert encoder.query_tokens == TEXT.split() + token_labels(tokenizer, [model.config.eos_token_id])
     assert len(result.target_ids) == len(decoder.query_tokens) <= 6
     assert cross.query_tokens == decoder.query_tokens and cross.key_tokens == encoder.query_tokens
 
@@ -93,5 +95,5 @@ def test_long_text_is_truncated_to_the_model():
     tokenizer = WordTokenizer()
     tokenizer.train([TEXT])
     model = tiny_encoder(vocab_size=tokenizer.vocab_size, max_position=8)
-    result = text_attention(model, tokenizer, " ".join([TEXT] * 5))
+    result = text_attention(predictor_for(model, tokenizer), " ".join([TEXT] * 5))
     assert result.truncated and len(result.maps[0].query_tokens) == 8

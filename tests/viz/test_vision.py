@@ -1,4 +1,4 @@
-"""Attention rollout against a hand computation, patch maps in the right place, and image loading."""
+"""Attention rollout against a hand computation and patch maps in the right place."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from glassformer.viz import (
     cls_attention,
     figure_png,
     image_attention_figure,
-    load_image,
     rollout_map,
 )
 
@@ -77,22 +76,3 @@ def test_image_attention_figure_has_a_panel_per_layer_and_head():
     png = Image.open(io.BytesIO(figure_png(fig, dpi=40)))
     width, height = fig.get_size_inches()
     assert png.size == (round(width * 40), round(height * 40))
-
-
-def test_load_image_converts_size_and_channels(tmp_path):
-    rgb = np.zeros((20, 10, 3), dtype=np.uint8)
-    rgb[..., 0] = 255  # pure red
-    Image.fromarray(rgb).save(tmp_path / "red.png")
-    grey = load_image(tmp_path / "red.png", 8, 1)
-    assert grey.shape == (1, 1, 8, 8)
-    # Pillow's L conversion: L = R·299/1000 + G·587/1000 + B·114/1000 → 76 for pure red.
-    np.testing.assert_allclose(grey.numpy(), 76 / 255, atol=1e-6)
-    colour = load_image(tmp_path / "red.png", 4, 3, mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
-    assert colour.shape == (1, 3, 4, 4)
-    np.testing.assert_allclose(colour[0, 0].numpy(), 1.0)
-    np.testing.assert_allclose(colour[0, 1].numpy(), -1.0)
-    (tmp_path / "notes.png").write_text("not an image")
-    with pytest.raises(ValueError, match="not a readable image"):
-        load_image(tmp_path / "notes.png", 8, 1)
-    with pytest.raises(FileNotFoundError):
-        load_image(tmp_path / "missing.png", 8, 1)

@@ -261,9 +261,12 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser("predict", help="run a saved model on texts", intermixed=True)
     predict.add_argument("model", metavar="DIR", help="a saved model directory (from `glassformer train`) or a "
                                                       "Hugging Face classification or GPT-2 checkpoint")
-    predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: one per line of stdin, "
-                                                                  "answered in batches as they arrive)")
-    predict.add_argument("--json", action="store_true", help='print a JSON list of {"text", "label", "score"}')
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="the inputs: texts to classify, sentences to "
+                                                                  "translate, prompts to continue (greedily) or image "
+                                                                  "files (default: one per line of stdin, answered in "
+                                                                  "batches as they arrive)")
+    predict.add_argument("--json", action="store_true", help='print a JSON list of the results (a classifier\'s: '
+                                                             '{"text", "label", "score"})')
     add_ablate(predict)
     add_special_tokens(predict)
     add_verify(predict)
@@ -288,8 +291,8 @@ def _predict(args: argparse.Namespace) -> int:
             if writer is not None:
                 writer.write(results)
                 continue
-            for result in results:
-                print(f"{result['label']:10s} {result['score']:.3f}  {result['text']}", flush=True)
+            for line in predictor.format(results):
+                print(line, flush=True)
     if writer is not None:
         writer.close()
     return 0

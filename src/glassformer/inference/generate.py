@@ -170,10 +170,16 @@ def stream_text(
     greedy, seed, generator).
     """
     prompt_ids = list(start_ids) + tokenizer.encode_ordinary(prompt)
+    yield from stream_pieces(model, tokenizer, prompt_ids, max_new_tokens,
+                             end_token_id=end_token_id if stop_at_end else None, **sampling)
+
+
+def stream_pieces(model: DecoderLM, tokenizer: Tokenizer, prompt_ids: Sequence[int], max_new_tokens: int = 200, *,
+                  end_token_id: int | None = None, **sampling: object) -> Iterator[str]:
+    """:func:`stream_text` for a prompt already turned into the ids the model reads: `end_token_id` ends the stream."""
     text = _TextStream(tokenizer)
-    eos = end_token_id if stop_at_end else None
-    for token in stream_tokens(model, prompt_ids, max_new_tokens, eos_token_id=eos, **sampling):
-        if token == eos:
+    for token in stream_tokens(model, prompt_ids, max_new_tokens, eos_token_id=end_token_id, **sampling):
+        if token == end_token_id:
             break
         piece = text.piece(token)
         if piece:

@@ -27,6 +27,8 @@ Methods (each returns an :class:`Attribution`, one score per unit):
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -237,30 +239,55 @@ class ImageClassification(Prediction):
     """A class of a :class:`VisionTransformer` for one image, attributed to the patch-embedding output (``hook_patches``).
 
     The baseline is an image of one value in the model's pixel space (the caller's normalisation of
-    black), so occluding a patch sets its pixels to that value.
+    black), so occluding a patch sets its pixels to that value. With several `views` of the image (a
+    classifier that averages an image with its mirror) the prediction is the one shown,
+    ``log(mean_v p_v)``, and the units are the patches of every view, first view first.
     """
 
     family = "image-classification"
 
-    def __init__(self, model: VisionTransformer, image: Tensor, baseline: float | Tensor = 0.0) -> None:
-        image = torch.as_tensor(image)
-        self.image = image.reshape(1, *image.shape[-3:]) if image.dim() >= 3 else image.reshape(1, 1, *image.shape)
+    def __init__(self, model: VisionTransformer, image: Tensor, baseline: float | Tensor = 0.0,
+                 views: Sequence[Tensor] = ()) -> None:
+        self.views = [self._image(view) for view in ([image] if not views else views)]
         self.point = model.hook_patches
         dtype = model.cls_token.dtype
+        self.image = self.views[0]
         base = (torch.full_like(self.image, float(baseline)) if not isinstance(baseline, Tensor)
                 else baseline.reshape(self.image.shape))
         with torch.no_grad():
-            features = model.patch_embedding(self.image.to(dtype))
-            base_features = model.patch_embedding(base.to(dtype))
+            features = torch.cat([model.patch_embedding(view.to(dtype)) for view in self.views], dim=1)
+            base_features = model.patch_embedding(base.to(dtype)).repeat(1, len(self.views), 1)
         super().__init__(model, features, base_features)
 
-    def _run(self, batch: int) -> Tensor:
-        return self.model(self.image.expand(batch, -1, -1, -1)).logits
+    @staticmethod
+    def _image(image: Tensor) -> Tensor:
+        image = torch.as_tensor(image)
+        return image.reshape(1, *image.shape[-3:]) if image.dim() >= 3 else image.reshape(1, 1, *image.shape)
 
-    def _self_attention(self) -> tuple[Sequence[Tensor], Tensor, slice]:
+    def _emit(self, out: Tensor, features: Tensor) -> Tensor:
+        batch, units, width = features.shape  # units: every view's patches; the pass runs the views one after another
+        views = len(self.views)
+        return features.reshape(batch, views, units // views, width).transpose(0, 1).reshape(-1, units // views, width)
+
+    def _run(self, batch: int) -> Tensor:
+        images = torch.cat([view.expand(batch, -1, -1, -1) for view in self.views])
+        logits = self.model(images).logits
+        if len(self.views) == 1:
+            return logits
+        per_view = logits.float().log_softmax(-1).reshape(len(self.views), batch, -1)
+        return (functools.reduce(torch.logaddexp, per_view) - math.log(len(self.views))).to(logits.dtype)
+
+    def _view_attention(self, view: Tensor) -> list[Tensor]:
         with torch.no_grad():
-            maps = [a[0] for a in self.model(self.image, output_attentions=True).attentions]
-        return maps, _one_hot(maps[0].shape[-1], 0, maps[0].dtype), slice(1, None)  # [CLS]'s row, the patches
+            return [a[0] for a in self.model(view, output_attentions=True).attentions]
+
+    def attention_scores(self) -> Tensor:
+        """``(V·N,)``: per view, [CLS]'s last-layer attention to its patches (heads averaged), weighted 1/V."""
+        return torch.cat([self._view_attention(v)[-1].mean(dim=0)[0, 1:] / len(self.views) for v in self.views])
+
+    def rollout_scores(self) -> Tensor:
+        """``(V·N,)``: per view, the attention rollout in [CLS]'s row over its patches, weighted 1/V."""
+        return torch.cat([attention_rollout(self._view_attention(v))[0, 1:] / len(self.views) for v in self.views])
 
 
 class NextToken(Prediction):

@@ -1,13 +1,17 @@
 """The lens's front door: ``explain(predictor, text_or_image, method=...)`` → an :class:`Explanation`.
 
-One call per question "why did it decide?", for every family, with the task's own reading of the input:
+One call per question "why did it decide?", for every family. The model reads exactly what the task's
+predictor gives it (its ``prepare``: specials, dictionary hints, start token, image views), so the
+explanation is about the prediction that was shown; a bare model is read as a checkpoint is:
 
 ==========================  ===========================================  =====================================
 predictor (or model)        input                                        what is explained
 ==========================  ===========================================  =====================================
 sentiment classifier        a text (``[CLS] … [SEP]``, cut as predicted)  the predicted label (or `target`)
 ViT image classifier        an image file, ``(H, W)`` uint8 pixels or a   the predicted class (or `target`),
-                            ``(C, H, W)`` tensor in the model's pixels    per patch
+                            ``(C, H, W)`` tensor in the model's pixels    per patch (of both views where the
+                                                                         classifier averages the image with
+                                                                         its mirror)
 translator                  the source text                              target step `position` (default 0) of
                                                                          the greedy translation
 language model              the prompt                                   the next token (after prompt token
@@ -21,10 +25,8 @@ the image baseline is a black image in the model's pixel space.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from glassformer.errors import UsageError, WrongModelError
@@ -165,25 +167,25 @@ class _Case:
 
 def _prepare(predictor: Any, inputs: Any, target: int | str | None, position: int | None, tokenizer: Any,
              label_names: Sequence[str] | None) -> _Case:
-    model = getattr(predictor, "model", predictor)
-    tokenizer = getattr(predictor, "tokenizer", tokenizer)
-    labels = list(getattr(predictor, "label_names", None) or label_names or [])
+    """The prediction to attribute, on the very inputs the predictor's ``prepare`` gives the model."""
+    from glassformer.tasks.pipeline import predictor_for
+
+    predictor = predictor_for(predictor, tokenizer, label_names)
+    model = predictor.model
+    labels = list(label_names or getattr(predictor, "label_names", None) or [])
     if isinstance(model, VisionTransformer):
-        return _image_case(model, labels, inputs, target, position)
-    if tokenizer is None:
-        raise UsageError(f"explaining a {type(model).__name__} on text needs its tokenizer")
+        return _image_case(predictor, labels, inputs, target, position)
+    tokenizer = predictor.tokenizer
     if isinstance(model, EncoderClassifier):
         _no_position(position, "a classifier")
-        limit = int(getattr(predictor, "max_length", model.config.max_position))
-        ids = tokenizer.encode(_text(inputs, "the text"), add_special_tokens=True, max_length=limit)
+        ids = predictor.prepare([_text(inputs, "the text")]).ids[0]
         specials = set(tokenizer.special_tokens.values())
         prediction = TextClassification(model, ids, pad_baseline(ids, specials, model.config.pad_token_id))
-        labels = labels or [str(i) for i in range(model.config.num_labels)]
         return _Case(prediction, _label_index(target, labels), _tokens(tokenizer, ids), ids, labels)
     if isinstance(model, Seq2SeqTransformer):
-        return _translation_case(model, tokenizer, inputs, target, position)
+        return _translation_case(predictor, inputs, target, position)
     if isinstance(model, DecoderLM):
-        return _next_token_case(predictor, model, tokenizer, inputs, target, position)
+        return _next_token_case(predictor, inputs, target, position)
     raise WrongModelError(f"cannot explain a {type(model).__name__}; expected a sentiment classifier, ViT, "
                           f"translator or language model")
 
@@ -199,38 +201,35 @@ def _finish(prediction: Prediction, method: str, target: int | None, steps: int,
                        **extra)
 
 
-def _image_case(model: VisionTransformer, labels: list[str], inputs: Any, target: int | str | None,
+def _image_case(predictor: Any, labels: list[str], inputs: Any, target: int | str | None,
                 position: int | None) -> _Case:
-    from glassformer.tasks.vit import MEAN, STD, load_image, normalise
+    from glassformer.tasks.vit import MEAN, STD
 
     _no_position(position, "an image classifier")
-    config = model.config
-    if isinstance(inputs, (str, Path)) or (isinstance(inputs, np.ndarray) and inputs.dtype == np.uint8):
-        if config.in_channels != 1:
-            raise WrongModelError(f"this ViT reads {config.in_channels}-channel images; explain reads image files as "
-                                  f"glassformer's vit task does (grey); pass a (C, H, W) tensor of its pixels instead")
-        pixels = load_image(inputs, config.image_size) if isinstance(inputs, (str, Path)) else inputs
-        image = normalise(torch.as_tensor(pixels).reshape(1, *pixels.shape[-2:]))[0]
+    config = predictor.model.config
+    views = [view["images"][:1].cpu() for view in predictor.prepare(inputs).passes]
+    # Black in the model's pixel space: the task's normalisation of 0, or a checkpoint's (0 - mean) / std.
+    settings = getattr(predictor, "preprocessor", None)
+    if settings is None:
+        black: float | torch.Tensor = (0.0 - MEAN) / STD
     else:
-        image = torch.as_tensor(inputs, dtype=torch.float32)
-    if tuple(image.shape[-2:]) != (config.image_size, config.image_size):
-        raise UsageError(f"the image is {tuple(image.shape[-2:])} pixels; the model reads "
-                         f"{config.image_size}×{config.image_size}")
-    black = (0.0 - MEAN) / STD  # pixel value 0 after the task's normalisation
-    prediction = ImageClassification(model, image, black)
-    labels = labels or [str(i) for i in range(config.num_classes)]
+        mean = torch.tensor(settings.get("image_mean", [0.5] * config.in_channels), dtype=torch.float32)
+        std = torch.tensor(settings.get("image_std", [0.5] * config.in_channels), dtype=torch.float32)
+        black = ((0.0 - mean) / std).view(1, -1, 1, 1).expand_as(views[0]).contiguous()
+    prediction = ImageClassification(predictor.model, views[0], black, views)
     side = config.image_size // config.patch_size
     tokens = [f"patch {i // side},{i % side}" for i in range(config.n_patches)]
-    return _Case(prediction, _label_index(target, labels), tokens, list(range(config.n_patches)), labels)
+    if len(views) > 1:  # the mirror's patch (r, c) shows the image's patch (r, side - 1 - c)
+        tokens += [f"patch {i // side},{side - 1 - i % side} (mirrored view)" for i in range(config.n_patches)]
+    return _Case(prediction, _label_index(target, labels), tokens, list(range(len(tokens))), labels)
 
 
-def _translation_case(model: Seq2SeqTransformer, tokenizer: Any, inputs: Any, target: int | str | None,
-                      position: int | None) -> _Case:
+def _translation_case(translator: Any, inputs: Any, target: int | str | None, position: int | None) -> _Case:
+    model, tokenizer = translator.model, translator.tokenizer
     config = model.config
-    src = tokenizer.encode_ordinary(_text(inputs, "the source text"))[: config.max_position - 1] + [config.eos_token_id]
-    max_len = min(int(1.5 * len(src)) + 10, config.max_position)
-    with torch.no_grad():
-        translation = model.greedy_decode(torch.tensor([src]), max_len)[0].tolist()  # [BOS, y_1 … y_n]
+    prepared = translator.prepare([_text(inputs, "the source text")])
+    src = prepared.ids[0]
+    translation = translator.greedy_target(prepared)[0].tolist()  # [BOS, y_1 … y_n]
     step = 0 if position is None else int(position)
     n = len(translation) - 1
     if not 0 <= step < n:
@@ -241,11 +240,9 @@ def _translation_case(model: Seq2SeqTransformer, tokenizer: Any, inputs: Any, ta
                  extra={"context": _tokens(tokenizer, translation[1:]), "position": step})
 
 
-def _next_token_case(predictor: Any, model: DecoderLM, tokenizer: Any, inputs: Any, target: int | str | None,
-                     position: int | None) -> _Case:
-    start = getattr(predictor, "end_token_id", None)  # a glassformer LM saw <|endoftext|> before every text
-    ids = ([start] if start is not None else []) + tokenizer.encode_ordinary(_text(inputs, "the prompt"))
-    ids = ids[-model.config.max_position:]
+def _next_token_case(generator: Any, inputs: Any, target: int | str | None, position: int | None) -> _Case:
+    model, tokenizer = generator.model, generator.tokenizer
+    ids = generator.prepare([_text(inputs, "the prompt")]).ids[0]
     last = len(ids) - 1 if position is None else int(position)
     if not 0 <= last < len(ids):
         raise UsageError(f"position {position} is outside the prompt's {len(ids)} tokens (0 to {len(ids) - 1})")

@@ -160,39 +160,37 @@ def logit_lens(model_or_predictor: Any, text: str | Sequence[int] | Tensor, posi
     `model_or_predictor` is a language-model predictor (``TextGenerator``, from ``load_predictor`` on a
     saved LM or a GPT-2 checkpoint), a translation ``Translator``, a ``from_pretrained`` result, or a
     bare DecoderLM with `text` given as token ids. A language model is read at the last position by
-    default (its prediction of the next token). A saved glassformer LM reads the text after
-    ``<|endoftext|>``, as it was trained, and a Hugging Face checkpoint reads it as it is
-    (`start_with_end_token` overrides; by default a predictor that carries its training record, ``info``,
-    is taken for glassformer's). For a translator, `text` is the German source and the lens reads the
-    decoder along the greedy translation (BOS first), by default at the step that produced its last
-    token. `token` (an id or a one-token string) adds its rank and probability per layer.
+    default (its prediction of the next token). The predictor decides how the text is read (a saved
+    glassformer LM after ``<|endoftext|>``, as it was trained; a Hugging Face checkpoint as it is;
+    `start_with_end_token` overrides). For a translator, `text` is the German source as the translator
+    reads it (with its dictionary hints) and the lens reads the decoder along the greedy translation
+    (BOS first), by default at the step that produced its last token. `token` (an id or a one-token
+    string) adds its rank and probability per layer.
     """
+    from glassformer.models.seq2seq import Seq2SeqTransformer
+    from glassformer.tasks.pipeline import predictor_for
+
     model = getattr(model_or_predictor, "model", model_or_predictor)
     tokenizer = getattr(model_or_predictor, "tokenizer", None)
     _parts(model)
+    reader = model_or_predictor if hasattr(model_or_predictor, "prepare") else \
+        predictor_for(model, tokenizer) if tokenizer is not None else None
     model_input: tuple
-    from glassformer.models.seq2seq import Seq2SeqTransformer
-
     if isinstance(model, Seq2SeqTransformer):
-        if not hasattr(model_or_predictor, "_source_ids"):
+        if reader is None:
             raise UsageError("the logit lens on a translation model needs its Translator (for the tokenizer)")
-        src = torch.tensor(model_or_predictor._source_ids([text]))
-        device = next(model.parameters()).device
-        target = model.greedy_decode(src.to(device), max_len=min(int(1.5 * src.shape[1]) + 10,
-                                                                  model.config.max_position - 1))
+        prepared = reader.prepare([text])
+        # The decoder reads the greedy translation (what the predictor decodes), within its positions.
+        target = reader.greedy_target(prepared)[:, : model.config.max_position]
         ids = [int(i) for i in target[0]]
-        model_input = (src.to(device), target)
+        model_input = (prepared.tensors["src_ids"], target)
         if position is None:
             position = max(len(ids) - 2, 0)  # the step that produced the last token
     else:
         if isinstance(text, str):
-            if tokenizer is None:
+            if reader is None:
                 raise UsageError("text needs a tokenizer; give token ids for a bare model")
-            end = getattr(model_or_predictor, "end_token_id", None)
-            if start_with_end_token is None:
-                start_with_end_token = bool(getattr(model_or_predictor, "info", None))
-            start = [end] if end is not None and start_with_end_token else []
-            ids = start + tokenizer.encode(text)
+            ids = reader.prepare([text], start_token=start_with_end_token).ids[0]
         else:
             ids = [int(i) for i in (text.reshape(-1).tolist() if isinstance(text, Tensor) else text)]
         if not ids:

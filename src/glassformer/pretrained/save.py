@@ -20,10 +20,10 @@ from torch import nn
 
 from glassformer._files import atomic_dir, atomic_write
 from glassformer.errors import WrongModelError
+from glassformer.nn.quantize import Int8Linear
 from glassformer.pretrained.hf_tokenizer import END_OF_TEXT, write_tokenizer
 from glassformer.pretrained.loading import SAFETENSORS
 from glassformer.pretrained.mapping import convert_to_theirs
-from glassformer.pretrained.quantize import Int8Linear
 
 KIND = "hf-checkpoint"
 

@@ -261,7 +261,7 @@ def load_endpoint(model: str | os.PathLike, *, precision: str = "auto", verify: 
     loads it), a Hugging Face checkpoint with a task head, or an encoder (``minilm``, a sentence-transformers
     export) for embeddings."""
     from glassformer._files import artifact_kind
-    from glassformer.tasks.pipeline import load_predictor, predictor_for
+    from glassformer.tasks.pipeline import checkpoint_predictor, load_predictor
     from glassformer.training.saved import read_config
 
     if os.path.isdir(model) and artifact_kind(model) == "model":
@@ -272,7 +272,7 @@ def load_endpoint(model: str | os.PathLike, *, precision: str = "auto", verify: 
     loaded = from_pretrained(model, precision=precision, verify=verify)
     if loaded.task is None and loaded.sentence is not None and loaded.tokenizer is not None:
         return embed_endpoint(SentenceEncoder(loaded.model, loaded.tokenizer, loaded.sentence))
-    return endpoint_for(predictor_for(loaded))
+    return endpoint_for(checkpoint_predictor(loaded))
 
 
 def endpoint_for(predictor: Any) -> Endpoint:

@@ -79,10 +79,11 @@ def readable(tokenizer: Any, pieces: Sequence[str]) -> list[str]:
 
 
 def comparison_html(pairs: list[tuple[Explanation, PerturbationCurve]], heading: str,
-                    image: np.ndarray | None = None, tokenizer: Any = None) -> str:
+                    image: np.ndarray | None = None, tokenizer: Any = None, mirrored: bool = False) -> str:
     """The side-by-side panel: each method's shading (tokens, or patches over `image`), deletion curve and AOPC.
 
-    With `tokenizer`, tokens are labelled as the rest of the studio labels them.
+    With `tokenizer`, tokens are labelled as the rest of the studio labels them. `mirrored`: the prediction
+    averages `image` with its mirror, so the patches of both views are scored (the image's, then the mirror's).
     """
     first = pairs[0][0]
     target = first.target if tokenizer is None else readable(tokenizer, [first.target])[0]
@@ -95,9 +96,12 @@ def comparison_html(pairs: list[tuple[Explanation, PerturbationCurve]], heading:
             labels = explanation.tokens if tokenizer is None else token_labels(tokenizer, explanation.ids)
             body = signed_token_scores_html(labels, explanation.scores)
         else:
-            side = int(round(len(explanation.scores) ** 0.5))
-            heat = np.asarray(explanation.scores, dtype=np.float64).reshape(side, side)
-            body = overlay_html(image_png(image), heat, 150, f"{NAMES[explanation.method]} per patch")
+            views = [(image, "")] + ([(image[..., ::-1], " (mirrored view)")] if mirrored else [])
+            per_view = np.asarray(explanation.scores, dtype=np.float64).reshape(len(views), -1)
+            side = int(round(per_view.shape[1] ** 0.5))
+            body = "".join(overlay_html(image_png(picture), heat.reshape(side, side), 150,
+                                        f"{NAMES[explanation.method]} per patch{which}")
+                           for (picture, which), heat in zip(views, per_view))
         cards.append(_method_card(explanation, curve, i == best, body, target))
     return (f'<div class="gf-explain" data-target="{html.escape(first.target)}" '
             f'data-probability="{first.probability!r}">'
@@ -233,9 +237,10 @@ def explain_vision(models: Any, index: int = 0, upload: str | None = None) -> st
         notes = []
         image = _image(classifier, index, upload)
         if classifier.mirror_average:
-            notes.append("The prediction above averages the image with its mirror image; the explanations follow "
-                         "one pass over the image as it is.")
+            notes.append("The prediction above averages the image with its mirror image; the explanations score "
+                         "the patches of both views, the image and then its mirror.")
         pairs = comparison(classifier, image)
-        return notes_html(notes) + comparison_html(pairs, "Explaining the class", image=image)
+        return notes_html(notes) + comparison_html(pairs, "Explaining the class", image=image,
+                                                   mirrored=classifier.mirror_average)
     except Exception as exc:
         return error_html(exc)

@@ -44,13 +44,18 @@ class Generation:
     settings: str  # the sampling settings the text was drawn with, as a phrase
 
 
-def prompt_ids(generator: Any, text: str) -> list[int]:
-    """The ids the language model reads for `text`: ``<|endoftext|>`` (where it has one), then the text's tokens."""
-    end = generator.tokenizer.special_tokens.get("<|endoftext|>")
-    ids = ([end] if end is not None else []) + generator.tokenizer.encode_ordinary(text)
-    if len(ids) == (end is not None):
+def prompt_inputs(generator: Any, text: str) -> Any:
+    """What the language model reads for `text`, as its generator prepares it (``<|endoftext|>`` first for a
+    model glassformer trained; the last ``max_position`` tokens)."""
+    inputs = generator.prepare([text])
+    if len(inputs.ids[0]) == len(generator.start_ids):
         raise UserInputError("The model's vocabulary has none of the prompt's characters; try plain English.")
-    return ids
+    return inputs
+
+
+def prompt_ids(generator: Any, text: str) -> list[int]:
+    """The ids of :func:`prompt_inputs`."""
+    return prompt_inputs(generator, text).ids[0]
 
 
 def _settings_phrase(temperature: float, top_k: int | None, top_p: float | None) -> str:

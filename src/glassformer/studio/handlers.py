@@ -31,7 +31,7 @@ from glassformer.studio.common import (
     overlay_html,
     table_html,
 )
-from glassformer.studio.generate import prompt_ids
+from glassformer.studio.generate import prompt_inputs
 from glassformer.studio.jobs import ModelSlot
 from glassformer.studio.walkthrough import (
     lm_walkthrough,
@@ -188,9 +188,8 @@ def explain(models: StudioModels, text: str, layer: int = 0, head: int = 0) -> s
     try:
         clean = clean_text(text)
         classifier = models.sentiment
-        from glassformer.tasks.sentiment import encode
-
-        ids, truncated = encode(classifier.tokenizer, clean.text, classifier.max_length, "raise")
+        inputs = classifier.prepare([clean.text])
+        ids, truncated = inputs.ids[0], inputs.truncated[0]
         config = classifier.model.config
         layer = int(np.clip(layer, 0, config.n_layers - 1))
         head = int(np.clip(head, 0, config.n_heads - 1))
@@ -214,11 +213,13 @@ def _within(value: int, count: int, what: str, notes: list[str]) -> int:
     return clipped
 
 
-def _last_tokens(ids: list[int], notes: list[str], what: str) -> list[int]:
-    if len(ids) <= MAX_WALK_TOKENS:
+def _last_tokens(ids: list[int], notes: list[str], what: str, cut: bool = False) -> list[int]:
+    """The last MAX_WALK_TOKENS of `ids`; `cut`: the model's own window already dropped the start of the text."""
+    if len(ids) <= MAX_WALK_TOKENS and not cut:
         return ids
-    notes.append(f"The walkthrough reads the last {MAX_WALK_TOKENS} tokens of your {what} ({len(ids)} in all), "
-                 "so that every grid stays readable.")
+    count = f"more than {len(ids)}" if cut else str(len(ids))
+    notes.append(f"The walkthrough reads the last {min(len(ids), MAX_WALK_TOKENS)} tokens of your {what} ({count} in "
+                 "all), so that every grid stays readable.")
     return ids[-MAX_WALK_TOKENS:]
 
 
@@ -231,7 +232,8 @@ def explain_lm(models: StudioModels, prompt: str, layer: int = 0, head: int = 0,
             raise UserInputError(models.generate.status())
         clean = clean_text(prompt, what="a prompt")
         notes = list(clean.notes)
-        ids = _last_tokens(prompt_ids(generator, clean.text), notes, "prompt")
+        inputs = prompt_inputs(generator, clean.text)
+        ids = _last_tokens(inputs.ids[0], notes, "prompt", inputs.truncated[0])
         config = generator.model.config
         layer, head = _within(layer, config.n_layers, "layer", notes), _within(head, config.n_heads, "head", notes)
         with model_lock:
@@ -249,16 +251,14 @@ def explain_translation(models: StudioModels, text: str, layer: int = 0, head: i
         translator = models.translate.get()
         if translator is None:
             raise UserInputError(models.translate.status())
-        from glassformer.tasks.translate import EOS
-
         clean = clean_text(text, what="a German sentence")
         notes = list(clean.notes)
         tokenizer = translator.tokenizer
-        pieces = tokenizer.encode_ordinary(clean.text)
-        if len(pieces) >= MAX_WALK_TOKENS:
+        source = translator.prepare([clean.text]).ids[0]  # the pieces (and hints) the model reads, then EOS
+        if len(source) > MAX_WALK_TOKENS:
             notes.append(f"The walkthrough reads the first {MAX_WALK_TOKENS - 1} tokens of your sentence "
-                         f"({len(pieces)} in all), so that every grid stays readable.")
-        source = pieces[:MAX_WALK_TOKENS - 1] + [tokenizer.special_tokens[EOS]]
+                         f"({len(source) - 1} in all), so that every grid stays readable.")
+            source = source[:MAX_WALK_TOKENS - 1] + source[-1:]
         config = translator.model.config
         encoder_layer = _within(layer, config.n_encoder_layers, "encoder layer", notes)
         decoder_layer = _within(layer, config.n_decoder_layers, "decoder layer", notes)
@@ -278,8 +278,6 @@ def explain_image(models: StudioModels, index: int = 0, layer: int = 0, head: in
         classifier = models.vision.get()
         if classifier is None:
             raise UserInputError(models.vision.status())
-        from glassformer.tasks.vit import normalise
-
         images, labels, names = _test_images()
         notes: list[str] = []
         index = _within(index, len(images), "test image", notes)
@@ -289,8 +287,8 @@ def explain_image(models: StudioModels, index: int = 0, layer: int = 0, head: in
             notes.append("This model's Vision tab averages each image with its mirror image; the walkthrough follows "
                          "the one pass over the image as it is.")
         with model_lock:
-            steps = vision_walkthrough(classifier.model, torch.as_tensor(images[index]), classifier.label_names,
-                                       layer=layer, head=head, preprocess=normalise)
+            pixels = classifier.prepare(images[index][None]).tensors["images"][0].cpu()  # the first view: the image
+            steps = vision_walkthrough(classifier.model, pixels, classifier.label_names, layer=layer, head=head)
         truth = f"test image {index}: truly {names[int(labels[index])]}"
         return notes_html(notes) + vision_walkthrough_html(steps, images[index], truth)
     except Exception as exc:
@@ -371,8 +369,7 @@ def translate(models: StudioModels, text: str, method: str = "beam") -> tuple[st
         beam = 1 if method == "greedy" else max(int(translator.beam_size), 2)
         with model_lock:
             out = translator.translate([clean.text], beam_size=beam)[0]
-            seen = text_attention(translator.model, translator.tokenizer, clean.text,
-                                  max_length=translator.model.config.max_position)
+            seen = text_attention(translator, clean.text)
         cross = next((m for m in seen.maps if "cross" in m.name), seen.maps[-1])
         # The greedy output is what the map's rows are; the beam's translation may differ from it.
         picture = figure_img(attention_heatmap(cross, -1, None, title="cross-attention (greedy output)"),
@@ -430,8 +427,6 @@ def see(models: StudioModels, index: int = 0, upload: str | None = None) -> tupl
         classifier = models.vision.get()
         if classifier is None:
             raise UserInputError(models.vision.status())
-        from glassformer.tasks.vit import normalise
-
         size = classifier.image_size
         if upload:
             image, truth = _uploaded_image(upload, size), "uploaded image"
@@ -441,7 +436,7 @@ def see(models: StudioModels, index: int = 0, upload: str | None = None) -> tupl
             image, truth = images[index], f"test image {index}: truly {names[int(labels[index])]}"
         with model_lock, torch.no_grad():
             probs = classifier.predict_proba(image[None])[0]
-            output = classifier.model(normalise(torch.as_tensor(image[None])), output_attentions=True)
+            output = classifier.model(**classifier.prepare(image[None]).tensors, output_attentions=True)
         label = {name: float(p) for name, p in zip(classifier.label_names, probs)}
         return label, message_html(truth), _patch_maps(image, output.attentions)
     except Exception as exc:

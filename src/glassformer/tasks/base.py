@@ -128,3 +128,61 @@ def resolve_preset(module: Any, preset: Any, overrides: dict[str, Any]) -> Any:
 def settings_of(preset_class: type) -> list[dataclasses.Field]:
     """The fields of a preset class a user may set (all but ``name``), in their declared order."""
     return [f for f in dataclasses.fields(preset_class) if f.name != "name"]
+
+
+# --- the predictor contract: the one road from input to answer to explanation ------------------
+
+@dataclass
+class ModelInputs:
+    """Exactly what a model reads for a batch of inputs, as the task's predictor decides it.
+
+    ``passes`` holds the keyword arguments of each forward pass the prediction combines: one pass for
+    most models, two for a ViT that averages an image with its mirror (the probabilities of the passes
+    are averaged). Text models also give each input's token ids as read (specials, dictionary hints
+    and start token included, unpadded) and whether it was cut to fit.
+    """
+
+    passes: list[dict[str, Any]]
+    ids: list[list[int]] = field(default_factory=list)
+    truncated: list[bool] = field(default_factory=list)
+
+    @property
+    def tensors(self) -> dict[str, Any]:
+        """The keyword arguments of the first (for most models the only) forward pass."""
+        return self.passes[0]
+
+
+class Predictor(Protocol):
+    """What every task's ``Predictor`` is: the one place that decides how its model reads an input.
+
+    The CLI, ``pipeline()``, the lens, the views and the studio ask the predictor for the model's
+    inputs (:meth:`prepare`) instead of rebuilding them, so an explanation is always about the input
+    that was predicted.
+    """
+
+    model: Any
+
+    @classmethod
+    def load(cls, directory: Any, device: Any = "cpu", verify: bool = True, precision: str = "fp32") -> "Predictor":
+        """The predictor of a saved model directory, in `precision` (see :mod:`glassformer.precision`)."""
+
+    @classmethod
+    def from_loaded(cls, loaded: Any) -> "Predictor":
+        """The predictor of a checkpoint already in memory (``from_pretrained``'s result, or a saved model's)."""
+
+    def prepare(self, inputs: Any) -> ModelInputs:
+        """The exact tensors the model reads for `inputs` (one input or a list)."""
+
+    def __call__(self, inputs: Any, **options: Any) -> list[dict[str, Any]]:
+        """One JSON-ready result per input."""
+
+    def format(self, results: list[dict[str, Any]]) -> list[str]:
+        """The results as the lines ``glassformer predict`` prints, one per input."""
+
+
+PREDICTOR_METHODS = ("load", "from_loaded", "prepare", "__call__", "format")
+
+
+def is_checkpoint(loaded: Any) -> bool:
+    """Whether `loaded` came from a Hugging Face checkpoint (read as its library reads it), not a glassformer save."""
+    return not getattr(loaded, "saved", True)

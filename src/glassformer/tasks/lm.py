@@ -43,9 +43,17 @@ from glassformer.errors import ConfigError, UsageError
 from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
 from glassformer.models.markov import MarkovChain
 from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, TrainingSettings, pick_preset, resolve_preset, setting
-from glassformer.tokenizers import ByteLevelBPE, CharTokenizer
-from glassformer.tokenizers.base import Tokenizer, read_text_file
+from glassformer.tasks.base import (
+    ModelInputs,
+    Option,
+    TrainingSettings,
+    is_checkpoint,
+    pick_preset,
+    resolve_preset,
+    setting,
+)
+from glassformer.tokenizers import ByteLevelBPE, CharTokenizer, special_token_policy
+from glassformer.tokenizers.base import POLICY_HINT, Tokenizer, read_text_file
 from glassformer.tokenizers.chars import END_OF_TEXT
 from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.saved import SavedModel, prepare_out_dir, read_config
@@ -642,12 +650,19 @@ def load_transformer(directory: str | Path) -> tuple[DecoderLM, Tokenizer]:
 
 
 class TextGenerator:
-    """A saved transformer language model ready to use: a prompt in, its continuation out, token by token."""
+    """A saved transformer language model ready to use: a prompt in, its continuation out, token by token.
 
-    def __init__(self, model: DecoderLM, tokenizer: Tokenizer, info: dict[str, Any] | None = None) -> None:
+    ``start_token`` decides, for every caller, whether a prompt starts with ``<|endoftext|>``: a language
+    model glassformer trained saw one before every work, so its prompts start with one; a Hugging Face
+    checkpoint reads a prompt as transformers does, as it is.
+    """
+
+    def __init__(self, model: DecoderLM, tokenizer: Tokenizer, info: dict[str, Any] | None = None, *,
+                 start_token: bool = True) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.info = dict(info or {})
+        self.start_token = start_token
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
@@ -658,28 +673,72 @@ class TextGenerator:
             raise ValueError(f"{directory} holds a {type(saved.model).__name__}; generating text needs a transformer "
                              f"(a DecoderLM), trained with `glassformer train lm --model transformer`")
         prepare_for_inference(saved.model.to(device), precision)
-        return cls(saved.model, saved.tokenizer, saved.extra)
+        return cls.from_loaded(saved)
+
+    @classmethod
+    def from_loaded(cls, loaded: Any) -> "TextGenerator":
+        """The generator of a model in memory; only a glassformer-trained one starts prompts with ``<|endoftext|>``."""
+        return cls(loaded.model, loaded.tokenizer, loaded.extra, start_token=not is_checkpoint(loaded))
 
     @property
     def end_token_id(self) -> int | None:
         """The ``<|endoftext|>`` id that starts every work in training (and ends a generated one)."""
         return self.tokenizer.special_tokens.get(END_OF_TEXT)
 
-    def stream(self, prompt: str, max_new_tokens: int = 200, **sampling: Any) -> Iterator[str]:
-        """The text of each new token continuing `prompt`, as soon as it is drawn (temperature, top_k, top_p, seed)."""
-        from glassformer.inference.generate import stream_text
-
+    @property
+    def start_ids(self) -> list[int]:
+        """What every prompt starts with: ``[<|endoftext|>]`` where :attr:`start_token` says so, else nothing."""
         end = self.end_token_id
-        return stream_text(self.model, self.tokenizer, prompt, max_new_tokens,
-                           start_ids=[end] if end is not None else [], end_token_id=end, **sampling)
+        return [end] if self.start_token and end is not None else []
 
-    def __call__(self, prompts: str | Sequence[str], max_new_tokens: int = 200,
-                 **sampling: Any) -> list[dict[str, str]]:
-        """``[{"prompt", "text"}]``: each prompt with its continuation."""
+    def prepare(self, prompts: str | Sequence[str], *, special_tokens: str = "text",
+                start_token: bool | None = None) -> ModelInputs:
+        """Each prompt's ids as the model reads them: ``<|endoftext|>`` first where :attr:`start_token` says so
+        (`start_token` overrides), then the prompt's tokens, the last ``max_position`` of them.
+
+        `special_tokens` (``raise``, ``allow`` or ``text``) says what prompt text that spells a special token becomes.
+        """
         if isinstance(prompts, str):
             prompts = [prompts]
-        return [{"prompt": prompt, "text": "".join(self.stream(prompt, max_new_tokens, **sampling))}
+        end = self.end_token_id
+        start = self.start_ids if start_token is None else [end] if start_token and end is not None else []
+        policy = special_token_policy(special_tokens, hint=POLICY_HINT)
+        window = self.model.config.max_position
+        rows, truncated = [], []
+        for index, prompt in enumerate(prompts):
+            if not isinstance(prompt, str):
+                raise TypeError(f"prompt {index} must be str, got {type(prompt).__name__}")
+            ids = start + self.tokenizer.encode(prompt, **policy)
+            rows.append(ids[-window:])
+            truncated.append(len(ids) > window)
+        if len({len(ids) for ids in rows}) > 1:
+            raise ValueError("the prompts read different numbers of tokens; prepare them one at a time")
+        device = next(self.model.parameters()).device
+        return ModelInputs([{"input_ids": torch.tensor(rows, dtype=torch.long, device=device)}], rows, truncated)
+
+    def stream(self, prompt: str, max_new_tokens: int = 200, *, special_tokens: str = "text",
+               **sampling: Any) -> Iterator[str]:
+        """The text of each new token continuing `prompt`, as soon as it is drawn (temperature, top_k, top_p, seed)."""
+        from glassformer.inference.generate import stream_pieces
+
+        ids = self.prepare(prompt, special_tokens=special_tokens).ids[0]
+        return stream_pieces(self.model, self.tokenizer, ids, max_new_tokens, end_token_id=self.end_token_id,
+                             **sampling)
+
+    def __call__(self, prompts: str | Sequence[str], max_new_tokens: int = 200, *, special_tokens: str = "text",
+                 **sampling: Any) -> list[dict[str, str]]:
+        """``[{"prompt", "text"}]``: each prompt with its continuation, the most likely one (greedy) unless
+        `sampling` asks for a draw (temperature, top_k, top_p, seed)."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        sampling = sampling or {"greedy": True}
+        return [{"prompt": prompt, "text": "".join(self.stream(prompt, max_new_tokens, special_tokens=special_tokens,
+                                                               **sampling))}
                 for prompt in prompts]
+
+    def format(self, results: Sequence[dict[str, str]]) -> list[str]:
+        """Each prompt followed by its continuation."""
+        return [r["prompt"] + r["text"] for r in results]
 
 
 Predictor = TextGenerator

@@ -21,14 +21,15 @@ name). Two sets of task names are understood:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from glassformer.errors import UsageError, WrongModelError
 from glassformer.tasks import TASKS, get_task
+from glassformer.tasks.base import ModelInputs
 
 # Hugging Face's task names → the glassformer task whose predictor answers them (None: the encoder itself).
 HF_TASKS: dict[str, str | None] = {"text-classification": "sentiment", "sentiment-analysis": "sentiment",
@@ -65,10 +66,10 @@ def load_predictor(model: str | os.PathLike, task: str | None = None, **load_kwa
                                  f"expected a saved glassformer model or a Hugging Face checkpoint directory")
     loaded = from_pretrained(model, verify=load_kwargs.get("verify", True),
                              precision=load_kwargs.get("precision", "fp32"))
-    return predictor_for(loaded, task)
+    return checkpoint_predictor(loaded, task)
 
 
-def predictor_for(loaded: Any, task: str | None = None) -> Any:
+def checkpoint_predictor(loaded: Any, task: str | None = None) -> Any:
     """The glassformer predictor of `task` (default: the one its head implies) for a loaded Hugging Face checkpoint."""
     model = loaded.path
     kind = type(loaded.model).__name__
@@ -79,29 +80,64 @@ def predictor_for(loaded: Any, task: str | None = None) -> Any:
     if loaded.task in ("sentiment", "lm", "translate") and loaded.tokenizer is None:
         raise WrongModelError(f"{model} has no tokenizer files (tokenizer.json, vocab.txt or vocab.json + "
                               f"merges.txt), so it cannot read text")
-    labels = loaded.label_names or [f"LABEL_{i}" for i in range(_n_classes(loaded.model))]
-    if loaded.task == "sentiment":
-        from glassformer.pretrained.hf_tokenizer import model_max_length
-        from glassformer.tasks.sentiment import SentimentClassifier, with_cls_template
-
-        limit = model_max_length(loaded.path, loaded.model.config.max_position)
-        return SentimentClassifier(loaded.model, with_cls_template(loaded.tokenizer), labels, limit)
-    if loaded.task == "lm":
-        from glassformer.tasks.lm import TextGenerator
-
-        return TextGenerator(loaded.model, loaded.tokenizer)
-    if loaded.task == "translate":
-        from glassformer.pretrained.hf_tokenizer import model_max_length
-        from glassformer.tasks.translate import Translator
-
-        return Translator(loaded.model, loaded.tokenizer, model_max_length(loaded.path, loaded.model.config.max_position))
-    from glassformer.tasks.vit import ImageClassifier
-
-    return ImageClassifier(loaded.model, labels)
+    return get_task(loaded.task).Predictor.from_loaded(loaded)
 
 
-def _n_classes(model: Any) -> int:
-    return int(getattr(model.config, "num_labels", getattr(model.config, "num_classes", 0)))
+@dataclass
+class InMemory:
+    """A model handed over bare, with what it needs to read inputs; read as a checkpoint is, with no recorded
+    conventions (no start token, no hints, no mirror averaging)."""
+
+    model: Any
+    tokenizer: Any = None
+    label_names: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    saved: bool = False
+
+
+def predictor_for(model: Any, tokenizer: Any = None, label_names: Sequence[str] | None = None) -> Any:
+    """The predictor that reads inputs for a bare model: its task's, or feature extraction for a bare encoder.
+
+    A task's predictor is returned as it is.
+    """
+    from glassformer.pretrained.api import TASK_OF_CLASS
+
+    if hasattr(model, "prepare"):
+        return model
+    kind = type(model).__name__
+    if kind == "TransformerEncoderModel":
+        if tokenizer is None:
+            raise UsageError("reading text with a bare encoder needs its tokenizer")
+        return FeatureExtractionPipeline(model, tokenizer, model.config.max_position)
+    if kind not in TASK_OF_CLASS:
+        raise WrongModelError(f"no task reads a {kind}; expected a sentiment classifier, ViT, translator or "
+                              f"language model")
+    if tokenizer is None and kind != "VisionTransformer":
+        raise UsageError(f"reading text with a bare {kind} needs its tokenizer")
+    loaded = InMemory(model, tokenizer, list(label_names) if label_names else None)
+    return get_task(TASK_OF_CLASS[kind]).Predictor.from_loaded(loaded)
+
+
+def load_reader(model: str | os.PathLike) -> Any:
+    """What reads inputs for any model directory or known name the views open (``glassformer viz``).
+
+    The predictor of the task the model serves (a saved model of a task glassformer does not know is
+    read by the predictor of its model class), or feature extraction for a bare encoder such as ``minilm``.
+    """
+    from glassformer.pretrained import from_pretrained
+    from glassformer.pretrained.api import TASK_OF_CLASS
+
+    loaded = from_pretrained(model)
+    kind = type(loaded.model).__name__
+    task = loaded.task if loaded.task in TASKS else TASK_OF_CLASS.get(kind)
+    if task is not None:
+        return get_task(task).Predictor.from_loaded(loaded)
+    if kind != "TransformerEncoderModel" or loaded.tokenizer is None:
+        raise WrongModelError(f"{model} holds a {kind}{'' if loaded.tokenizer else ' without a tokenizer'}; "
+                              f"expected a model of a glassformer task or an encoder with its tokenizer")
+    return FeatureExtractionPipeline(loaded.model, loaded.tokenizer,
+                                     int(loaded.extra.get("max_length") or loaded.model.config.max_position))
 
 
 def pipeline(task: str, model: str | os.PathLike | None = None, **kwargs: Any) -> Any:
@@ -133,9 +169,8 @@ def pipeline(task: str, model: str | os.PathLike | None = None, **kwargs: Any) -
     if own == "translate":
         return TranslationPipeline(predictor)
     if own == "lm":
-        return TextGenerationPipeline(predictor, start_with_end_token=_is_saved(model))
-    return ImageClassificationPipeline(predictor, 5 if top_k is _DEFAULT else top_k, None if _is_saved(model)
-                                       else Path(model))
+        return TextGenerationPipeline(predictor)
+    return ImageClassificationPipeline(predictor, 5 if top_k is _DEFAULT else top_k)
 
 
 def _batch(inputs: Any, what: str) -> tuple[list[Any], bool]:
@@ -180,6 +215,11 @@ class FeatureExtractionPipeline:
         self.tokenizer = tokenizer
         self.max_length = max_length
 
+    @property
+    def model(self) -> Any:
+        """The encoder (what the views look at)."""
+        return self.encoder
+
     @classmethod
     def load(cls, model: str | os.PathLike) -> "FeatureExtractionPipeline":
         """The encoder of a checkpoint (``minilm``), a saved encoder or a saved classifier's backbone."""
@@ -193,6 +233,21 @@ class FeatureExtractionPipeline:
                                   f"the token vectors of an encoder (BERT family) with its tokenizer")
         return cls(encoder, loaded.tokenizer, int(loaded.extra.get("max_length") or encoder.config.max_position))
 
+    def prepare(self, texts: str | Sequence[str], *, special_tokens: str = "text") -> ModelInputs:
+        """Each text with its tokenizer's post-processor tokens (``[CLS] … [SEP]``), cut to ``max_length``; the
+        tensors are the first text's (``input_ids`` and an all-ones ``attention_mask``): one text at a time."""
+        from glassformer.tokenizers import special_token_policy
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        rows, truncated = [], []
+        for text in texts:
+            encoding = self.tokenizer.encode_plus(text, add_special_tokens=True, max_length=self.max_length,
+                                                  **special_token_policy(special_tokens))
+            rows.append(encoding.ids)
+            truncated.append(encoding.num_truncated > 0)
+        ids = torch.tensor(rows[:1])
+        return ModelInputs([{"input_ids": ids, "attention_mask": torch.ones_like(ids)}], rows, truncated)
+
     @torch.inference_mode()
     def __call__(self, inputs: str | Sequence[str], return_tensors: bool = False) -> Any:
         """Per text the ``(1, T, D)`` token vectors, as nested lists (or tensors with `return_tensors`); texts longer
@@ -200,8 +255,7 @@ class FeatureExtractionPipeline:
         texts, single = _batch(inputs, "texts")
         out = []
         for text in texts:
-            ids = torch.tensor([self.tokenizer.encode(text, add_special_tokens=True, max_length=self.max_length)])
-            hidden = self.encoder(ids, torch.ones_like(ids)).last_hidden_state  # (1, T, D)
+            hidden = self.encoder(**self.prepare(text, special_tokens="raise").tensors).last_hidden_state  # (1, T, D)
             out.append(hidden if return_tensors else hidden.tolist())
         return out[0] if single else out
 
@@ -221,22 +275,13 @@ class TranslationPipeline:
 class TextGenerationPipeline:
     """transformers' ``text-generation``: ``[{"generated_text"}]``, the prompt followed by its continuation.
 
-    A language model glassformer trained saw ``<|endoftext|>`` before every text, so its prompts start with
-    one (as ``glassformer generate`` does); a Hugging Face checkpoint's prompts are read as transformers
-    reads them, as they are.
+    The generator decides how a prompt is read (:attr:`glassformer.tasks.lm.TextGenerator.start_token`): a
+    language model glassformer trained starts it with ``<|endoftext|>``, a Hugging Face checkpoint reads it as
+    transformers does, as it is.
     """
 
-    def __init__(self, generator: Any, start_with_end_token: bool = True) -> None:
+    def __init__(self, generator: Any) -> None:
         self.generator = generator
-        self.start_with_end_token = start_with_end_token
-
-    def _stream(self, prompt: str, max_new_tokens: int, sampling: dict[str, Any]) -> Any:
-        if self.start_with_end_token:
-            return self.generator.stream(prompt, max_new_tokens, **sampling)
-        from glassformer.inference.generate import stream_text
-
-        return stream_text(self.generator.model, self.generator.tokenizer, prompt, max_new_tokens,
-                           end_token_id=self.generator.end_token_id, **sampling)
 
     def __call__(self, text_inputs: str | Sequence[str], max_new_tokens: int = 50, do_sample: bool = True,
                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
@@ -251,7 +296,7 @@ class TextGenerationPipeline:
             "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
         results = []
         for prompt in prompts:
-            continuation = "".join(self._stream(prompt, max_new_tokens, sampling))
+            continuation = "".join(self.generator.stream(prompt, max_new_tokens, **sampling))
             results.append([{"generated_text": (prompt if return_full_text else "") + continuation}])
         return results[0] if single else results
 
@@ -259,48 +304,18 @@ class TextGenerationPipeline:
 class ImageClassificationPipeline:
     """transformers' ``image-classification``: each image's ``top_k`` most likely labels with their probabilities.
 
-    A glassformer ViT reads images as its task does (grey, 28×28, Fashion-MNIST's scaling:
-    :func:`glassformer.tasks.vit.load_image`); a Hugging Face checkpoint as its ``preprocessor_config.json``
-    says (RGB, resized, ``(x / 255 - mean) / std``).
+    The classifier reads the images (:meth:`glassformer.tasks.vit.ImageClassifier.prepare`): a glassformer ViT
+    as its task does (grey, 28×28, Fashion-MNIST's scaling), a Hugging Face checkpoint as its
+    ``preprocessor_config.json`` says (RGB, resized, ``(x / 255 - mean) / std``).
     """
 
-    def __init__(self, classifier: Any, top_k: int | None = 5, checkpoint: Path | None = None) -> None:
+    def __init__(self, classifier: Any, top_k: int | None = 5) -> None:
         self.classifier = classifier
         self.top_k = top_k
-        self.checkpoint = checkpoint
-
-    def _checkpoint_pixels(self, images: list[Any]) -> torch.Tensor:
-        """``(B, C, H, W)`` inputs as the checkpoint's ``preprocessor_config.json`` says: resize, x / 255, (x - mean) / std."""
-        import json
-
-        from PIL import Image
-
-        config = self.classifier.model.config
-        path = self.checkpoint / "preprocessor_config.json"
-        settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        mean = np.asarray(settings.get("image_mean", [0.5] * config.in_channels), dtype=np.float32)
-        std = np.asarray(settings.get("image_std", [0.5] * config.in_channels), dtype=np.float32)
-        mode = "RGB" if config.in_channels == 3 else "L"
-        arrays = []
-        for image in images:
-            picture = Image.open(image) if isinstance(image, (str, Path)) else image
-            if not isinstance(picture, Image.Image):
-                picture = Image.fromarray(np.asarray(picture, dtype=np.uint8))
-            picture = picture.convert(mode).resize((config.image_size, config.image_size), Image.Resampling.BILINEAR)
-            pixels = np.asarray(picture, dtype=np.float32).reshape(config.image_size, config.image_size, -1) / 255.0
-            arrays.append(((pixels - mean) / std).transpose(2, 0, 1))  # (C, H, W)
-        return torch.from_numpy(np.stack(arrays))
 
     def probabilities(self, images: list[Any]) -> torch.Tensor:
         """``(N, classes)`` class probabilities for image files, PIL images or uint8 arrays."""
-        if self.checkpoint is not None:
-            with torch.inference_mode():
-                return self.classifier.model(self._checkpoint_pixels(images)).logits.float().softmax(-1)
-        from glassformer.tasks.vit import load_image
-
-        size = self.classifier.image_size
-        grey = [load_image(i, size) if isinstance(i, (str, Path)) else np.asarray(i, dtype=np.uint8) for i in images]
-        return self.classifier.predict_proba(np.stack(grey))
+        return self.classifier.predict_proba(images)
 
     def __call__(self, images: Any, top_k: Any = _DEFAULT) -> list[Any]:
         """Per image the best `top_k` ``{"label", "score"}`` (None: all labels); a list of images gives a list per image."""

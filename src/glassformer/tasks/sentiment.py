@@ -36,7 +36,15 @@ from glassformer.data import PaddingCollator, TextDataset, TextSplit, cache_dir,
 from glassformer.errors import ConfigError
 from glassformer.models.encoder import EncoderClassifier, EncoderConfig
 from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, TrainingSettings, resolve_preset, setting, with_overrides
+from glassformer.tasks.base import (
+    ModelInputs,
+    Option,
+    TrainingSettings,
+    is_checkpoint,
+    resolve_preset,
+    setting,
+    with_overrides,
+)
 from glassformer.tokenizers import Template, special_token_policy
 from glassformer.tokenizers.base import POLICY_HINT
 from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
@@ -392,41 +400,64 @@ class SentimentClassifier:
             raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
         if saved.tokenizer is None or not saved.label_names:
             raise ValueError(f"{directory} lacks the tokenizer or the label names a sentiment model needs")
-        extra = saved.config.get("extra") or {}
-        max_length = int(extra.get("max_length") or saved.model.config.max_position)
         prepare_for_inference(saved.model, precision)
-        return cls(saved.model, with_cls_template(saved.tokenizer), saved.label_names, max_length, extra)
+        return cls.from_loaded(saved)
 
-    def _encode(self, texts: Sequence[str], special_tokens: str) -> list[list[int]]:
-        rows = []
+    @classmethod
+    def from_loaded(cls, loaded: Any) -> "SentimentClassifier":
+        """The classifier of a model in memory: a saved model reads its recorded ``max_length`` tokens, a
+        checkpoint its ``tokenizer_config.json``'s ``model_max_length`` (both at most the model's positions)."""
+        limit = loaded.model.config.max_position
+        if is_checkpoint(loaded):
+            from glassformer.pretrained.hf_tokenizer import model_max_length
+
+            limit = model_max_length(loaded.path, limit) if loaded.path is not None else limit
+        else:
+            limit = int(loaded.extra.get("max_length") or limit)
+        labels = loaded.label_names or [f"LABEL_{i}" for i in range(loaded.model.config.num_labels)]
+        return cls(loaded.model, with_cls_template(loaded.tokenizer), labels, limit, loaded.extra)
+
+    def prepare(self, texts: str | Sequence[str], *, special_tokens: str = "raise") -> ModelInputs:
+        """``[CLS] pieces… [SEP]`` of each text, cut to ``max_length``, padded into one batch with its attention mask.
+
+        `special_tokens` (``raise``, ``allow`` or ``text``) says what text that spells a special token becomes.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        rows, truncated = [], []
         for index, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {index} must be str, got {type(text).__name__}")
             if not text.strip():
                 raise ValueError(f"text {index} is empty; give at least one word to classify")
             ids, cut = encode(self.tokenizer, text, self.max_length, special_tokens)
+            rows.append(ids)
+            truncated.append(cut)
+        device = next(self.model.parameters()).device
+        batch = PaddingCollator(pad_id=self.model.config.pad_token_id)([{"input_ids": ids} for ids in rows])
+        return ModelInputs([{"input_ids": batch["input_ids"].to(device),
+                             "attention_mask": batch["attention_mask"].to(device)}], rows, truncated)
+
+    def _warn_cut(self, texts: Sequence[str], inputs: ModelInputs, offset: int, special_tokens: str) -> None:
+        for index, (text, cut) in enumerate(zip(texts, inputs.truncated)):
             if cut:
                 n = len(self.tokenizer.encode(text, add_special_tokens=True,
                                               **special_token_policy(special_tokens, hint=POLICY_HINT)))
-                warnings.warn(f"text {index} has {n} tokens; the model reads at most {self.max_length}, "
+                warnings.warn(f"text {offset + index} has {n} tokens; the model reads at most {self.max_length}, "
                               f"so it was truncated to its first {self.max_length}", stacklevel=3)
-            rows.append(ids)
-        return rows
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, *,
                       special_tokens: str = "raise") -> torch.Tensor:
         """``(N, num_labels)`` class probabilities for `texts` (special-token text: see :func:`encode`)."""
         if isinstance(texts, str):
             texts = [texts]
-        rows = self._encode(texts, special_tokens)
-        collate = PaddingCollator(pad_id=self.tokenizer.special_tokens[PAD])
-        device = next(self.model.parameters()).device
+        chunks = [texts[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+        prepared = [self.prepare(chunk, special_tokens=special_tokens) for chunk in chunks]  # every text checked first
         probs = []
         with torch.no_grad():
-            for start in range(0, len(rows), batch_size):
-                batch = collate([{"input_ids": ids} for ids in rows[start:start + batch_size]])
-                logits = self.model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).logits
-                probs.append(logits.float().softmax(-1).cpu())
+            for number, (chunk, inputs) in enumerate(zip(chunks, prepared)):
+                self._warn_cut(chunk, inputs, number * batch_size, special_tokens)
+                probs.append(self.model(**inputs.tensors).logits.float().softmax(-1).cpu())
         return torch.cat(probs) if probs else torch.empty(0, len(self.label_names))
 
     def analyse(self, texts: Sequence[str], *, special_tokens: str = "raise") -> "SentimentAnalysis":
@@ -435,18 +466,10 @@ class SentimentClassifier:
         Probabilities and attention come from the same pass (the explicit attention path, which the
         fused one agrees with to float rounding).
         """
-        rows, truncated = [], []
-        for index, text in enumerate(texts):
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"text {index} is empty; give at least one word to classify")
-            ids, cut = encode(self.tokenizer, text, self.max_length, special_tokens)
-            rows.append(ids)
-            truncated.append(cut)
-        batch = PaddingCollator(pad_id=self.tokenizer.special_tokens[PAD])([{"input_ids": ids} for ids in rows])
-        device = next(self.model.parameters()).device
+        inputs = self.prepare(texts, special_tokens=special_tokens)
         with torch.no_grad():
-            out = self.model(batch["input_ids"].to(device), batch["attention_mask"].to(device), output_attentions=True)
-        return SentimentAnalysis(rows, truncated, out.logits.float().softmax(-1).cpu(),
+            out = self.model(**inputs.tensors, output_attentions=True)
+        return SentimentAnalysis(inputs.ids, inputs.truncated, out.logits.float().softmax(-1).cpu(),
                                  tuple(a.cpu() for a in out.attentions))
 
     def __call__(self, texts: str | Sequence[str], batch_size: int = 64, *,
@@ -458,6 +481,10 @@ class SentimentClassifier:
         best = probs.argmax(-1)
         return [{"text": text, "label": self.label_names[int(k)], "score": float(probs[i, k])}
                 for i, (text, k) in enumerate(zip(texts, best))]
+
+    def format(self, results: Sequence[dict[str, Any]]) -> list[str]:
+        """``label score  text`` per result."""
+        return [f"{r['label']:10s} {r['score']:.3f}  {r['text']}" for r in results]
 
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,

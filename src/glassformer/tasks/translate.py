@@ -78,7 +78,17 @@ from glassformer.errors import UsageError
 from glassformer.inference.generate import Hypothesis, beam_search, greedy_search
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, TrainingSettings, pick_preset, resolve_preset, setting
+from glassformer.tasks.base import (
+    ModelInputs,
+    Option,
+    TrainingSettings,
+    is_checkpoint,
+    pick_preset,
+    resolve_preset,
+    setting,
+)
+from glassformer.tokenizers import special_token_policy
+from glassformer.tokenizers.base import POLICY_HINT
 from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.saved import prepare_out_dir
 
@@ -671,38 +681,82 @@ class Translator:
             raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
         if saved.tokenizer is None:
             raise ValueError(f"{directory} lacks the tokenizer a translation model needs")
-        extra = saved.config.get("extra") or {}
-        preset = extra.get("preset") or {}
         prepare_for_inference(saved.model, precision)
+        return cls.from_loaded(saved, directory)
+
+    @classmethod
+    def from_loaded(cls, loaded: Any, where: str | Path = "the model") -> "Translator":
+        """The translator of a model in memory: a saved model with its preset's beam, alpha and dictionary hints,
+        a checkpoint with its ``tokenizer_config.json``'s ``model_max_length``."""
+        if is_checkpoint(loaded):
+            from glassformer.pretrained.hf_tokenizer import model_max_length
+
+            limit = loaded.model.config.max_position
+            return cls(loaded.model, loaded.tokenizer,
+                       model_max_length(loaded.path, limit) if loaded.path is not None else limit)
+        extra = loaded.extra
+        preset = extra.get("preset") or {}
         hints = None
         if int(preset.get("hints", 0)):
             if extra.get("data", "de-en") != "de-en":
-                raise ValueError(f"{directory} reads dictionary hints from {extra.get('data')!r} data, which is not "
+                raise ValueError(f"{where} reads dictionary hints from {extra.get('data')!r} data, which is not "
                                  f"stored with the model; only de-en models with hints can be reloaded")
             corpus = load_de_en(seed=int(extra.get("seed", 0)), quiet=True)
             hints = SourceHints(corpus, int(preset["hints"]), int(preset.get("hint_max_count", 100)))
-        return cls(saved.model, saved.tokenizer, int(extra.get("max_length", 64)),
+        return cls(loaded.model, loaded.tokenizer, int(extra.get("max_length", 64)),
                    beam_size=int(preset.get("beam_size", 4)), alpha=float(preset.get("alpha", 0.6)), info=extra,
                    hints=hints)
 
-    def _source_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        eos = self.tokenizer.special_tokens[EOS]
-        position_room = self.model.config.max_position
-        rows = []
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"text {index} must be str, got {type(text).__name__}")
-            if not text.strip():
-                raise ValueError(f"text {index} is empty; give a sentence to translate")
-            ids = self.tokenizer.encode_ordinary(text)
-            if self.hints is not None:  # as in training: the hints only where they fit
-                hinted = self.tokenizer.encode_ordinary(self.hints(text))
-                ids = hinted if len(hinted) < self.max_length else ids
-            rows.append(ids[: position_room - 1] + [eos])
-        return rows
+    def _read(self, index: int, text: str, special_tokens: str) -> tuple[list[int], bool]:
+        """One source's ids as the model reads it, and whether it was cut to fit the model's positions."""
+        if not isinstance(text, str):
+            raise TypeError(f"text {index} must be str, got {type(text).__name__}")
+        if not text.strip():
+            raise ValueError(f"text {index} is empty; give a sentence to translate")
+        policy = special_token_policy(special_tokens, hint=POLICY_HINT)
+        ids = self.tokenizer.encode(text, **policy)
+        if self.hints is not None:  # as in training: the hints only where they fit
+            hinted = self.tokenizer.encode(self.hints(text), **policy)
+            ids = hinted if len(hinted) < self.max_length else ids
+        room = self.model.config.max_position - 1
+        return ids[:room] + [self.model.config.eos_token_id], len(ids) > room
+
+    def _source_ids(self, texts: Sequence[str], special_tokens: str = "text") -> list[list[int]]:
+        return [self._read(index, text, special_tokens)[0] for index, text in enumerate(texts)]
+
+    def prepare(self, texts: str | Sequence[str], *, special_tokens: str = "text") -> ModelInputs:
+        """Each source as the model reads it (its pieces, the dictionary hints where the model was trained with
+        them and they fit, then EOS), padded with its mask, and the decoder prefix ``[BOS]``.
+
+        `special_tokens` (``raise``, ``allow`` or ``text``, the default) says what text that spells a special
+        token becomes.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        read = [self._read(index, text, special_tokens) for index, text in enumerate(texts)]
+        return self._batch([ids for ids, _ in read], [cut for _, cut in read])
+
+    def _batch(self, rows: list[list[int]], truncated: list[bool] | None = None) -> ModelInputs:
+        pad = self.model.config.pad_token_id
+        device = next(self.model.parameters()).device
+        src = pad_sequences(rows, pad).to(device)
+        prefix = src.new_full((len(rows), 1), self.model.config.bos_token_id)
+        return ModelInputs([{"src_ids": src, "src_attention_mask": (src != pad).long(), "tgt_ids": prefix}], rows,
+                           truncated or [])
+
+    def decode_steps(self, source_length: int) -> int:
+        """How many tokens a search may produce (EOS included) for a padded source of `source_length` tokens."""
+        return min(int(1.5 * source_length) + 10, self.model.config.max_position)
+
+    def greedy_target(self, inputs: ModelInputs) -> torch.Tensor:
+        """``(B, 1 + n)``: BOS and the greedy translation of prepared sources (what explanations read along)."""
+        src = inputs.tensors["src_ids"]
+        with torch.no_grad():
+            return self.model.greedy_decode(src, self.decode_steps(src.shape[1]),
+                                            src_attention_mask=inputs.tensors["src_attention_mask"])
 
     def translate(self, texts: Sequence[str], *, beam_size: int | None = None, alpha: float | None = None,
-                  batch_size: int = 64) -> list[str]:
+                  batch_size: int = 64, special_tokens: str = "text") -> list[str]:
         """The translation of each text: beam search (``beam_size`` > 1) or greedy search (1)."""
         if isinstance(texts, str):
             texts = [texts]
@@ -710,16 +764,14 @@ class Translator:
         if not (isinstance(beam, int) and 1 <= beam <= MAX_BEAM):
             raise UsageError(f"beam_size={beam!r}; expected an integer from 1 (greedy) to {MAX_BEAM}")
         alpha = self.alpha if alpha is None else alpha
-        rows = self._source_ids(texts)
-        pad = self.tokenizer.special_tokens[PAD]
-        device = next(self.model.parameters()).device
+        rows = self._source_ids(texts, special_tokens)  # every text checked before any is translated
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths decode together
         out: list[str] = [""] * len(rows)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            src = pad_sequences([rows[i] for i in chunk], pad).to(device)
-            mask = (src != pad).long()
-            max_len = min(int(1.5 * src.shape[1]) + 10, self.model.config.max_position)
+            inputs = self._batch([rows[i] for i in chunk])
+            src, mask = inputs.tensors["src_ids"], inputs.tensors["src_attention_mask"]
+            max_len = self.decode_steps(src.shape[1])
             if beam > 1:
                 hyps: list[Hypothesis] = beam_search(self.model, src, mask, beam_size=beam, max_len=max_len,
                                                      alpha=alpha)
@@ -729,11 +781,17 @@ class Translator:
                 out[i] = self.tokenizer.decode(hyp.tokens).strip()
         return out
 
-    def __call__(self, texts: str | Sequence[str], *, beam_size: int | None = None) -> list[dict[str, str]]:
+    def __call__(self, texts: str | Sequence[str], *, beam_size: int | None = None,
+                 special_tokens: str = "text") -> list[dict[str, str]]:
         """``[{"source", "translation"}]``, one per text."""
         if isinstance(texts, str):
             texts = [texts]
-        return [{"source": s, "translation": t} for s, t in zip(texts, self.translate(texts, beam_size=beam_size))]
+        translations = self.translate(texts, beam_size=beam_size, special_tokens=special_tokens)
+        return [{"source": s, "translation": t} for s, t in zip(texts, translations)]
+
+    def format(self, results: Sequence[dict[str, str]]) -> list[str]:
+        """The translation of each result."""
+        return [r["translation"] for r in results]
 
 
 def corpus_scores(hypotheses: Sequence[str], references: Sequence[str | Sequence[str]]) -> dict[str, Any]:

@@ -21,7 +21,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import json
 import math
 import sys
 import time
@@ -40,7 +42,15 @@ from glassformer.data import cache_dir
 from glassformer.data.corpora import ImageDataset, load_fashion_mnist
 from glassformer.models.vit import VisionTransformer, ViTConfig
 from glassformer.precision import prepare_for_inference
-from glassformer.tasks.base import Option, TrainingSettings, pick_preset, resolve_preset, setting
+from glassformer.tasks.base import (
+    ModelInputs,
+    Option,
+    TrainingSettings,
+    is_checkpoint,
+    pick_preset,
+    resolve_preset,
+    setting,
+)
 from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.metrics import classification_scores
 from glassformer.training.saved import prepare_out_dir
@@ -229,11 +239,16 @@ def predict_logits(model: nn.Module, inputs: Tensor, mirror_average: bool = Fals
     With `mirror_average` they are ``log((p(x) + p(mirror(x))) / 2)``: log-probabilities whose
     softmax is the mean of the two views' class probabilities, so argmax and cross-entropy apply as usual.
     """
-    logits = model(inputs).logits.float()
-    if not mirror_average:
-        return logits
-    mirrored = model(inputs.flip(-1)).logits.float()
-    return torch.logaddexp(logits.log_softmax(-1), mirrored.log_softmax(-1)) - math.log(2.0)
+    views = [inputs, inputs.flip(-1)] if mirror_average else [inputs]
+    return average_views([model(view).logits.float() for view in views])
+
+
+def average_views(logits: Sequence[Tensor]) -> Tensor:
+    """One view's logits as they are; for several, ``log(mean_v p_v)``: log-probabilities whose softmax is the mean
+    of the views' class probabilities."""
+    if len(logits) == 1:
+        return logits[0]
+    return functools.reduce(torch.logaddexp, [view.log_softmax(-1) for view in logits]) - math.log(len(logits))
 
 
 def accuracy_and_loss(model: nn.Module, loader: Iterable[Mapping[str, Tensor]], *,
@@ -398,13 +413,41 @@ def load_image(path: str | Path | bytes, size: int = 28, max_pixels: int = 40_00
     return 255 - out if background > 127 else out.copy()
 
 
-class ImageClassifier:
-    """A saved ViT ready to use: image → label and probability p(label | image) = softmax(logits)."""
+def checkpoint_pixels(images: Sequence[Any], config: ViTConfig, settings: Mapping[str, Any]) -> Tensor:
+    """``(B, C, H, W)`` inputs as a checkpoint's ``preprocessor_config.json`` says: resize, x / 255, (x - mean) / std."""
+    from PIL import Image, UnidentifiedImageError
 
-    def __init__(self, model: VisionTransformer, label_names: Sequence[str], info: dict[str, Any] | None = None) -> None:
+    mean = np.asarray(settings.get("image_mean", [0.5] * config.in_channels), dtype=np.float32)
+    std = np.asarray(settings.get("image_std", [0.5] * config.in_channels), dtype=np.float32)
+    mode = "RGB" if config.in_channels == 3 else "L"
+    arrays = []
+    for image in images:
+        try:
+            picture = Image.open(image) if isinstance(image, (str, Path)) else image
+        except UnidentifiedImageError as exc:
+            raise ValueError(f"{image} is not a readable image: {exc}") from None
+        if not isinstance(picture, Image.Image):
+            picture = Image.fromarray(np.asarray(picture, dtype=np.uint8))
+        picture = picture.convert(mode).resize((config.image_size, config.image_size), Image.Resampling.BILINEAR)
+        pixels = np.asarray(picture, dtype=np.float32).reshape(config.image_size, config.image_size, -1) / 255.0
+        arrays.append(((pixels - mean) / std).transpose(2, 0, 1))  # (C, H, W)
+    return torch.from_numpy(np.stack(arrays))
+
+
+class ImageClassifier:
+    """A saved ViT ready to use: image → label and probability p(label | image) = softmax(logits).
+
+    A glassformer ViT reads images as its task does (grey, Fashion-MNIST's style and scaling:
+    :func:`load_image`, :func:`normalise`), and with ``mirror_average`` averages each image with its
+    mirror; a Hugging Face checkpoint reads them as its ``preprocessor_config.json`` says (`preprocessor`).
+    """
+
+    def __init__(self, model: VisionTransformer, label_names: Sequence[str], info: dict[str, Any] | None = None,
+                 *, preprocessor: Mapping[str, Any] | None = None) -> None:
         self.model = model.eval()
         self.label_names = list(label_names)
         self.info = dict(info or {})
+        self.preprocessor = None if preprocessor is None else dict(preprocessor)
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
@@ -416,7 +459,17 @@ class ImageClassifier:
         if not saved.label_names:
             raise ValueError(f"{directory} lacks the label names an image classifier needs")
         prepare_for_inference(saved.model, precision)
-        return cls(saved.model, saved.label_names, saved.config.get("extra"))
+        return cls.from_loaded(saved)
+
+    @classmethod
+    def from_loaded(cls, loaded: Any) -> "ImageClassifier":
+        """The classifier of a model in memory: a checkpoint reads pixels as its ``preprocessor_config.json`` says."""
+        labels = loaded.label_names or [f"LABEL_{i}" for i in range(loaded.model.config.num_classes)]
+        if is_checkpoint(loaded) and loaded.path is not None:
+            path = Path(loaded.path) / "preprocessor_config.json"
+            settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            return cls(loaded.model, labels, preprocessor=settings)
+        return cls(loaded.model, labels, loaded.extra)
 
     @property
     def image_size(self) -> int:
@@ -427,16 +480,60 @@ class ImageClassifier:
         """Whether predictions average each image with its mirror (the saved preset's ``mirror_average``)."""
         return bool((self.info.get("preset") or {}).get("mirror_average", False))
 
-    def predict_proba(self, images: np.ndarray | Tensor, batch_size: int = 1000) -> Tensor:
-        """``(N, num_classes)`` class probabilities for uint8 images ``(N, H, W)``."""
-        images = torch.as_tensor(images)
-        device = next(self.model.parameters()).device
+    def _pixels(self, images: Any) -> Tensor:
+        """``(B, C, H, W)`` model pixels for image files, PIL images, uint8 arrays, or float pixels given as they are."""
+        if isinstance(images, (np.ndarray, Tensor)) and torch.as_tensor(images).is_floating_point():
+            pixels = torch.as_tensor(images, dtype=torch.float32)
+            return pixels.reshape(-1, *pixels.shape[-3:]) if pixels.dim() >= 3 else pixels.reshape(1, 1, *pixels.shape)
+        if self.preprocessor is not None:
+            single = isinstance(images, (str, Path, np.ndarray, Tensor)) or not isinstance(images, Sequence)
+            return checkpoint_pixels([images] if single else list(images), self.model.config, self.preprocessor)
+        if isinstance(images, (str, Path)):
+            images = [images]
+        if isinstance(images, (np.ndarray, Tensor)):
+            grey = torch.as_tensor(images)
+        else:
+            grey = torch.as_tensor(np.stack([load_image(i, self.image_size) if isinstance(i, (str, Path))
+                                             else np.asarray(i, dtype=np.uint8) for i in images]))
+        if self.model.config.in_channels != 1:
+            raise ValueError(f"this ViT reads {self.model.config.in_channels}-channel images; glassformer's vit task "
+                             f"reads grey ones; pass a (C, H, W) float tensor of its pixels instead")
+        return normalise(grey.reshape(-1, *grey.shape[-2:]))
+
+    def prepare(self, images: Any) -> ModelInputs:
+        """The pixel views the model reads: ``[{"images": x}]``, and the mirror ``x.flip(-1)`` with ``mirror_average``.
+
+        `images`: an image file or a list of them, PIL images, uint8 ``(H, W)`` arrays (or a stack
+        ``(N, H, W)``), or float pixels ``(C, H, W)`` / ``(N, C, H, W)`` already in the model's space.
+        """
+        pixels = self._pixels(images)
+        size = self.image_size
+        if tuple(pixels.shape[-2:]) != (size, size):
+            raise ValueError(f"the image is {tuple(pixels.shape[-2:])} pixels; the model reads {size}×{size}")
+        pixels = pixels.to(next(self.model.parameters()).device)
+        views = [pixels, pixels.flip(-1)] if self.mirror_average else [pixels]
+        return ModelInputs([{"images": view} for view in views])
+
+    def predict_proba(self, images: Any, batch_size: int = 1000) -> Tensor:
+        """``(N, num_classes)`` class probabilities for images (any form :meth:`prepare` reads)."""
+        if isinstance(images, (str, Path)) or (isinstance(images, (np.ndarray, Tensor)) and images.ndim == 2):
+            images = [images]
         probs = []
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
-                inputs = normalise(images[start:start + batch_size]).to(device)
-                probs.append(predict_logits(self.model, inputs, self.mirror_average).softmax(-1).cpu())
+                inputs = self.prepare(images[start:start + batch_size])
+                logits = average_views([self.model(**view).logits.float() for view in inputs.passes])
+                probs.append(logits.softmax(-1).cpu())
         return torch.cat(probs) if probs else torch.empty(0, len(self.label_names))
+
+    def __call__(self, images: Any, **options: Any) -> list[dict[str, Any]]:
+        """``[{"file", "label", "score"}]``, one per image (``file``: the path, or the image's index in `images`)."""
+        if isinstance(images, (str, Path)) or (isinstance(images, (np.ndarray, Tensor)) and images.ndim == 2):
+            images = [images]
+        probs = self.predict_proba(images)
+        best = probs.argmax(-1)
+        return [{"file": str(image) if isinstance(image, (str, Path)) else i, "label": self.label_names[int(k)],
+                 "score": float(probs[i, k])} for i, (image, k) in enumerate(zip(images, best))]
 
     def classify_files(self, paths: Sequence[str | Path]) -> list[dict[str, Any]]:
         """``[{"file", "label", "score"}]``, one per image file; score is the probability of the predicted label."""
@@ -449,6 +546,10 @@ class ImageClassifier:
         best = probs.argmax(-1)
         return [{"file": name, "label": self.label_names[int(k)], "score": float(probs[i, k])}
                 for i, (name, k) in enumerate(zip(names, best))]
+
+    def format(self, results: Sequence[dict[str, Any]]) -> list[str]:
+        """``label score  file`` per result."""
+        return [f"{r['label']:12s} {r['score']:.3f}  {r['file']}" for r in results]
 
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,

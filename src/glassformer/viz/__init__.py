@@ -12,7 +12,7 @@ from glassformer.viz.bertviz import AttentionPage, head_view, model_view
 from glassformer.viz.concepts import dot_product_figure, embedding_lookup_figure, one_hot_figure
 from glassformer.viz.curves import deletion_curve_svg, loss_curve_svg
 from glassformer.viz.export import Exported, export_attention, export_image_attention
-from glassformer.viz.extract import LoadedModel, TextAttention, encode_for, load_model, text_attention, token_labels
+from glassformer.viz.extract import TextAttention, text_attention, token_labels
 from glassformer.viz.head_view import (
     AttentionMaps,
     embedded_data,
@@ -39,7 +39,6 @@ from glassformer.viz.vision import (
     cls_attention,
     image_attention_figure,
     image_png,
-    load_image,
     overlay_figure,
     rollout_map,
 )
@@ -48,7 +47,6 @@ __all__ = [
     "AttentionMaps",
     "AttentionPage",
     "Exported",
-    "LoadedModel",
     "TextAttention",
     "attention_heatmap",
     "attention_heatmap_png",
@@ -57,7 +55,6 @@ __all__ = [
     "dot_product_figure",
     "embedded_data",
     "embedding_lookup_figure",
-    "encode_for",
     "export_attention",
     "export_image_attention",
     "figure_png",
@@ -65,8 +62,6 @@ __all__ = [
     "head_view_html",
     "image_attention_figure",
     "image_png",
-    "load_image",
-    "load_model",
     "deletion_curve_svg",
     "loss_curve_svg",
     "matrix_heatmap",

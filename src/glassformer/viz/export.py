@@ -10,10 +10,11 @@ import torch
 
 from glassformer.errors import OutputExistsError
 from glassformer.models import VisionTransformer
-from glassformer.viz.extract import load_model, text_attention
+from glassformer.tasks.pipeline import load_reader
+from glassformer.viz.extract import text_attention
 from glassformer.viz.head_view import HeadChoice, write_head_view
 from glassformer.viz.heatmaps import attention_heatmap, save_png
-from glassformer.viz.vision import image_attention_figure, load_image
+from glassformer.viz.vision import image_attention_figure
 
 
 @dataclass
@@ -52,10 +53,10 @@ def export_attention(
     model its cross-attention.
     """
     suffix = _suffix(out, (".html", ".png"))
-    loaded = load_model(model)
-    if loaded.tokenizer is None:
-        raise ValueError(f"{loaded.source} has no tokenizer, so it cannot read text")
-    result = text_attention(loaded.model, loaded.tokenizer, text)
+    reader = load_reader(model)
+    if getattr(reader, "tokenizer", None) is None:
+        raise ValueError(f"{model} holds a {type(reader.model).__name__}, which does not read text")
+    result = text_attention(reader, text)
     maps = result.maps
     cut = f" (text truncated to the model's {len(result.token_ids)} tokens)" if result.truncated else ""
     if suffix == ".html":
@@ -76,22 +77,23 @@ def export_attention(
 
 
 def export_image_attention(model: str | os.PathLike, image: str | os.PathLike, out: str | os.PathLike) -> Exported:
-    """Write a ViT's [CLS] attention over the patches of `image` (every layer and head, plus rollout) as a PNG."""
+    """Write a ViT's [CLS] attention over the patches of `image` (every layer and head, plus rollout) as a PNG.
+
+    The image is read as the classifier reads it; the label is its prediction (for a classifier that averages
+    an image with its mirror, the average), the attention that of the image as it is.
+    """
     _suffix(out, (".png",))
-    loaded = load_model(model)
-    vit = loaded.model
+    classifier = load_reader(model)
+    vit = classifier.model
     if not isinstance(vit, VisionTransformer):
-        raise ValueError(f"{loaded.source} holds a {type(vit).__name__}, not a VisionTransformer")
-    config = vit.config
-    mean = loaded.extra.get("image_mean")
-    std = loaded.extra.get("image_std")
-    pixels = load_image(image, config.image_size, config.in_channels, mean=mean, std=std)
+        raise ValueError(f"{model} holds a {type(vit).__name__}, not a VisionTransformer")
+    pixels = classifier.prepare([image]).tensors["images"]
+    probs = classifier.predict_proba([image])[0]
     with torch.no_grad():
-        output = vit(pixels.to(next(vit.parameters()).device), output_attentions=True)
-    probs = output.logits[0].float().softmax(-1)
+        output = vit(pixels, output_attentions=True)
     best = int(probs.argmax())
-    label = loaded.label_names[best] if loaded.label_names and best < len(loaded.label_names) else str(best)
-    figure = image_attention_figure(pixels[0], output.attentions,
+    label = classifier.label_names[best]
+    figure = image_attention_figure(pixels[0].cpu(), output.attentions,
                                     title=f"[CLS] attention over patches — predicted {label} ({probs[best]:.1%})")
     return Exported(save_png(out, figure), f"predicted {label} (p={probs[best]:.3f}); "
-                                           f"{len(output.attentions)} layers × {config.n_heads} heads")
+                                           f"{len(output.attentions)} layers × {vit.config.n_heads} heads")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from typing import Sequence
 
 import numpy as np
@@ -19,7 +18,6 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
 OVERLAY_CMAP = "inferno"
 
 
@@ -172,44 +170,3 @@ def image_attention_figure(
     fig.suptitle(title or "[CLS] attention over patches", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def load_image(
-    path: str | os.PathLike,
-    image_size: int,
-    channels: int,
-    *,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    max_pixels: int = 40_000_000,
-) -> Tensor:
-    """Read an image file (PNG, JPEG, BMP, GIF, WebP only) as a model input ``(1, C, H, W)`` in [0, 1].
-
-    It is converted to grey (``channels=1``) or RGB (``channels=3``) and resized to
-    ``image_size`` × ``image_size``; ``mean``/``std`` (one value per channel), when given,
-    normalise it the way the model was trained. Files that are not images raise ValueError.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
-    try:
-        with Image.open(path, formats=list(IMAGE_FORMATS)) as opened:
-            if opened.width * opened.height > max_pixels:
-                raise ValueError(f"{path}: image of {opened.width}×{opened.height} pixels is larger than "
-                                 f"the {max_pixels:,} allowed")
-            picture = opened.convert("L" if channels == 1 else "RGB")
-            picture = picture.resize((image_size, image_size), Image.Resampling.BILINEAR)
-    except (UnidentifiedImageError, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise ValueError(f"{path} is not a readable image ({', '.join(IMAGE_FORMATS)} expected): {exc}") from None
-    array = np.asarray(picture, dtype=np.float32) / 255.0
-    tensor = torch.from_numpy(array.reshape(image_size, image_size, channels)).permute(2, 0, 1)  # (C, H, W)
-    if mean is not None or std is not None:
-        mean_t = torch.tensor(list(mean if mean is not None else [0.0] * channels), dtype=torch.float32)
-        std_t = torch.tensor(list(std if std is not None else [1.0] * channels), dtype=torch.float32)
-        if mean_t.numel() != channels or std_t.numel() != channels:
-            raise ValueError(f"mean and std need {channels} values, got {mean_t.numel()} and {std_t.numel()}")
-        tensor = (tensor - mean_t[:, None, None]) / std_t[:, None, None]
-    return tensor.unsqueeze(0)

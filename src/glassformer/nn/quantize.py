@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from glassformer.precision import cpu_has_int8_dot as int8_dot
+from glassformer._cpu import cpu_has_int8_dot as int8_dot
 
 
 def quantize_rows(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -123,7 +123,7 @@ def quantize_int8(model: nn.Module, skip: tuple[str, ...] = ()) -> nn.Module:
     float tensor for both uses. The query, key and value projections of each attention layer
     share one :class:`SharedInput`, so self-attention quantises its input once, not three times.
     """
-    from glassformer.nn import MultiHeadAttention
+    from glassformer.nn.attention import MultiHeadAttention
 
     shared = _shared_weights(model)
     groups: dict[int, SharedInput] = {}
