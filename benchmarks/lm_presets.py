@@ -29,18 +29,22 @@ def cpu_flags() -> str:
     return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "unknown"
 
 
-def run_preset(name: str, extra: list[str]) -> dict:
-    """Train preset `name` into a fresh directory with the real CLI; the figures it printed and the wall time."""
+def run_preset(name: str, extra: list[str], keep: str | None = None) -> dict:
+    """Train preset `name` into a fresh directory with the real CLI; the figures it printed and the wall time.
+
+    With `keep`, the model is trained into ``keep/lm-NAME`` (replacing one there) and stays.
+    """
     with tempfile.TemporaryDirectory() as scratch:
+        out = Path(keep, f"lm-{name}") if keep else Path(scratch, "model")
         load_before = os.getloadavg()[0]
         began = time.perf_counter()
-        done = subprocess.run([*GLASSFORMER, "train", "lm", "--preset", name, "--out", f"{scratch}/model", "--json",
-                               *extra], capture_output=True, text=True)
+        done = subprocess.run([*GLASSFORMER, "train", "lm", "--preset", name, "--out", str(out), "--json",
+                               *(["--overwrite"] if keep else []), *extra], capture_output=True, text=True)
         wall = time.perf_counter() - began
         if done.returncode != 0:
             raise SystemExit(f"train lm --preset {name} failed:\n{done.stderr[-2000:]}")
         figures = json.loads(done.stdout)
-        config = json.loads(Path(scratch, "model", "config.json").read_text())
+        config = json.loads((out / "config.json").read_text())
     metrics = config["extra"]["metrics"]
     return {"preset": name, "wall_seconds": round(wall, 1), "load_before": round(load_before, 2),
             "load_after": round(os.getloadavg()[0], 2), "precision": metrics["precision"], **figures}
@@ -49,10 +53,11 @@ def run_preset(name: str, extra: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", action="append", help="preset to run (repeatable; default: quick)")
+    parser.add_argument("--keep", metavar="DIR", help="train into DIR/lm-PRESET and keep the models")
     parser.add_argument("extra", nargs="*", help="more `train lm` flags, after --")
     args = parser.parse_args()
     print(f"CPU flags: {cpu_flags()}; {os.cpu_count()} cores")
-    rows = [run_preset(name, args.extra) for name in args.preset or ["quick"]]
+    rows = [run_preset(name, args.extra, args.keep) for name in args.preset or ["quick"]]
     print("| preset | wall | steps | bits/char | Markov chain (anchor) | ratio | crossing | precision | load |")
     print("|---|---:|---:|---:|---:|---:|---|---|---|")
     for row in rows:

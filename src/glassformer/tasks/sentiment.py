@@ -324,6 +324,7 @@ def train(preset: str | SentimentPreset = "quick", out: str | Path | None = None
     val_examples = encode_split(tokenizer, dataset.validation, recipe.max_length)
     config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
     config.started_at = began
+    config.reserve_evals = len(dataset.test.texts) / max(len(val_examples), 1)  # the closing test score, in evaluations
     trainer = Trainer(model, config, train_examples,
                       collate_fn=PaddingCollator(pad_id=tokenizer.special_tokens[PAD]), evaluate=accuracy_and_loss,
                       eval_data=val_examples, lengths=[len(e["input_ids"]) for e in train_examples],

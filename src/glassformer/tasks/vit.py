@@ -345,6 +345,8 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
         model = VisionTransformer(recipe.model_config(images.shape[-1], len(dataset.class_names)))
         config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
         config.started_at = began
+        # The closing test score, in validation passes: the test images once, and again mirrored when averaging.
+        config.reserve_evals = len(dataset.test_images) / max(len(val_split), 1) * (3 if recipe.mirror_average else 1)
         trainer = Trainer(model, config, train_split,
                           collate_fn=whole_batch, loss_fn=SmoothedCrossEntropy(recipe.label_smoothing),
                           eval_data=val_split, evaluate=accuracy_and_loss)
