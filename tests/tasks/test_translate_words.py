@@ -157,10 +157,11 @@ def test_no_words_or_no_schedule_gives_the_plain_batches() -> None:
     assert T.curriculum_data(sentences, _fake(5, 7), off, seed=0) == T.token_batches(sentences, 60, 0)
 
 
-def test_preset_fields_validate_and_presets_start_from_the_words() -> None:
+def test_preset_fields_validate_and_the_curriculum_is_off_by_default() -> None:
+    # Measured worse on the quick preset (benchmarks/RESULTS.md, 6 December): off until a recipe beats it.
     for name in ("quick", "full"):
         preset = T.get_preset(name)
-        assert (preset.dictionary_words, preset.dictionary_steps, preset.dictionary_share) == (5000, 600, 0.1)
+        assert (preset.dictionary_words, preset.dictionary_steps, preset.dictionary_share) == (0, 0, 0.0)
     with pytest.raises(ValueError, match=r"dictionary_share must be in \[0, 1\)"):
         T.get_preset("quick", dictionary_share=1.0)
     with pytest.raises(ValueError, match="dictionary_words and dictionary_steps must be >= 0"):
@@ -229,7 +230,7 @@ def test_report_says_when_the_model_loses_to_retrieval(monkeypatch: pytest.Monke
     assert "beats the retrieval baseline" in T.baseline_line(4.0, figures)
     assert "retrieval BLEU 3.34, chrF 20.40; word by word BLEU 2.60, chrF 26.70" in T.baseline_line(4.0, figures)
     assert "none" in T.baseline_line(4.0, {})
-    assert "no measured figures yet" in T.expected_line(T.get_preset("quick"))
+    assert "no measured figures yet" in T.expected_line(T.get_preset("full"))
     monkeypatch.setitem(T.MEASURED, "quick", T.Measured(4.1, 22.5, 3.4, 290, "2 idle cores, bf16"))
     assert T.expected_line(T.get_preset("quick", alpha=2.0)) == (
         "expected from the 'quick' preset: test BLEU 4.10, chrF 22.5 (retrieval baseline 3.40) in 4:50 on "
@@ -268,7 +269,7 @@ def test_tiny_run_with_the_curriculum_trains_scores_and_reports_the_baselines(tm
     expected = T.Baselines(corpus).scores(corpus.test)
     assert {key: run.json()[key] for key in expected} == pytest.approx(expected)
     assert "baselines on the same split: retrieval BLEU" in run.report()
-    assert "expected: the 'quick' preset's current recipe has no measured figures yet" in run.report()
+    assert T.MEASURED["quick"].line() in run.report() and "your settings differ from it" in run.report()
     translator = T.Translator.load(tmp_path / "model")
     lone = translator.translate(list(LEXICON), beam_size=1)
     assert sum(english.rstrip(".") == LEXICON[german] for german, english in zip(LEXICON, lone)) >= 10
