@@ -262,7 +262,9 @@ def test_browser_walkthrough_and_vision_tabs(page):
     page.get_by_role("tab", name="Translate", exact=True).click()
     page.wait_for_selector("text=glassformer train translate --preset quick", timeout=10_000)
     assert page.locator(".gf-train:visible").count() == 1
-    assert "What to expect from the quick preset: BLEU 1.70" in page.locator(".gf-status:visible").first.inner_text()
+    from glassformer.studio.app import QUICK_QUALITY
+
+    assert QUICK_QUALITY["translate"] in page.locator(".gf-status:visible").first.inner_text()
     shot(page, "translate-not-trained")
 
 

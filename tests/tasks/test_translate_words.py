@@ -230,6 +230,7 @@ def test_report_says_when_the_model_loses_to_retrieval(monkeypatch: pytest.Monke
     assert "beats the retrieval baseline" in T.baseline_line(4.0, figures)
     assert "retrieval BLEU 3.34, chrF 20.40; word by word BLEU 2.60, chrF 26.70" in T.baseline_line(4.0, figures)
     assert "none" in T.baseline_line(4.0, {})
+    monkeypatch.setitem(T.MEASURED, "full", None)
     assert "no measured figures yet" in T.expected_line(T.get_preset("full"))
     monkeypatch.setitem(T.MEASURED, "quick", T.Measured(4.1, 22.5, 3.4, 290, "2 idle cores, bf16"))
     assert T.expected_line(T.get_preset("quick", alpha=2.0)) == (
