@@ -82,13 +82,19 @@ async def in_the_worker(batcher: MicroBatcher) -> None:
         await asyncio.sleep(0.005)
 
 
-def test_a_full_queue_refuses_and_close_finishes_what_was_accepted():
-    release = threading.Event()
-    model = Doubler()
+def held_doubler():
+    """A Doubler, and its run function that waits for the returned event before answering (at most 10 s)."""
+    release, model = threading.Event(), Doubler()
 
     def slow(items, options):
         release.wait(10)
         return model(items, options)
+
+    return release, model, slow
+
+
+def test_a_full_queue_refuses_and_close_finishes_what_was_accepted():
+    release, model, slow = held_doubler()
 
     async def scenario():
         batcher = MicroBatcher(slow, max_batch=1, max_wait_ms=0, queue_size=1)
@@ -107,12 +113,7 @@ def test_a_full_queue_refuses_and_close_finishes_what_was_accepted():
 
 
 def test_a_request_that_times_out_is_skipped_by_its_batch():
-    release = threading.Event()
-    model = Doubler()
-
-    def slow(items, options):
-        release.wait(10)
-        return model(items, options)
+    release, model, slow = held_doubler()
 
     async def scenario():
         batcher = MicroBatcher(slow, max_batch=1, max_wait_ms=0, queue_size=4)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import math
-import random
 
 import pytest
 import torch
 
 from glassformer.data.corpora import ParallelCorpus
 from glassformer.tasks import translate as T
+
+from .test_translate import LEXICON, _toy_pairs
 
 TRAIN = [
     ("Der Hund schläft.", "The dog sleeps."),
@@ -240,20 +241,6 @@ def test_report_says_when_the_model_loses_to_retrieval(monkeypatch: pytest.Monke
 
 
 # --- a tiny run with the curriculum, end to end --------------------------------------------------------
-
-LEXICON = {"der": "the", "hund": "dog", "katze": "cat", "sieht": "sees", "frisst": "eats", "rote": "red",
-           "kleine": "small", "maus": "mouse", "ball": "ball", "heute": "today", "nicht": "not", "gern": "gladly"}
-
-
-def _toy_pairs(n: int, seed: int) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    words = list(LEXICON)
-    pairs = []
-    for _ in range(n):
-        chosen = [rng.choice(words) for _ in range(rng.randint(3, 6))]
-        pairs.append((" ".join(chosen) + ".", " ".join(LEXICON[w] for w in chosen) + "."))
-    return pairs
-
 
 @pytest.mark.slow  # a ~15 s training run
 def test_tiny_run_with_the_curriculum_trains_scores_and_reports_the_baselines(tmp_path, monkeypatch) -> None:
