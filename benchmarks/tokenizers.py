@@ -26,6 +26,7 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
+sys.path.append(str(_HERE))  # last, for _figures only: the packages of the same names as our scripts come first
 
 VOCAB_SIZE = 8000
 NAIVE_DOCS = 50  # the textbook trainer recounts every pair at every merge: only a subset is practical
@@ -259,6 +260,15 @@ def main() -> None:
     print(f"# naive and optimised trainers learned identical merges on the subset: {same}")
     print(f"# ids produced: ours {results['encode_ours']['ids']}, tiktoken {results['encode_tiktoken']['ids']}")
     print("# HF BpeTrainer runs multi-threaded (Rayon) on the available cores; ours and tiktoken use one thread.")
+    from _figures import record
+
+    a, b = results["encode_ours"], results["encode_tiktoken"]
+    record("encode Brown with the GPT-2 vocabulary, one thread", ours_rate, "MB/s", anchor="tiktoken, one thread",
+           anchor_value=ref_rate, note=f"same ids: {a['ids'] == b['ids']}")
+    a, b = results["train_ours"], results["train_hf"]
+    record(f"learn a byte-level BPE of {VOCAB_SIZE} on Brown", a["seconds"], "s",
+           anchor=f"HF tokenizers BpeTrainer ({len_cpus()} threads)", anchor_value=b["seconds"],
+           note="ratio: our time over HF's")
 
 
 def len_cpus() -> int:
