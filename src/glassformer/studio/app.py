@@ -198,7 +198,7 @@ def _lm_chart(slot: ModelSlot) -> str:
     if level is not None:
         crossing = crossing_point(curve, level)
         note = (f"The transformer went below the chain {crossing['seconds'] / 60:.1f} minutes in." if crossing
-                else "The transformer has not gone below the chain (yet).")
+                else "The transformer has not gone below the chain" + (" yet." if running else "."))
     label = f"Markov chain (order {chain['order']}, {chain['tokenizer']}):" if chain else ""
     return race_curve_svg([p["seconds"] / 60 for p in curve], [p["bits_per_char"] for p in curve], level=level,
                           level_label=label, x_unit="minute", note=note,

@@ -97,8 +97,8 @@ def race_curve_svg(xs: Sequence[float], ys: Sequence[float], *, level: float | N
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>',
         f'<text x="{left - 4}" y="{top + 4}" {text} text-anchor="end">{y1:.2f}</text>',
         f'<text x="{left - 4}" y="{height - bottom}" {text} text-anchor="end">{y0:.2f}</text>',
-        f'<text x="{left}" y="{height - 10}" {text}>{x_unit} {x0:g}</text>',
-        f'<text x="{width - right}" y="{height - 10}" {text} text-anchor="end">{x_unit} {x1:.4g}</text>',
+        f'<text x="{left}" y="{height - 10}" {text}>{x_unit} {x0:.3g}</text>',
+        f'<text x="{width - right}" y="{height - 10}" {text} text-anchor="end">{x_unit} {x1:.3g}</text>',
     ]
     if level is not None:
         parts += [f'<line class="gf-level" x1="{left}" y1="{y(level):.1f}" x2="{width - right}" y2="{y(level):.1f}" '
