@@ -72,6 +72,8 @@ def race_curve_svg(xs: Sequence[float], ys: Sequence[float], *, level: float | N
     pad = (y1 - y0) * 0.05
     y0, y1 = y0 - pad, y1 + pad
     x0 = min(xs) if xs else 0.0
+    if x_unit != "step":  # time runs from the start of the run
+        x0 = min(x0, 0.0)
     x1 = max(max(xs), x0 + 1e-9) if xs else 1.0
     if x1 - x0 < 1e-9:
         x1 = x0 + 1.0
