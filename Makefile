@@ -1,4 +1,5 @@
 # The README's two commands: `make demo` and `make test`.
+# `make demo DEMO_FLAGS=--no-background-training` opens the studio without training the other families.
 # Both build .venv on first use; torch is pinned to the CPU wheel on this machine
 # and installed first so that no other torch build is pulled in.
 PY := .venv/bin/python
@@ -23,7 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	.venv/bin/glassformer demo
+	.venv/bin/glassformer demo $(DEMO_FLAGS)
 
 clean:
 	rm -rf .venv build src/*.egg-info

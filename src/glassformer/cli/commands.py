@@ -509,7 +509,17 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--retrain", action="store_true", help="train the quick sentiment preset again")
     demo.add_argument("--no-studio", action="store_true", help="stop after the terminal summary (no browser app)")
     demo.add_argument("--port", type=bounded(int, 1, 65535), default=7860, help="the studio's port on 127.0.0.1")
+    _add_background_training(demo)
     demo.set_defaults(func=_demo)
+
+
+def _add_background_training(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-background-training", dest="train_missing", action="store_false",
+                        help="do not train the missing translation, vision and language models in the background "
+                             "(their tabs then offer a button instead)")
+    parser.add_argument("--background-preset", choices=("quick", "tiny"), default="quick",
+                        help="what the background runs train: the quick presets (default), or tiny ones that check "
+                             "the machinery in a minute or two (useless models, saved as *-tiny)")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -520,7 +530,7 @@ def _demo(args: argparse.Namespace) -> int:
         from glassformer.studio import serve
 
         print("\nStarting the studio on the same model…", flush=True)
-        serve(port=args.port)
+        serve(port=args.port, train_missing=args.train_missing, preset=args.background_preset)
     return 0
 
 
@@ -536,7 +546,8 @@ def _add_studio(sub: argparse._SubParsersAction) -> None:
                         help="a saved sentiment model (default: the quick MiniLM model, trained on first run)")
     for task in ("translate", "vision", "lm"):
         studio.add_argument(f"--{task}-model", metavar="DIR",
-                            help=f"a saved {task} model (default: the cache's quick one)")
+                            help=f"a saved {task} model (default: the cache's best of the full and quick ones)")
+    _add_background_training(studio)
     studio.set_defaults(func=_studio)
 
 
@@ -544,5 +555,6 @@ def _studio(args: argparse.Namespace) -> int:
     from glassformer.studio import serve
 
     serve(args.host, args.port, args.share, args.sentiment_model, translate_dir=args.translate_model,
-          vision_dir=args.vision_model, generate_dir=args.lm_model, allow_remote_training=args.allow_remote_training)
+          vision_dir=args.vision_model, generate_dir=args.lm_model, allow_remote_training=args.allow_remote_training,
+          train_missing=args.train_missing, preset=args.background_preset)
     return 0

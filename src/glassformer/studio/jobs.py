@@ -1,8 +1,11 @@
 """Models the studio can use once trained: where each lives, how to train it, and training in a background thread.
 
-A tab whose model is missing shows the command that trains it and a button that runs the quick
-preset here in a thread; the tab polls :meth:`TrainingJob.status` for live progress (the step and
-loss the trainer writes to ``run/metrics.jsonl``), and loads the model once the thread is done.
+A slot looks for its model in every directory the documented ``train`` commands write (the full
+preset's and the quick one's) and loads the strongest by the score saved with it. A missing model is
+trained in a thread: queued at start-up by :class:`TrainingQueue` (one family after another) or
+started by the tab's button. The tab polls :meth:`TrainingJob.status` for live progress (the step,
+the planned steps and the loss the trainer writes to ``run/metrics.jsonl``) and switches to the
+model as soon as it is saved.
 """
 
 from __future__ import annotations
@@ -13,14 +16,19 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 log = logging.getLogger("glassformer.studio")
 
 
 @dataclass
 class ModelSlot:
-    """One task's model for the studio: its directory, the command that trains it, how to load and train it."""
+    """One task's model for the studio: where it may be saved, the command that trains it, how to load and train it.
+
+    `directory` is where the tab's training writes; `others` are further directories a documented
+    ``train`` command writes (the full preset's), and `quality` reads a saved model's recorded score
+    from its ``config.json`` (higher is better), so that the slot loads the strongest model there is.
+    """
 
     name: str
     directory: Path
@@ -29,29 +37,51 @@ class ModelSlot:
     trainer: Callable[[Path], Any] | None = None
     unavailable: str | None = None  # why this installation cannot run the task at all (None: it can)
     expected: str = ""  # what the quick preset reaches, as measured in benchmarks/RESULTS.md
+    others: tuple[Path, ...] = ()  # in order of preference when no score decides, before `directory`
+    quality: Callable[[dict[str, Any]], float | None] | None = None
+    baseline: Callable[[], dict[str, Any] | None] | None = None  # while a run trains: the level it must beat
 
     def __post_init__(self) -> None:
         self._model: Any = None
+        self._source: Path | None = None
         self._lock = threading.Lock()
         self.job: TrainingJob | None = None
+        self.queued: str | None = None  # while a TrainingQueue holds this slot: what it waits for
+
+    def source(self) -> Path | None:
+        """The directory of the strongest saved model: the best recorded score, else the first in preference order."""
+        found = [d for d in (*self.others, self.directory) if (d / "config.json").is_file()]
+        if len(found) <= 1 or self.quality is None:
+            return found[0] if found else None
+        scores = [_recorded(self.quality, d) for d in found]
+        ranked = sorted(range(len(found)), key=lambda i: (scores[i] is None, -(scores[i] or 0.0), i))
+        return found[ranked[0]]
 
     def get(self) -> Any | None:
-        """The loaded model, or None when its directory holds no usable model yet."""
+        """The loaded model, or None when no directory holds a usable model yet."""
         if self.unavailable:
             return None
         with self._lock:
-            if self._model is None and (self.directory / "config.json").is_file():
+            if self._model is None:
+                source = self.source()
+                if source is None:
+                    return None
                 try:
-                    self._model = self.loader(self.directory)
+                    self._model, self._source = self.loader(source), source
                 except Exception:  # a half-written or foreign directory must leave the tab usable
-                    log.exception("could not load the %s model from %s", self.name, self.directory)
+                    log.exception("could not load the %s model from %s", self.name, source)
                     return None
             return self._model
 
+    @property
+    def loaded_from(self) -> Path | None:
+        """The directory the loaded model came from (None before one is loaded)."""
+        return self._source if self._model is not None else None
+
     def forget(self) -> None:
-        """Drop the loaded model so the next `get` reads the directory again."""
+        """Drop the loaded model so the next `get` reads the directories again."""
         with self._lock:
-            self._model = None
+            self._model, self._source = None, None
 
     def start_training(self) -> str:
         """Start the quick preset in a background thread (once); returns a line saying what happened."""
@@ -60,11 +90,17 @@ class ModelSlot:
         if self.job is not None and self.job.running:
             return "Training is already running."
         self.job = TrainingJob(self)
+        self.queued = None
         self.job.start()
         return f"Started training the {self.name} model in the background."
 
+    @property
+    def training(self) -> bool:
+        """Whether a run for this slot is under way or queued."""
+        return self.queued is not None or (self.job is not None and self.job.running)
+
     def status(self) -> str:
-        """A line about the model: ready, training (with progress), failed, not trained yet or not available."""
+        """A line about the model: ready, training (with progress), queued, failed, not trained yet or not available."""
         if self.unavailable:
             return f"The {self.name} tab is not available in this version: {self.unavailable}"
         expect = f" {self.expected}" if self.expected else ""
@@ -74,16 +110,89 @@ class ModelSlot:
                 return text + ("." + expect if expect else "")
             if self.job.error:
                 return text
+        if self.queued is not None:
+            return (f"Training in the background: the {self.name} model is queued {self.queued} (the quick preset, "
+                    f"once; this tab turns live the moment it is saved).{expect}")
         if self.get() is not None:
-            return f"The {self.name} model in {self.directory} is ready."
+            return f"The {self.name} model in {self.loaded_from} is ready."
         button = (", or press the button below to train the quick preset here in the background"
                   if self.trainer is not None else "")
         return (f"The {self.name} model is not trained yet. Train it from a terminal with `{self.command}`{button}."
                 f"{expect}")
 
+    def records(self) -> list[dict[str, Any]]:
+        """The metrics log of this slot's run so far, else the one saved with the loaded model (empty: none)."""
+        if self.job is not None:
+            return self.job.records()
+        source = self.loaded_from
+        return read_records([source / "metrics.jsonl"]) if source is not None else []
+
     def losses(self) -> tuple[list[int], list[float]]:
         """The steps and training losses logged so far by the run this slot started (empty lists when none)."""
         return self.job.losses() if self.job is not None else ([], [])
+
+
+def _recorded(quality: Callable[[dict[str, Any]], float | None], directory: Path) -> float | None:
+    """`quality` of the saved model's config.json, or None when it records no score or cannot be read."""
+    try:
+        value = quality(json.loads((directory / "config.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def read_records(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """The records of the first metrics log in `paths` that exists; a half-written last line is skipped."""
+    for path in paths:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        records = []
+        for line in lines:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # the trainer may be halfway through writing the last line
+        return records
+    return []
+
+
+class TrainingQueue:
+    """Missing models trained one after another in one background thread: each slot's quick preset, once.
+
+    Slots without a trainer, unavailable ones, and those whose model is already saved are left out.
+    Each queued slot says what it waits for until its turn; a run started from the tab's button
+    meanwhile is waited for instead of started again.
+    """
+
+    def __init__(self, slots: Sequence[ModelSlot]) -> None:
+        self.slots = [s for s in slots if s.trainer is not None and not s.unavailable and s.get() is None]
+        self._thread = threading.Thread(target=self._run, name="train-queue", daemon=True)
+
+    def start(self) -> "TrainingQueue":
+        """Mark every slot queued (so their tabs say so from the first page) and start the thread."""
+        for before, slot in zip([None, *self.slots], self.slots):
+            slot.queued = "next in line" if before is None else f"after the {before.name} model"
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        for slot in self.slots:
+            try:
+                if slot.get() is None and not (slot.job is not None and slot.job.running):
+                    slot.start_training()
+            finally:
+                slot.queued = None
+            if slot.job is not None:
+                slot.job.join()
 
 
 class TrainingJob:
@@ -115,29 +224,16 @@ class TrainingJob:
         finally:
             self.finished = time.perf_counter()
 
-    def _records(self) -> list[dict[str, Any]]:
-        """The trainer's metrics log so far; after the run the saved model keeps it as ``metrics.jsonl``."""
-        for path in (self.slot.directory / "run" / "metrics.jsonl", self.slot.directory / "metrics.jsonl"):
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except OSError:
-                continue
-            records = []
-            for line in lines:
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # the trainer may be halfway through writing the last line
-            return records
-        return []
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
 
-    def _last_record(self) -> dict[str, Any] | None:
-        records = self._records()
-        return records[-1] if records else None
+    def records(self) -> list[dict[str, Any]]:
+        """The trainer's metrics log so far; after the run the saved model keeps it as ``metrics.jsonl``."""
+        return read_records([self.slot.directory / "run" / "metrics.jsonl", self.slot.directory / "metrics.jsonl"])
 
     def losses(self) -> tuple[list[int], list[float]]:
         """The (step, loss) of every training record logged so far, for the live loss curve."""
-        pairs = [(int(r["step"]), float(r["loss"])) for r in self._records()
+        pairs = [(int(r["step"]), float(r["loss"])) for r in self.records()
                  if r.get("kind", "train") == "train" and isinstance(r.get("loss"), (int, float))
                  and isinstance(r.get("step"), int)]
         return [step for step, _ in pairs], [loss for _, loss in pairs]
@@ -149,9 +245,14 @@ class TrainingJob:
             return f"Training the {self.slot.name} model failed after {elapsed}: {self.error}"
         if not self.running:
             return f"Training finished in {elapsed}; the {self.slot.name} model is ready."
-        record = self._last_record()
-        if record is None:
-            return f"Training the {self.slot.name} model: preparing data and model… ({elapsed})"
+        records = self.records()
+        steps = [r for r in records if r.get("kind", "train") == "train" and isinstance(r.get("step"), int)]
+        plans = [r for r in records if r.get("kind") == "plan" and isinstance(r.get("total_steps"), int)]
+        where = f"Training the {self.slot.name} model in the background"
+        if not steps:
+            return f"{where}: preparing data and model… ({elapsed})"
+        record = steps[-1]
+        total = f" of {plans[-1]['total_steps']}" if plans else ""
         loss = record.get("loss")
         loss_text = f", loss {loss:.3f}" if isinstance(loss, (int, float)) else ""
-        return f"Training the {self.slot.name} model: step {record.get('step')}{loss_text} ({elapsed} elapsed)"
+        return f"{where}: step {record['step']}{total}{loss_text} ({elapsed} elapsed)"

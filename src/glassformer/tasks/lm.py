@@ -187,20 +187,37 @@ def chain_baseline(split: PlaySplit, tokenizer: str, vocab: Tokenizer | None, bp
     """
     order = BEST_MARKOV_ORDER[tokenizer]
     cached = markov_out_dir(order, tokenizer)
-    if not custom and (cached / "config.json").is_file():
-        extra = read_config(cached).get("extra", {})
-        same = (extra.get("data") == "shakespeare" and extra.get("seed") == split.seed
-                and extra.get("validation_works") == sorted(split.validation) and extra.get("tokenizer") == tokenizer
-                and (tokenizer == "char" or extra.get("bpe_vocab_size") == bpe_vocab_size))
-        if same:
-            return {"order": order, "tokenizer": tokenizer, "from": str(cached),
-                    "bits_per_char": float(extra["metrics"]["validation"]["bits_per_char"])}
+    if not custom:
+        saved = saved_chain_baseline(tokenizer, bpe_vocab_size, seed=split.seed, validation_works=sorted(split.validation))
+        if saved is not None:
+            return saved
     fitted = _fit_chain(split, order, "kneser_ney", vocab if tokenizer == "bpe" else None)
     source = "fitted now"
     if not custom and not cached.exists():
         _save_chain(cached, fitted, split, tokenizer, bpe_vocab_size, custom=False)
         source = str(cached)
     return {"order": order, "tokenizer": tokenizer, "from": source, "bits_per_char": fitted.metrics["bits_per_char"]}
+
+
+def saved_chain_baseline(tokenizer: str, bpe_vocab_size: int, *, seed: int = 0,
+                         validation_works: list[str] | None = None) -> dict[str, Any] | None:
+    """:func:`chain_baseline`'s figure read from the cache without fitting anything, or None when none is saved.
+
+    The chain counts when it was fitted on Shakespeare split with `seed` over the same vocabulary (and,
+    when given, held out the same `validation_works`): the studio draws it beside a run in progress.
+    """
+    order = BEST_MARKOV_ORDER[tokenizer]
+    cached = markov_out_dir(order, tokenizer)
+    if not (cached / "config.json").is_file():
+        return None
+    extra = read_config(cached).get("extra", {})
+    same = (extra.get("data") == "shakespeare" and extra.get("seed") == seed and extra.get("tokenizer") == tokenizer
+            and (validation_works is None or extra.get("validation_works") == validation_works)
+            and (tokenizer == "char" or extra.get("bpe_vocab_size") == bpe_vocab_size))
+    if not same:
+        return None
+    return {"order": order, "tokenizer": tokenizer, "from": str(cached),
+            "bits_per_char": float(extra["metrics"]["validation"]["bits_per_char"])}
 
 
 TRAIN_OPTIONS = (

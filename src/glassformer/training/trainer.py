@@ -275,6 +275,8 @@ class Trainer:
             run = self._prepare(resume)
             if cfg.max_minutes is not None and run.state.step == 0:
                 self._plan_budget(run)
+            if run.log:  # what a watcher (the studio's progress line) needs to say "step N of M"
+                run.log.write({"kind": "plan", "step": run.state.step, "total_steps": run.total_steps})
             while run.state.step < run.total_steps and not self.should_stop:
                 self._train_epoch(run)
             return self._finish(run)

@@ -10,7 +10,7 @@ figure into PNG bytes and ``save_png`` writes one.
 # itself is still imported as glassformer.viz.head_view.
 from glassformer.viz.bertviz import AttentionPage, head_view, model_view
 from glassformer.viz.concepts import dot_product_figure, embedding_lookup_figure, one_hot_figure
-from glassformer.viz.curves import deletion_curve_svg, loss_curve_svg
+from glassformer.viz.curves import deletion_curve_svg, loss_curve_svg, race_curve_svg
 from glassformer.viz.export import Exported, export_attention, export_image_attention
 from glassformer.viz.extract import TextAttention, text_attention, token_labels
 from glassformer.viz.head_view import (
@@ -64,6 +64,7 @@ __all__ = [
     "image_png",
     "deletion_curve_svg",
     "loss_curve_svg",
+    "race_curve_svg",
     "matrix_heatmap",
     "matrix_png",
     "model_view",
