@@ -175,3 +175,11 @@ def test_vit_trains_on_a_local_hf_folder(image_folder: tuple[Path, dict[str, lis
     capsys.readouterr()
     assert main(["classify-image", str(out), "--json", rows["picture"][0]]) == 0
     assert _json(capsys)[0]["label"] in {"bar", "disc", "square"}
+
+
+@pytest.mark.parametrize("task", ["translate", "vit"])
+def test_help_lists_the_own_data_flags(task: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", task, "--help"]) == 0
+    shown = capsys.readouterr().out
+    for flag in ("--data", "--validation-data", "--test-data"):
+        assert flag in shown

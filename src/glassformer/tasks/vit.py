@@ -89,7 +89,7 @@ class ViTPreset(TrainingSettings):
     flip: bool = setting(False, "random left-right mirror while training")
     mirror_average: bool = setting(False, "predict with the mean probabilities of the image and its mirror")
     validation_size: int = setting(5000, "Fashion-MNIST training images held out to pick the best checkpoint "
-                                         "(own data: a seeded 10%, or --validation-data)")
+                                         "(own data: a seeded tenth, or --validation-data)")
     eval_every: int | None = setting(None, "steps between validation runs (default: once per epoch)")
     threads: int | None = setting(None, "torch threads (default: torch's; 1 is faster on a busy machine)")
     image_size: int = setting(28, "own data (--data): images are resized to this many pixels a side")
@@ -359,9 +359,9 @@ TRAIN_OPTIONS = (
     Option("--data", "data", "fashion-mnist (the default), a folder with one subfolder of PNG/JPEG images per class, "
                              "or hf:NAME (a datasets folder or hub set with image and label columns)"),
     Option("--validation-data", "validation_data", "own data: a folder (or hf: set) of the same shape to pick the "
-                                                   "best checkpoint on (default: a seeded 10% of --data)"),
+                                                   "best checkpoint on (default: a seeded tenth of --data)"),
     Option("--test-data", "test_data", "own data: a folder (or hf: set) of the same shape to score the model on "
-                                       "(default: another seeded 10% of --data)"),
+                                       "(default: another seeded tenth of --data)"),
     Option("--image-column", "image_column", "hf: sets: the column holding the images"),
     Option("--label-column", "label_column", "hf: sets: the column holding the labels"),
 )
