@@ -203,15 +203,17 @@ def _finish(prediction: Prediction, method: str, target: int | None, steps: int,
 
 def _image_case(predictor: Any, labels: list[str], inputs: Any, target: int | str | None,
                 position: int | None) -> _Case:
-    from glassformer.tasks.vit import MEAN, STD
-
     _no_position(position, "an image classifier")
     config = predictor.model.config
     views = [view["images"][:1].cpu() for view in predictor.prepare(inputs).passes]
     # Black in the model's pixel space: the task's normalisation of 0, or a checkpoint's (0 - mean) / std.
     settings = getattr(predictor, "preprocessor", None)
-    if settings is None:
-        black: float | torch.Tensor = (0.0 - MEAN) / STD
+    if settings is None:  # the task's per-channel statistics (Fashion-MNIST's, or the model's own data's)
+        mean_values, std_values = predictor.pixel_mean, predictor.pixel_std
+        black: float | torch.Tensor = (0.0 - mean_values[0]) / std_values[0]
+        if len(mean_values) > 1:
+            mean, std = torch.tensor(mean_values), torch.tensor(std_values)
+            black = ((0.0 - mean) / std).view(1, -1, 1, 1).expand_as(views[0]).contiguous()
     else:
         mean = torch.tensor(settings.get("image_mean", [0.5] * config.in_channels), dtype=torch.float32)
         std = torch.tensor(settings.get("image_std", [0.5] * config.in_channels), dtype=torch.float32)

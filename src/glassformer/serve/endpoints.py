@@ -166,9 +166,7 @@ def _image_bytes(item: Any, index: int) -> tuple[bytes, str | None]:
 
 
 def image_endpoint(classifier: Any) -> Endpoint:
-    """``/classify-image`` for a ViT: images are read (grey, the model's size) as ``classify-image`` reads files."""
-    from glassformer.tasks.vit import load_image
-
+    """``/classify-image`` for a ViT: images are read (the model's size and channels) as ``classify-image`` reads files."""
     def parse(body: dict[str, Any], settings: ServeSettings) -> tuple[list[Any], Hashable]:
         _check_fields(body, {"image", "images"})
         items = read_texts(body, settings, "image", "images")
@@ -176,7 +174,7 @@ def image_endpoint(classifier: Any) -> Endpoint:
 
     def run(images: list[tuple[bytes, str | None]], _: Any) -> list[dict[str, Any]]:
         # Decoded here, on the worker thread: a large image must not hold up the server's event loop.
-        pixels = [load_image(data, classifier.image_size) for data, _ in images]
+        pixels = [classifier.read_image(data) for data, _ in images]
         return classifier.classify(pixels, [name for _, name in images])
 
     image = {"oneOf": [{"type": "string", "format": "byte"},

@@ -375,10 +375,15 @@ def build_app(models: StudioModels) -> gr.Blocks:
 
         with gr.Tab("Translate", id="translate"):
             _training_controls(models.translate)
-            s_text = gr.Textbox(label="German", value="Ich habe keine Zeit.", elem_id="tr-text")
+            # The languages the model was trained on (recorded by `train translate`), without loading it.
+            from glassformer.tasks.translate import language_names
+
+            source_name, target_name = language_names(models.translate.directory)
+            s_text = gr.Textbox(label=source_name, value="Ich habe keine Zeit." if source_name == "German" else "",
+                                elem_id="tr-text")
             method = gr.Radio(["greedy", "beam"], value="beam", label="Search")
             s_submit = gr.Button("Translate", variant="primary", elem_id="tr-submit")
-            s_out = gr.Textbox(label="English", interactive=False, elem_id="tr-out")
+            s_out = gr.Textbox(label=target_name, interactive=False, elem_id="tr-out")
             s_lookups = gr.HTML(elem_id="tr-lookups")
             s_picture = gr.HTML(elem_id="tr-attention")
             s_view = gr.HTML()

@@ -42,6 +42,12 @@
 8. baselines (:class:`Baselines`), scored on the same split exactly as the model: retrieval (the
    English of the training pair sharing the rarest German words) and word by word (each German word
    replaced by its dictionary translation). ``train`` and ``evaluate`` print them beside the model.
+
+Or the user's own pairs (``data=``: a TSV/CSV/JSONL file, two aligned text files ``src.txt,tgt.txt``
+or ``hf:NAME``; :func:`glassformer.data.parallel.load_parallel`), in any language pair: the BPE is
+learned on them, the split (theirs, or seeded) and the languages are recorded in the saved model,
+and of the baselines only retrieval applies, since there is no dictionary for them (nor hints or
+the word-first curriculum).
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ from glassformer.data.corpora import ParallelCorpus, load_de_en
 from glassformer.data.dictionary import (
     HintRetriever,
     Lexicon,
+    ReferenceItem,
     entry_alternatives,
     headword_tokens,
     reference_items,
@@ -74,6 +81,7 @@ from glassformer.data.dictionary import (
     training_pairs,
     word_tokens,
 )
+from glassformer.data.parallel import Columns, load_parallel, read_pairs
 from glassformer.errors import UsageError
 from glassformer.inference.generate import Hypothesis, beam_search, greedy_search
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
@@ -93,7 +101,13 @@ from glassformer.training import TrainConfig, Trainer, distributed, load_saved, 
 from glassformer.training.saved import prepare_out_dir
 
 TASK = "translate"
-DESCRIPTION = "German→English encoder–decoder on the Ding dictionary sentences"
+DESCRIPTION = ("encoder–decoder translation: German→English on the Ding dictionary sentences, or your own pairs "
+               "(--data pairs.tsv, or src.txt,tgt.txt)")
+# What the built-in de-en data translates; a model of the user's pairs records its own (or none).
+DE_EN = ("de", "en")
+LANGUAGE_NAMES = {"de": "German", "en": "English", "fr": "French", "es": "Spanish", "it": "Italian",
+                  "nl": "Dutch", "pt": "Portuguese", "ru": "Russian", "zh": "Chinese", "ja": "Japanese",
+                  "pl": "Polish", "sv": "Swedish", "tr": "Turkish", "uk": "Ukrainian", "cs": "Czech"}
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 MAX_BEAM = 64  # beams beyond this cost memory and time without changing translations of this length
 PHRASE = "<phrase>"  # first source token of a dictionary phrase pair (never of a sentence)
@@ -480,6 +494,8 @@ class TranslateRun:
     bleu_single: float = float("nan")  # beam search, one reference per test pair as written (the old figure)
     bleu_signature: str = ""
     baselines: dict[str, float] = field(default_factory=dict)  # Baselines.scores() on the same test split
+    data: str = "de-en"  # the data trained on: de-en, or the user's spec
+    languages: tuple[str | None, str | None] = DE_EN
 
     def json(self) -> dict[str, Any]:
         """The figures as one JSON object (``train translate --json``)."""
@@ -492,12 +508,14 @@ class TranslateRun:
 
     def report(self) -> str:
         """The figures as lines for a person, the baselines and what the preset is expected to reach."""
-        return (f"test BLEU {self.bleu:.2f}, chrF {self.chrf:.2f} (n={self.n_test}, every alternative a reference; "
-                f"{self.bleu_signature}); one reference per pair as written: BLEU {self.bleu_single:.2f}\n"
+        references = (f"every alternative a reference; {self.bleu_signature}); one reference per pair as written: "
+                      f"BLEU {self.bleu_single:.2f}" if self.data == "de-en" else f"{self.bleu_signature})")
+        return (f"test BLEU {self.bleu:.2f}, chrF {self.chrf:.2f} (n={self.n_test}, {references}\n"
                 f"beam {self.beam_size}, length-penalty alpha {self.preset.alpha}; greedy: BLEU {self.bleu_greedy:.2f}, chrF "
                 f"{self.chrf_greedy:.2f}; validation loss {self.validation_loss:.4f}; {self.steps} steps, training "
                 f"{self.train_seconds:.0f} s, total {self.total_seconds:.0f} s\n"
-                f"{baseline_line(self.bleu, self.baselines)}\n{expected_line(self.preset)}\nsaved to {self.out_dir}")
+                f"{baseline_line(self.bleu, self.baselines)}\n{expected_line(self.preset, self.data)}\n"
+                f"saved to {self.out_dir}")
 
 
 def baseline_line(bleu: float, baselines: Mapping[str, float]) -> str:
@@ -506,13 +524,16 @@ def baseline_line(bleu: float, baselines: Mapping[str, float]) -> str:
         return "baselines: none (they need the training data; the model's is not stored with it)"
     verdict = ("the model LOSES to the retrieval baseline" if bleu < baselines["retrieval_bleu"]
                else "the model beats the retrieval baseline")
+    words = (f"word by word BLEU {baselines['dictionary_bleu']:.2f}, chrF {baselines['dictionary_chrf']:.2f}"
+             if "dictionary_bleu" in baselines else "word by word: none (no dictionary for this data)")
     return (f"baselines on the same split: retrieval BLEU {baselines['retrieval_bleu']:.2f}, chrF "
-            f"{baselines['retrieval_chrf']:.2f}; word by word BLEU {baselines['dictionary_bleu']:.2f}, chrF "
-            f"{baselines['dictionary_chrf']:.2f}: {verdict}")
+            f"{baselines['retrieval_chrf']:.2f}; {words}: {verdict}")
 
 
-def expected_line(preset: TranslatePreset) -> str:
+def expected_line(preset: TranslatePreset, data: str = "de-en") -> str:
     """What the preset reached when it was measured (:data:`MEASURED`), and whether these settings are that preset's."""
+    if data != "de-en":
+        return "expected: no measured figures for your data (the presets were measured on de-en)"
     measured = MEASURED.get(preset.name)
     if measured is None:
         return f"expected: the {preset.name!r} preset's current recipe has no measured figures yet"
@@ -522,8 +543,21 @@ def expected_line(preset: TranslatePreset) -> str:
             + ("; your settings differ from it" if changed else ""))
 
 
-TRAIN_OPTIONS = (Option("--beam", "test_beam", "beam size for the test score (1: greedy; default: the preset's)",
-                        type=int),)
+TRAIN_OPTIONS = (
+    Option("--beam", "test_beam", "beam size for the test score (1: greedy; default: the preset's)", type=int),
+    Option("--data", "data", "de-en (the default), a TSV/CSV/JSONL file of pairs, two aligned text files "
+                             "SRC.txt,TGT.txt, or hf:NAME (a datasets folder or hub set)"),
+    Option("--validation-data", "validation_data", "own data: pairs of the same shape to pick the best checkpoint "
+                                                   "and length penalty on (default: a seeded cut of --data)"),
+    Option("--test-data", "test_data", "own data: pairs of the same shape to score the model on (default: a "
+                                       "seeded cut of --data)"),
+    Option("--source-column", "source_column", "the column holding the source: a header's name, or a field "
+                                               "number (1, 2, ...) in a file without a header"),
+    Option("--target-column", "target_column", "the column holding the target (as --source-column)"),
+    Option("--source-language", "source_language", "the source language's code (de, fr, ...): recorded in the "
+                                                   "model, and picks the side of hf: translation records"),
+    Option("--target-language", "target_language", "the target language's code (as --source-language)"),
+)
 EVAL_OPTIONS = (Option("--beam", "beam_size", "translate: beam size (1: greedy; default: the model's)", type=int),)
 
 
@@ -563,11 +597,28 @@ def _hinted(pairs: Sequence[tuple[str, str]], hints: SourceHints | None, tokeniz
     return out
 
 
-def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None, *,
-          corpus: ParallelCorpus | None = None, resume: bool = False, overwrite: bool = False, seed: int = 0,
-          progress: bool = True, test_beam: int | None = None, **overrides: Any) -> TranslateRun:
-    """Train a German→English model, score it on the test split (BLEU, chrF) and save it to `out`.
+def _own_corpus(recipe: TranslatePreset, data: str, validation_data: str | None, test_data: str | None,
+                columns: Columns, seed: int, progress: bool) -> ParallelCorpus:
+    """The user's pairs, refused with one line before anything is written when they (or the settings) cannot work."""
+    needs = [name for name in ("hints", "dictionary_words", "extra_pairs") if getattr(recipe, name)]
+    if needs:
+        flags = ", ".join("--" + name.replace("_", "-") for name in needs)
+        raise UsageError(f"{flags} read the de-en dictionary; with your own data (--data {data}) leave them at 0")
+    return load_parallel(data, validation_data=validation_data, test_data=test_data, columns=columns, seed=seed,
+                         progress=progress)
 
+
+def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None, *,
+          corpus: ParallelCorpus | None = None, data: str | None = None, validation_data: str | None = None,
+          test_data: str | None = None, source_column: str | None = None, target_column: str | None = None,
+          source_language: str | None = None, target_language: str | None = None, resume: bool = False,
+          overwrite: bool = False, seed: int = 0, progress: bool = True, test_beam: int | None = None,
+          **overrides: Any) -> TranslateRun:
+    """Train a translation model (German→English by default), score it on the test split (BLEU, chrF), save it to `out`.
+
+    `data` names the user's own pairs (:func:`glassformer.data.parallel.load_parallel`: a table, two
+    aligned text files ``src.txt,tgt.txt`` or ``hf:NAME``, with optional `validation_data` and
+    `test_data` of the same shape); they are read, and refused if bad, before anything is written.
     `overrides` replace fields of the preset (``max_steps=50`` ...). `corpus` replaces the ``de-en``
     data (tests use a small one). Checkpoints live in ``out/run`` until the saved model replaces the
     directory, so a killed run continues with ``resume=True``.
@@ -575,15 +626,26 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
     started = time.perf_counter()
     distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
     recipe = resolve_preset(sys.modules[__name__], preset, overrides)
+    columns = Columns(source_column, target_column, source_language, target_language)
+    own = data not in (None, "de-en")
+    if not own and (validation_data or test_data or source_column or target_column):
+        raise UsageError("--validation-data, --test-data, --source-column and --target-column apply to your own "
+                         "pairs (--data FILE, SRC,TGT or hf:NAME), not to de-en")
+    if own:
+        corpus = _own_corpus(recipe, data, validation_data, test_data, columns, seed, progress)
     out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
     # `seed` splits the data too, unless a corpus is given (its info's "seed" is the split's then).
     corpus = corpus if corpus is not None else load_de_en(seed=seed, quiet=not progress)
+    languages = (source_language, target_language) if own else (source_language or DE_EN[0],
+                                                                  target_language or DE_EN[1])
     run_dir = out_dir / "run"
 
     phrases = _phrase_pairs(corpus, recipe.extra_pairs, seed)
     tagged = recipe.tag_phrases and bool(phrases)
-    sentences = training_pairs(corpus.train)  # "a; b" targets: one pair per alternative
-    baselines = Baselines(corpus)
+    # de-en's "a; b" targets: one pair per alternative; the user's own pairs are kept as written.
+    split_pairs: Callable[[Sequence[tuple[str, str]]], list[tuple[str, str]]] = list if own else training_pairs
+    sentences = split_pairs(corpus.train)
+    baselines = Baselines(corpus, dictionary=not own)
     words = dictionary_pairs(corpus, recipe.dictionary_words, baselines.lexicon) if recipe.dictionary_words else []
     # Under DDP rank 0 learns the BPE and every rank receives it, so all train on the same ids.
     tokenizer = distributed.on_main(lambda: train_tokenizer(sentences + phrases, recipe.vocab_size,
@@ -594,7 +656,7 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
     word_examples = encode_pairs(tokenizer, _hinted(words, hints, tokenizer, recipe.max_length), recipe.max_length)
     info = distributed.env_info()
     train_batches = curriculum_data(examples, word_examples, recipe, seed, info.world_size, info.rank)
-    valid_examples = encode_pairs(tokenizer, _hinted(training_pairs(corpus.validation), hints, tokenizer,
+    valid_examples = encode_pairs(tokenizer, _hinted(split_pairs(corpus.validation), hints, tokenizer,
                                                      recipe.max_length), recipe.max_length)
     valid_batches = token_batches(valid_examples, recipe.max_tokens, seed)
     torch.manual_seed(seed)
@@ -620,11 +682,11 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
         translator = Translator(model, tokenizer, chosen.max_length, beam_size=beam, alpha=chosen.alpha, hints=hints)
         validation_bleu: dict[str, float] = {}
         if chosen.tune_alpha and beam > 1:
-            alpha, tried = choose_alpha(translator, corpus.validation, beam_size=beam)
+            alpha, tried = choose_alpha(translator, corpus.validation, beam_size=beam, alternatives=not own)
             chosen, translator.alpha = replace(chosen, alpha=alpha), alpha
             validation_bleu = {str(a): round(b, 3) for a, b in tried.items()}
-        test = score(translator, corpus.test, beam_size=beam)
-        greedy = score(translator, corpus.test, beam_size=1) if beam > 1 else test
+        test = score(translator, corpus.test, beam_size=beam, alternatives=not own)
+        greedy = score(translator, corpus.test, beam_size=1, alternatives=not own) if beam > 1 else test
         looked_up = baselines.scores(corpus.test)
         total = time.perf_counter() - started
         extra = {
@@ -632,6 +694,9 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
             "preset": asdict(chosen), "max_length": chosen.max_length, "seed": corpus.info.get("seed", seed),
             "train_seed": seed,
             "data": corpus.info.get("source", "de-en"),
+            "source_language": languages[0], "target_language": languages[1], "alternatives": not own,
+            **({key: corpus.info.get(key) for key in ("validation_data", "test_data", "source_column",
+                                                     "target_column", "seeded_splits", "sizes")} if own else {}),
             "metrics": {"validation_loss": result.best_metric, "test_bleu": test["bleu"], "test_chrf": test["chrf"],
                         "test_bleu_single": test["bleu_single"], "test_chrf_single": test["chrf_single"],
                         "bleu_signature": test["bleu_signature"],
@@ -653,7 +718,8 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
                         bleu=test["bleu"], chrf=test["chrf"], bleu_greedy=greedy["bleu"], chrf_greedy=greedy["chrf"],
                         n_test=test["n"], beam_size=beam, steps=result.steps,
                         train_seconds=train_seconds, total_seconds=time.perf_counter() - started,
-                        bleu_single=test["bleu_single"], bleu_signature=test["bleu_signature"], baselines=looked_up)
+                        bleu_single=test["bleu_single"], bleu_signature=test["bleu_signature"], baselines=looked_up,
+                        data=str(corpus.info.get("source", "de-en")) if own else "de-en", languages=languages)
 
 
 # --- a model at work -----------------------------------------------------------------------------
@@ -706,6 +772,14 @@ class Translator:
         return cls(loaded.model, loaded.tokenizer, int(extra.get("max_length", 64)),
                    beam_size=int(preset.get("beam_size", 4)), alpha=float(preset.get("alpha", 0.6)), info=extra,
                    hints=hints)
+
+    @property
+    def languages(self) -> tuple[str | None, str | None]:
+        """(source, target) language codes the model was trained on: de-en's, the ones recorded for the user's
+        data, or None where none was given."""
+        if "source_language" not in self.info:  # saved before languages were recorded: only de-en existed
+            return DE_EN if self.info.get("data", "de-en") == "de-en" else (None, None)
+        return self.info.get("source_language"), self.info.get("target_language")
 
     def _read(self, index: int, text: str, special_tokens: str) -> tuple[list[int], bool]:
         """One source's ids as the model reads it, and whether it was cut to fit the model's positions."""
@@ -817,15 +891,24 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str | Sequence
 ALPHA_GRID = (0.6, 1.0, 1.5, 2.0)  # GNMT length-penalty exponents tried on the validation split
 
 
+def as_items(pairs: Sequence[tuple[str, str]], alternatives: bool = True) -> list[ReferenceItem]:
+    """Test items of `pairs`: with `alternatives`, de-en's ``"; "``-joined alternatives split
+    (:func:`~glassformer.data.dictionary.reference_items`); without (the user's own pairs, where a
+    semicolon is punctuation), one item per pair with its one reference."""
+    if alternatives:
+        return reference_items(pairs)
+    return [ReferenceItem(source, (reference,), index) for index, (source, reference) in enumerate(pairs)]
+
+
 def choose_alpha(translator: Translator, pairs: Sequence[tuple[str, str]], *, beam_size: int,
-                 grid: Sequence[float] = ALPHA_GRID) -> tuple[float, dict[float, float]]:
+                 grid: Sequence[float] = ALPHA_GRID, alternatives: bool = True) -> tuple[float, dict[float, float]]:
     """The exponent in `grid` whose beam search scores the best multi-reference BLEU on `pairs`, and the BLEU of each.
 
     Ties go to the earlier exponent in `grid`. `pairs` must not be the test split.
     """
     if not grid:
         raise ValueError("grid must hold at least one length-penalty exponent")
-    items = reference_items(pairs)
+    items = as_items(pairs, alternatives)
     sources, references = [item.source for item in items], [item.references for item in items]
     bleu = {float(alpha): corpus_scores(translator.translate(sources, beam_size=beam_size, alpha=alpha),
                                         references)["bleu"] for alpha in grid}
@@ -833,20 +916,24 @@ def choose_alpha(translator: Translator, pairs: Sequence[tuple[str, str]], *, be
     return best, bleu
 
 
-def score(translator: Translator, pairs: Sequence[tuple[str, str]], *, beam_size: int | None = None) -> dict[str, Any]:
+def score(translator: Translator, pairs: Sequence[tuple[str, str]], *, beam_size: int | None = None,
+          alternatives: bool = True) -> dict[str, Any]:
     """Scores of `translator` on (source, reference) pairs, with the alternatives in them split.
 
     ``bleu``, ``chrf``, ``n`` and ``bleu_signature`` score one item per source alternative against
     every reference alternative (:func:`glassformer.data.dictionary.reference_items`);
     ``bleu_single``, ``chrf_single`` and ``n_single`` score each pair as written, one reference each
-    (the figures before multi-reference scoring, for continuity).
+    (the figures before multi-reference scoring, for continuity). Without `alternatives` (the
+    user's own pairs) both score each pair as written.
     """
-    return score_translations(lambda sources: translator.translate(sources, beam_size=beam_size), pairs)
+    return score_translations(lambda sources: translator.translate(sources, beam_size=beam_size), pairs,
+                              alternatives=alternatives)
 
 
-def score_translations(translate: Callable[[list[str]], list[str]], pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def score_translations(translate: Callable[[list[str]], list[str]], pairs: Sequence[tuple[str, str]], *,
+                       alternatives: bool = True) -> dict[str, Any]:
     """:func:`score` for any function from sources to translations (a model's search, a baseline)."""
-    items = reference_items(pairs)
+    items = as_items(pairs, alternatives)
     sources = list(dict.fromkeys([source for source, _ in pairs] + [item.source for item in items]))
     translated = dict(zip(sources, translate(sources)))
     multi = corpus_scores([translated[item.source] for item in items], [item.references for item in items])
@@ -916,24 +1003,34 @@ class Baselines:
       copied).
     """
 
-    def __init__(self, corpus: ParallelCorpus) -> None:
-        train = training_pairs(corpus.train)
+    def __init__(self, corpus: ParallelCorpus, *, dictionary: bool = True) -> None:
+        # Without the dictionary (the user's own pairs) a "; " in a sentence is punctuation, not alternatives.
+        train = training_pairs(corpus.train) if dictionary else list(corpus.train)
         self.retrieval = RetrievalBaseline(train)
-        self.lexicon = Lexicon(training_dictionary(corpus), [target for _, target in train])
+        # The user's own pairs come without a dictionary: retrieval alone applies to them.
+        self.lexicon = Lexicon(training_dictionary(corpus), [target for _, target in train]) if dictionary else None
 
     def word_by_word(self, sources: Sequence[str]) -> list[str]:
         """The word-by-word translation of each source."""
+        if self.lexicon is None:
+            raise ValueError("no dictionary: the word-by-word baseline needs the de-en dictionary")
         return [self.lexicon.word_by_word(source) for source in sources]
 
     def scores(self, pairs: Sequence[tuple[str, str]]) -> dict[str, float]:
-        """``retrieval_bleu``, ``retrieval_chrf``, ``dictionary_bleu``, ``dictionary_chrf`` on `pairs`, scored as a model is."""
-        retrieval = score_translations(self.retrieval.translate, pairs)
-        dictionary = score_translations(self.word_by_word, pairs)
-        return {"retrieval_bleu": retrieval["bleu"], "retrieval_chrf": retrieval["chrf"],
-                "dictionary_bleu": dictionary["bleu"], "dictionary_chrf": dictionary["chrf"]}
+        """``retrieval_bleu``, ``retrieval_chrf``, ``dictionary_bleu``, ``dictionary_chrf`` on `pairs`, scored as a
+        model is (the last two only with a dictionary)."""
+        alternatives = self.lexicon is not None
+        retrieval = score_translations(self.retrieval.translate, pairs, alternatives=alternatives)
+        out = {"retrieval_bleu": retrieval["bleu"], "retrieval_chrf": retrieval["chrf"]}
+        if self.lexicon is not None:
+            dictionary = score_translations(self.word_by_word, pairs)
+            out.update(dictionary_bleu=dictionary["bleu"], dictionary_chrf=dictionary["chrf"])
+        return out
 
     def lookup(self, source: str, max_translations: int = 3) -> Lookup:
         """What both baselines make of `source`, and up to `max_translations` translations of each of its words."""
+        if self.lexicon is None:
+            raise ValueError("no dictionary: look-ups need the de-en dictionary")
         found = self.retrieval.pairs[self.retrieval.nearest(source)]
         words = list(dict.fromkeys(headword_tokens(source)))
         return Lookup(source, found[0], found[1], self.lexicon.word_by_word(source),
@@ -959,51 +1056,83 @@ def lookup(translator: Translator, source: str) -> Lookup | None:
     return None if baselines is None else baselines.lookup(source)
 
 
-def read_pairs(path: str | Path) -> list[tuple[str, str]]:
-    """(source, reference) pairs from a UTF-8 file with one ``source<TAB>reference`` line each (blank lines skipped)."""
-    pairs = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
-            raise ValueError(f"{path} line {number}: expected 'source<TAB>reference', got {len(fields)} "
-                             f"tab-separated field(s): {line[:80]!r}")
-        pairs.append((fields[0].strip(), fields[1].strip()))
-    if not pairs:
-        raise ValueError(f"{path} holds no source<TAB>reference lines")
-    return pairs
+def language_names(directory: str | Path | None) -> tuple[str, str]:
+    """Names for the source and target sides of the translation model saved in `directory` ("German", "English"
+    for de-en; a code without a known name as it is; "Source", "Target" when none was recorded), read from its
+    config without loading the weights. A directory without a model yet gets de-en's."""
+    from glassformer.training.saved import read_config
+
+    info: dict[str, Any] = {}
+    if directory is not None and (Path(directory) / "config.json").is_file():
+        try:
+            info = read_config(directory).get("extra") or {}
+        except Exception:  # a damaged config: the tab still opens, the model's loader reports it
+            info = {}
+    codes = (info.get("source_language"), info.get("target_language")) if "source_language" in info else \
+        (DE_EN if info.get("data", "de-en") == "de-en" else (None, None))
+    return (LANGUAGE_NAMES.get(codes[0], codes[0]) if codes[0] else "Source",
+            LANGUAGE_NAMES.get(codes[1], codes[1]) if codes[1] else "Target")
+
+
+def _columns(info: Mapping[str, Any]) -> Columns:
+    return Columns(info.get("source_column"), info.get("target_column"), info.get("source_language"),
+                   info.get("target_language"))
 
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
              beam_size: int | None = None, verify: bool = True, precision: str = "fp32") -> dict[str, Any]:
     """``{"bleu", "chrf", "n", "split", "beam_size", ...}`` of the model saved in `directory`, and the baselines'.
 
-    The pairs are a split of ``de-en`` (split with the seed the model was trained with), or every
-    line of `data`, a ``source<TAB>reference`` file. For a model trained on ``de-en`` the same pairs
-    are translated by the :class:`Baselines` of its training data and scored the same way
-    (``retrieval_bleu``, ``retrieval_chrf``, ``dictionary_bleu``, ``dictionary_chrf``), and
-    ``beats_retrieval`` says whether the model's BLEU is at least the retrieval baseline's.
+    The pairs are a split of the data the model was trained on (de-en, or the user's, split again
+    with the seed the model was trained with), or every pair of `data` (any file or hf: set that
+    ``train translate --data`` reads, with the model's column and language settings; the `split` of
+    an hf: set that has one). For a model trained on ``de-en`` the same pairs are translated by the
+    :class:`Baselines` of its training data and scored the same way (``retrieval_bleu``,
+    ``retrieval_chrf``, ``dictionary_bleu``, ``dictionary_chrf``); for one trained on the user's pairs,
+    by retrieval over those pairs. ``beats_retrieval`` says whether the model's BLEU is at least the
+    retrieval baseline's.
     """
-    split = split or "test"
-    if split not in ("train", "valid", "validation", "test"):
+    if split is not None and split not in ("train", "valid", "validation", "test"):
         raise ValueError(f"split={split!r}; expected train, validation or test")
     translator = Translator.load(directory, verify=verify, precision=precision)
+    info = translator.info
+    own = info.get("data", "de-en") != "de-en"
+    alternatives = bool(info.get("alternatives", True))
+    baselines = baselines_for(translator)
     if data not in (None, "de-en"):
-        if not Path(data).is_file():
-            raise FileNotFoundError(f"--data {data!r}: expected de-en or a source<TAB>reference file")
-        pairs, split = read_pairs(data), str(data)
+        where = split or str(data)
+        pairs = read_pairs(data, _columns(info), split="validation" if split == "valid" else split)
+        if own and baselines is None:
+            baselines = _own_baselines(info)
     else:
-        corpus = load_de_en(seed=int(translator.info.get("seed", 0)), quiet=True)
+        split = split or "test"
+        if own:
+            corpus = load_parallel(info["data"], validation_data=info.get("validation_data"),
+                                   test_data=info.get("test_data"), columns=_columns(info),
+                                   seed=int(info.get("seed", 0)))
+            baselines = Baselines(corpus, dictionary=False)
+        else:
+            corpus = load_de_en(seed=int(info.get("seed", 0)), quiet=True)
         pairs = {"train": corpus.train, "valid": corpus.validation, "validation": corpus.validation,
                  "test": corpus.test}[split]
+        where = split
     beam = translator.beam_size if beam_size is None else beam_size
-    result = {**score(translator, pairs, beam_size=beam), "split": split, "beam_size": beam}
-    baselines = baselines_for(translator)
+    result = {**score(translator, pairs, beam_size=beam, alternatives=alternatives), "split": where,
+              "beam_size": beam}
     if baselines is not None:
         result.update(baselines.scores(pairs))
         result["beats_retrieval"] = result["bleu"] >= result["retrieval_bleu"]
     return result
+
+
+def _own_baselines(info: Mapping[str, Any]) -> Baselines | None:
+    """Retrieval over the user's training pairs, split again as in training; None when they cannot be read now."""
+    try:
+        corpus = load_parallel(info["data"], validation_data=info.get("validation_data"),
+                               test_data=info.get("test_data"), columns=_columns(info), seed=int(info.get("seed", 0)))
+    except (ValueError, OSError):
+        return None
+    return Baselines(corpus, dictionary=False)
 
 
 Predictor = Translator

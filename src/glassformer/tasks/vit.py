@@ -1,9 +1,12 @@
-"""Image classification with a Vision Transformer: Fashion-MNIST in, a saved classifier out.
+"""Image classification with a Vision Transformer: Fashion-MNIST (or the user's own images) in, a saved classifier out.
 
 1. data: :func:`glassformer.data.corpora.load_fashion_mnist` (60,000 training and 10,000 test images,
    28×28 grey, 10 classes); a seeded slice of the training images is held out for validation, the
    test images are only scored at the end. Pixels become ``(x / 255 - MEAN) / STD`` with the
-   training set's mean and standard deviation.
+   training set's mean and standard deviation. Or the user's own images (``data="FOLDER"``, one
+   subfolder per class, or ``hf:NAME``; :func:`glassformer.data.images.load_images`): read at
+   ``image_size`` pixels with the channels they have, normalised per channel with their own training
+   pixels' mean and standard deviation, which the saved model records with how it reads an image.
 2. augmentation (training only, when the preset asks for it): shift the image by up to
    ``shift`` pixels in each direction (pad with background, crop back to 28×28) and mirror it
    left-right with probability ½; a mirrored shirt is still a shirt.
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import json
 import math
 import sys
@@ -40,6 +42,8 @@ from glassformer._config import check_positive, check_probabilities, check_range
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir
 from glassformer.data.corpora import ImageDataset, load_fashion_mnist
+from glassformer.data.images import LabelledImages, load_images, read_image, read_labelled
+from glassformer.errors import ConfigError, UsageError
 from glassformer.models.vit import VisionTransformer, ViTConfig
 from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import (
@@ -56,7 +60,8 @@ from glassformer.training.metrics import classification_scores
 from glassformer.training.saved import prepare_out_dir
 
 TASK = "vit"
-DESCRIPTION = "Vision Transformer on Fashion-MNIST (28×28 grey clothing images, 10 classes)"
+DESCRIPTION = ("Vision Transformer on Fashion-MNIST (28×28 grey clothing images, 10 classes) or your own images "
+               "(--data FOLDER: one subfolder per class)")
 # Mean and standard deviation of all 60,000 × 784 Fashion-MNIST training pixels, scaled to [0, 1].
 MEAN = 0.2860
 STD = 0.3530
@@ -83,22 +88,27 @@ class ViTPreset(TrainingSettings):
     shift: int = setting(0, "random translation by up to this many pixels (0: none)")
     flip: bool = setting(False, "random left-right mirror while training")
     mirror_average: bool = setting(False, "predict with the mean probabilities of the image and its mirror")
-    validation_size: int = setting(5000, "training images held out to pick the best checkpoint")
+    validation_size: int = setting(5000, "Fashion-MNIST training images held out to pick the best checkpoint "
+                                         "(own data: a seeded tenth, or --validation-data)")
     eval_every: int | None = setting(None, "steps between validation runs (default: once per epoch)")
     threads: int | None = setting(None, "torch threads (default: torch's; 1 is faster on a busy machine)")
+    image_size: int = setting(28, "own data (--data): images are resized to this many pixels a side")
 
     def __post_init__(self) -> None:
         check_types(self)
         super().__post_init__()
         check_positive(self, "patch_size", "d_model", "n_heads", "n_layers", "d_ff", "epochs", "max_steps",
-                       "batch_size", "validation_size", "eval_every", "threads")
+                       "batch_size", "validation_size", "eval_every", "threads", "image_size")
+        if self.image_size % self.patch_size:
+            raise ConfigError(f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}")
         check_range(self, "shift", 0)
         check_range(self, "lr", 0.0)
         check_probabilities(self, "dropout", "label_smoothing", "warmup_ratio")
 
-    def model_config(self, image_size: int = 28, num_classes: int = 10) -> ViTConfig:
+    def model_config(self, image_size: int = 28, num_classes: int = 10, in_channels: int = 1) -> ViTConfig:
         """The VisionTransformer shape this preset stands for."""
-        return ViTConfig(image_size=image_size, patch_size=self.patch_size, in_channels=1, d_model=self.d_model,
+        return ViTConfig(image_size=image_size, patch_size=self.patch_size, in_channels=in_channels,
+                         d_model=self.d_model,
                          n_heads=self.n_heads, n_layers=self.n_layers, d_ff=self.d_ff, dropout=self.dropout,
                          layer_norm_eps=1e-6, num_classes=num_classes)
 
@@ -158,30 +168,68 @@ def using_threads(requested: int | None = None) -> Iterator[int]:
 
 # --- pixels → model inputs -----------------------------------------------------------------------
 
-def normalise(images: Tensor) -> Tensor:
-    """uint8 ``(B, H, W)`` images → float ``(B, 1, H, W)`` inputs ``(x / 255 - MEAN) / STD``."""
-    if images.dtype != torch.uint8 or images.dim() != 3:
-        raise ValueError(f"expected uint8 images of shape (B, H, W), got {images.dtype} {tuple(images.shape)}")
-    return ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)
+Stats = float | Sequence[float]  # a pixel mean or standard deviation: one for every channel, or one per channel
+
+
+def normalise(images: Tensor, mean: Stats = MEAN, std: Stats = STD) -> Tensor:
+    """uint8 ``(B, H, W)`` or ``(B, C, H, W)`` images → float ``(B, C, H, W)`` inputs ``(x / 255 - mean) / std``.
+
+    `mean` and `std` are Fashion-MNIST's by default, or one value per channel (a saved model's own).
+    """
+    if images.dtype != torch.uint8 or images.dim() not in (3, 4):
+        raise ValueError(f"expected uint8 images of shape (B, H, W) or (B, C, H, W), got {images.dtype} "
+                         f"{tuple(images.shape)}")
+    pixels = images.float().unsqueeze(1) if images.dim() == 3 else images.float()
+    mean, std = _per_channel(mean), _per_channel(std)
+    return (pixels / 255.0 - mean) / std
+
+
+def _per_channel(value: Stats) -> float | Tensor:
+    """A scalar for one value (computed exactly as before channels existed), else a ``(1, C, 1, 1)`` tensor."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    values = [float(v) for v in value]
+    return values[0] if len(values) == 1 else torch.tensor(values).view(1, -1, 1, 1)
 
 
 def random_shift(images: Tensor, shift: int, generator: torch.Generator | None = None) -> Tensor:
-    """Translate each ``(B, H, W)`` image by a random (dy, dx) in [-shift, shift]², filling with zeros (background)."""
+    """Translate each ``(B, H, W)`` (or ``(B, C, H, W)``) image by a random (dy, dx) in [-shift, shift]², filling
+    with zeros (background); every channel of an image moves together."""
     if shift == 0:
         return images
-    n, height, width = images.shape
-    padded = F.pad(images, (shift, shift, shift, shift))  # (B, H + 2s, W + 2s)
+    n, height, width = images.shape[0], images.shape[-2], images.shape[-1]
+    padded = F.pad(images, (shift, shift, shift, shift))  # (B, [C,] H + 2s, W + 2s)
     dy = torch.randint(0, 2 * shift + 1, (n, 1, 1), generator=generator)
     dx = torch.randint(0, 2 * shift + 1, (n, 1, 1), generator=generator)
     rows = dy + torch.arange(height).view(1, height, 1)  # (B, H, 1)
     cols = dx + torch.arange(width).view(1, 1, width)  # (B, 1, W)
+    if images.dim() == 4:
+        channels = torch.arange(images.shape[1]).view(1, -1, 1, 1)
+        return padded[torch.arange(n).view(n, 1, 1, 1), channels, rows.unsqueeze(1), cols.unsqueeze(1)]
     return padded[torch.arange(n).view(n, 1, 1), rows, cols]  # (B, H, W)
 
 
 def random_flip(images: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Mirror each ``(B, H, W)`` image left-right with probability ½."""
+    """Mirror each ``(B, H, W)`` (or ``(B, C, H, W)``) image left-right with probability ½."""
     flip = torch.rand(images.shape[0], generator=generator) < 0.5
-    return torch.where(flip.view(-1, 1, 1), images.flip(-1), images)
+    return torch.where(flip.view(-1, *[1] * (images.dim() - 1)), images.flip(-1), images)
+
+
+def pixel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of uint8 ``(N, C, H, W)`` images, scaled to [0, 1].
+
+    Summed in float64 over chunks of images, so memory stays at one chunk whatever N is.
+    """
+    total = np.zeros(images.shape[1])
+    squares = np.zeros(images.shape[1])
+    for start in range(0, len(images), chunk):
+        part = images[start:start + chunk].astype(np.float64) / 255.0
+        total += part.sum(axis=(0, 2, 3))
+        squares += (part * part).sum(axis=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
+    return [float(m) for m in mean], [float(max(s, 1e-6)) for s in std]
 
 
 class ImageSplit(torch.utils.data.Dataset):
@@ -192,13 +240,15 @@ class ImageSplit(torch.utils.data.Dataset):
     """
 
     def __init__(self, images: np.ndarray | Tensor, labels: np.ndarray | Tensor, *, shift: int = 0,
-                 flip: bool = False) -> None:
+                 flip: bool = False, mean: Stats = MEAN, std: Stats = STD) -> None:
         self.images = torch.as_tensor(images)
         self.labels = torch.as_tensor(labels).long()
         if len(self.images) != len(self.labels):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
         self.shift = shift
         self.flip = flip
+        self.mean = mean
+        self.std = std
 
     def __len__(self) -> int:
         return len(self.images)
@@ -214,7 +264,7 @@ class ImageSplit(torch.utils.data.Dataset):
         images = random_shift(images, self.shift)
         if self.flip:
             images = random_flip(images)
-        return {"images": normalise(images), "labels": self.labels[index]}
+        return {"images": normalise(images, self.mean, self.std), "labels": self.labels[index]}
 
 
 def whole_batch(batch: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
@@ -260,9 +310,10 @@ def accuracy_and_loss(model: nn.Module, loader: Iterable[Mapping[str, Tensor]], 
 
 
 def score(model: nn.Module, images: np.ndarray | Tensor, labels: np.ndarray | Tensor,
-          batch_size: int = 1000, *, mirror_average: bool = False) -> dict[str, float]:
+          batch_size: int = 1000, *, mirror_average: bool = False, mean: Stats = MEAN,
+          std: Stats = STD) -> dict[str, float]:
     """Accuracy, mean loss and size of a labelled image set under `model` (eval mode, no gradients)."""
-    split = ImageSplit(images, labels)
+    split = ImageSplit(images, labels, mean=mean, std=std)
     batches = (split.__getitems__(range(start, min(start + batch_size, len(split))))
                for start in range(0, len(split), batch_size))
     with evaluating(model):
@@ -304,7 +355,16 @@ class ViTRun:
                 f"{self.train_seconds:.0f} s, total {self.total_seconds:.0f} s\nsaved to {self.out_dir}")
 
 
-TRAIN_OPTIONS: tuple[Option, ...] = ()
+TRAIN_OPTIONS = (
+    Option("--data", "data", "fashion-mnist (the default), a folder with one subfolder of PNG/JPEG images per class, "
+                             "or hf:NAME (a datasets folder or hub set with image and label columns)"),
+    Option("--validation-data", "validation_data", "own data: a folder (or hf: set) of the same shape to pick the "
+                                                   "best checkpoint on (default: a seeded tenth of --data)"),
+    Option("--test-data", "test_data", "own data: a folder (or hf: set) of the same shape to score the model on "
+                                       "(default: another seeded tenth of --data)"),
+    Option("--image-column", "image_column", "hf: sets: the column holding the images"),
+    Option("--label-column", "label_column", "hf: sets: the column holding the labels"),
+)
 EVAL_OPTIONS: tuple[Option, ...] = ()
 
 
@@ -316,56 +376,107 @@ def split_validation(n: int, size: int, seed: int) -> tuple[Tensor, Tensor]:
     return order[size:].sort().values, order[:size].sort().values
 
 
-def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, resume: bool = False,
-          overwrite: bool = False, seed: int = 0, progress: bool = True, data: ImageDataset | None = None,
-          train_limit: int | None = None, **overrides: Any) -> ViTRun:
-    """Train a Vision Transformer on Fashion-MNIST (or `data`), score it on the test images and save it to `out`.
+@dataclass
+class _Data:
+    """What training reads, whichever data it came from: splits, test images, classes and how pixels are read."""
 
-    `overrides` replace fields of the preset (``epochs=1``, ``shift=0`` ...); `train_limit` keeps only
-    the first that many training images (for quick experiments and tests). Checkpoints and metrics
-    live in ``out/run`` until the saved model replaces the directory, so a killed run continues
-    with ``resume=True``.
-    """
-    started, began = time.perf_counter(), time.time()  # a time budget (--minutes) counts from here
-    distributed.init_distributed()  # under torchrun: join the job now
-    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
-    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
-    dataset = data if data is not None else load_fashion_mnist(quiet=not progress)
+    train: ImageSplit
+    validation: ImageSplit
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: list[str]
+    mean: list[float]
+    std: list[float]
+    record: dict[str, Any]  # what the saved model keeps about the data and how it reads an image
+
+
+def _fashion_data(dataset: ImageDataset, recipe: ViTPreset, seed: int, train_limit: int | None) -> _Data:
     train_images, train_labels = dataset.train_images, dataset.train_labels
     if train_limit is not None:
         train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
     fit_index, val_index = split_validation(len(train_images), recipe.validation_size, seed)
     images, labels = torch.from_numpy(np.ascontiguousarray(train_images)), torch.from_numpy(train_labels)
-    train_split = ImageSplit(images[fit_index], labels[fit_index], shift=recipe.shift, flip=recipe.flip)
-    val_split = ImageSplit(images[val_index], labels[val_index])
+    return _Data(ImageSplit(images[fit_index], labels[fit_index], shift=recipe.shift, flip=recipe.flip),
+                 ImageSplit(images[val_index], labels[val_index]), dataset.test_images, dataset.test_labels,
+                 list(dataset.class_names), [MEAN], [STD], {"train_limit": train_limit})
+
+
+def _own_data(dataset: LabelledImages, recipe: ViTPreset) -> _Data:
+    (train_images, train_labels), (val_images, val_labels) = dataset.splits["train"], dataset.splits["validation"]
+    mean, std = pixel_stats(train_images)
+    test_images, test_labels = dataset.splits["test"]
+    record = {"data": dataset.info.get("source"), "validation_data": dataset.info.get("validation_data"),
+              "test_data": dataset.info.get("test_data"), "image_column": dataset.info.get("image_column"),
+              "label_column": dataset.info.get("label_column"), "seeded_splits": dataset.info.get("seeded_splits"),
+              "split_sizes": dataset.info.get("sizes"),
+              "image_reading": {"channels": dataset.channels, "size": recipe.image_size, "invert_light": False}}
+    return _Data(ImageSplit(train_images, train_labels, shift=recipe.shift, flip=recipe.flip, mean=mean, std=std),
+                 ImageSplit(val_images, val_labels, mean=mean, std=std), test_images, test_labels,
+                 dataset.class_names, mean, std, record)
+
+
+def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, resume: bool = False,
+          overwrite: bool = False, seed: int = 0, progress: bool = True,
+          data: ImageDataset | LabelledImages | str | None = None, validation_data: str | None = None,
+          test_data: str | None = None, image_column: str | None = None, label_column: str | None = None,
+          train_limit: int | None = None, **overrides: Any) -> ViTRun:
+    """Train a Vision Transformer on Fashion-MNIST (or `data`), score it on the test images and save it to `out`.
+
+    `data` may name the user's own images (a folder with one subfolder per class, or ``hf:NAME``;
+    :func:`glassformer.data.images.load_images`), read before anything is written, with optional
+    `validation_data` and `test_data` of the same shape. `overrides` replace fields of the preset
+    (``epochs=1``, ``shift=0`` ...); `train_limit` keeps only the first that many Fashion-MNIST
+    training images (for quick experiments and tests). Checkpoints and metrics live in ``out/run``
+    until the saved model replaces the directory, so a killed run continues with ``resume=True``.
+    """
+    started, began = time.perf_counter(), time.time()  # a time budget (--minutes) counts from here
+    distributed.init_distributed()  # under torchrun: join the job now
+    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
+    own = isinstance(data, LabelledImages) or (isinstance(data, str) and data != "fashion-mnist")
+    if not own and (validation_data or test_data or image_column or label_column):
+        raise UsageError("--validation-data, --test-data, --image-column and --label-column apply to your own "
+                         "images (--data FOLDER or hf:NAME), not to Fashion-MNIST")
+    if isinstance(data, str) and own:  # read (and refused, if bad) before the output directory is touched
+        data = load_images(data, recipe.image_size, validation_data=validation_data, test_data=test_data,
+                           image_column=image_column, label_column=label_column, seed=seed, progress=progress)
+    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
+    if isinstance(data, LabelledImages):
+        prepared = _own_data(data, recipe)
+    else:
+        fashion = data if isinstance(data, ImageDataset) else load_fashion_mnist(quiet=not progress)
+        prepared = _fashion_data(fashion, recipe, seed, train_limit)
     run_dir = out_dir / "run"
+    first = prepared.train.images[:1]
+    channels = 1 if first.dim() == 3 else int(first.shape[1])
 
     with using_threads(recipe.threads) as threads:
         torch.manual_seed(seed)
-        model = VisionTransformer(recipe.model_config(images.shape[-1], len(dataset.class_names)))
+        model = VisionTransformer(recipe.model_config(first.shape[-1], len(prepared.class_names), channels))
         config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
         config.started_at = began
         # The closing test score, in validation passes: the test images once, and again mirrored when averaging.
-        config.reserve_evals = len(dataset.test_images) / max(len(val_split), 1) * (3 if recipe.mirror_average else 1)
-        trainer = Trainer(model, config, train_split,
+        config.reserve_evals = (len(prepared.test_images) / max(len(prepared.validation), 1)
+                                * (3 if recipe.mirror_average else 1))
+        trainer = Trainer(model, config, prepared.train,
                           collate_fn=whole_batch, loss_fn=SmoothedCrossEntropy(recipe.label_smoothing),
-                          eval_data=val_split, evaluate=accuracy_and_loss)
+                          eval_data=prepared.validation, evaluate=accuracy_and_loss)
         result = trainer.fit(resume=resume)
         validation = result.best_metric if result.best_metric is not None else float("nan")
 
         def score_and_save() -> tuple[dict[str, float], dict[str, float]]:
-            single = score(model, dataset.test_images, dataset.test_labels)
-            test = score(model, dataset.test_images, dataset.test_labels, mirror_average=True) \
+            stats = {"mean": prepared.mean, "std": prepared.std}
+            single = score(model, prepared.test_images, prepared.test_labels, **stats)
+            test = score(model, prepared.test_images, prepared.test_labels, mirror_average=True, **stats) \
                 if recipe.mirror_average else single
             extra = {
-                "preset": asdict(recipe), "image_mean": [MEAN], "image_std": [STD], "seed": seed,
-                "train_limit": train_limit,
+                "preset": asdict(recipe), "image_mean": prepared.mean, "image_std": prepared.std, "seed": seed,
+                **prepared.record,
                 "metrics": {"validation_accuracy": validation, "test_accuracy": test["accuracy"],
                             "test_accuracy_single_view": single["accuracy"], "n_test": test["n"],
                             "steps": result.steps, "threads": threads, "train_seconds": round(result.seconds, 1),
                             "total_seconds": round(time.perf_counter() - started, 1), "precision": result.precision},
             }
-            save_model(out_dir, model, overwrite=True, task=TASK, label_names=list(dataset.class_names),
+            save_model(out_dir, model, overwrite=True, task=TASK, label_names=prepared.class_names,
                        metrics_file=run_dir / "metrics.jsonl", extra=extra)
             return single, test
 
@@ -382,37 +493,13 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
 def load_image(path: str | Path | bytes, size: int = 28, max_pixels: int = 40_000_000) -> np.ndarray:
     """An image file (or its bytes) as a ``(size, size)`` uint8 array in Fashion-MNIST's style: a light object on black.
 
-    Steps: apply the EXIF orientation; put transparent pixels on white; convert to grey
-    (``convert("L")``, ITU-R 601 luma); pad to a square with the background grey (the median of
-    the border pixels) and resize with Lanczos, keeping the aspect ratio; invert when the
-    background is light (median border > 127), since Fashion-MNIST shows bright clothes on a
-    black background while photos of products usually have a white one.
+    :func:`glassformer.data.images.read_image` in grey with `invert_light`: EXIF orientation,
+    transparency on white, ``convert("L")``, padded to a square with the border's grey and resized
+    with Lanczos, then inverted when the background is light (median border > 127), since
+    Fashion-MNIST shows bright clothes on a black background while photos of products usually have
+    a white one.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    source = io.BytesIO(path) if isinstance(path, bytes) else Path(path)
-    path = "the image" if isinstance(path, bytes) else source  # what the messages call it
-    try:
-        with Image.open(source, formats=["PNG", "JPEG"]) as opened:
-            if opened.width * opened.height > max_pixels:
-                raise ValueError(f"{path}: {opened.width}×{opened.height} pixels is more than the {max_pixels:,} allowed")
-            opened.load()
-            image = ImageOps.exif_transpose(opened)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"{path} is not a readable image (expected PNG or JPEG): {exc}") from None
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, rgba)
-    grey = image.convert("L")
-    pixels = np.asarray(grey)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background = int(np.median(border))
-    square = ImageOps.pad(grey, (size, size), method=Image.Resampling.LANCZOS, color=background)
-    out = np.asarray(square, dtype=np.uint8)
-    return 255 - out if background > 127 else out.copy()
+    return read_image(path, size, channels=1, invert_light=True, max_pixels=max_pixels)
 
 
 def checkpoint_pixels(images: Sequence[Any], config: ViTConfig, settings: Mapping[str, Any]) -> Tensor:
@@ -450,6 +537,11 @@ class ImageClassifier:
         self.label_names = list(label_names)
         self.info = dict(info or {})
         self.preprocessor = None if preprocessor is None else dict(preprocessor)
+        # A model trained on the user's own images reads them as they are, with their channels; a
+        # Fashion-MNIST model reads grey and inverts light backgrounds.
+        self.reading = dict(self.info.get("image_reading") or {})
+        self.pixel_mean: list[float] = list(self.info.get("image_mean") or [MEAN])
+        self.pixel_std: list[float] = list(self.info.get("image_std") or [STD])
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
@@ -478,6 +570,17 @@ class ImageClassifier:
         return self.model.config.image_size
 
     @property
+    def channels(self) -> int:
+        return self.model.config.in_channels
+
+    def read_image(self, source: str | Path | bytes) -> np.ndarray:
+        """An image file (or its bytes) as the uint8 pixels this model reads: ``(H, W)`` grey or ``(C, H, W)``."""
+        if self.reading:
+            return read_image(source, self.image_size, channels=self.channels,
+                              invert_light=bool(self.reading.get("invert_light", False)))
+        return load_image(source, self.image_size)
+
+    @property
     def mirror_average(self) -> bool:
         """Whether predictions average each image with its mirror (the saved preset's ``mirror_average``)."""
         return bool((self.info.get("preset") or {}).get("mirror_average", False))
@@ -490,23 +593,32 @@ class ImageClassifier:
         if self.preprocessor is not None:
             single = isinstance(images, (str, Path, np.ndarray, Tensor)) or not isinstance(images, Sequence)
             return checkpoint_pixels([images] if single else list(images), self.model.config, self.preprocessor)
-        if isinstance(images, (str, Path)):
+        from PIL import Image
+
+        if isinstance(images, (str, Path, Image.Image)):
             images = [images]
         if isinstance(images, (np.ndarray, Tensor)):
-            grey = torch.as_tensor(images)
+            raw = torch.as_tensor(images)
         else:
-            grey = torch.as_tensor(np.stack([load_image(i, self.image_size) if isinstance(i, (str, Path))
-                                             else np.asarray(i, dtype=np.uint8) for i in images]))
-        if self.model.config.in_channels != 1:
-            raise ValueError(f"this ViT reads {self.model.config.in_channels}-channel images; glassformer's vit task "
-                             f"reads grey ones; pass a (C, H, W) float tensor of its pixels instead")
-        return normalise(grey.reshape(-1, *grey.shape[-2:]))
+            def read(image: Any) -> np.ndarray:
+                if isinstance(image, (str, Path)) or (self.reading and isinstance(image, Image.Image)):
+                    return self.read_image(image)
+                return np.asarray(image, dtype=np.uint8)
+
+            raw = torch.as_tensor(np.stack([read(image) for image in images]))
+        channels = self.channels
+        shape = (-1, *raw.shape[-2:]) if channels == 1 else (-1, channels, *raw.shape[-2:])
+        if channels > 1 and (raw.dim() < 3 or raw.shape[-3] != channels):
+            raise ValueError(f"this ViT reads {channels}-channel images; got uint8 pixels of shape {tuple(raw.shape)} "
+                             f"(expected (N, {channels}, H, W)); pass image files or PIL images instead")
+        return normalise(raw.reshape(shape), self.pixel_mean, self.pixel_std)
 
     def prepare(self, images: Any) -> ModelInputs:
         """The pixel views the model reads: ``[{"images": x}]``, and the mirror ``x.flip(-1)`` with ``mirror_average``.
 
         `images`: an image file or a list of them, PIL images, uint8 ``(H, W)`` arrays (or a stack
-        ``(N, H, W)``), or float pixels ``(C, H, W)`` / ``(N, C, H, W)`` already in the model's space.
+        ``(N, H, W)``; ``(N, C, H, W)`` for a colour model), or float pixels ``(C, H, W)`` / ``(N, C, H, W)``
+        already in the model's space.
         """
         pixels = self._pixels(images)
         size = self.image_size
@@ -539,11 +651,13 @@ class ImageClassifier:
 
     def classify_files(self, paths: Sequence[str | Path]) -> list[dict[str, Any]]:
         """``[{"file", "label", "score"}]``, one per image file; score is the probability of the predicted label."""
-        return self.classify([load_image(path, self.image_size) for path in paths], [str(path) for path in paths])
+        return self.classify([self.read_image(path) for path in paths], [str(path) for path in paths])
 
     def classify(self, images: Sequence[np.ndarray], names: Sequence[str | None]) -> list[dict[str, Any]]:
-        """``[{"file", "label", "score"}]`` for images already read by :func:`load_image`, each under its name."""
-        stacked = np.stack(images) if len(images) else np.zeros((0, self.image_size, self.image_size))
+        """``[{"file", "label", "score"}]`` for images already read by :meth:`read_image`, each under its name."""
+        empty = (0, self.image_size, self.image_size) if self.channels == 1 else \
+            (0, self.channels, self.image_size, self.image_size)
+        stacked = np.stack(images) if len(images) else np.zeros(empty)
         probs = self.predict_proba(stacked.astype(np.uint8))
         best = probs.argmax(-1)
         return [{"file": name, "label": self.label_names[int(k)], "score": float(probs[i, k])}
@@ -556,22 +670,40 @@ class ImageClassifier:
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
              verify: bool = True, precision: str = "fp32") -> dict[str, Any]:
-    """``{"accuracy", "n", "split", "mirror_average"}`` of the ViT in `directory` on Fashion-MNIST's test images.
+    """``{"accuracy", "n", "split", "mirror_average"}`` of the ViT in `directory`.
 
+    The images: Fashion-MNIST's test images for a Fashion-MNIST model, a split of the data a model
+    trained on its own images was trained on (split again with its seed), or every image of `data`
+    (a folder with one subfolder per class, or an hf: set's `split`), read as the model reads images.
     The accuracy uses the saved preset's prediction rule: with ``mirror_average`` each image's
     probabilities are averaged with its mirror's.
     """
-    split = split or "test"
-    if split != "test":
-        raise ValueError(f"split={split!r}; a ViT is evaluated on Fashion-MNIST's 'test' images")
-    if data not in (None, "fashion-mnist"):
-        raise ValueError(f"data={data!r}; a ViT is evaluated on 'fashion-mnist'")
     classifier = ImageClassifier.load(directory, verify=verify, precision=precision)
-    dataset = load_fashion_mnist(quiet=True)
+    info = classifier.info
+    stats = {"mean": classifier.pixel_mean, "std": classifier.pixel_std}
+    if data not in (None, "fashion-mnist"):
+        columns = {"image_column": info.get("image_column"), "label_column": info.get("label_column")}
+        images, labels = read_labelled(data, classifier.label_names, classifier.read_image, split=split, **columns)
+        where = split or str(data)
+    elif data is None and info.get("data"):
+        split = split or "test"
+        own = load_images(info["data"], classifier.image_size, validation_data=info.get("validation_data"),
+                          test_data=info.get("test_data"), image_column=info.get("image_column"),
+                          label_column=info.get("label_column"), seed=int(info.get("seed", 0)))
+        if own.class_names != classifier.label_names:
+            raise ValueError(f"{info['data']} now has classes {own.class_names}; the model in {directory} predicts "
+                             f"{classifier.label_names}")
+        images, labels = own.splits[split]
+        where = split
+    else:
+        split = split or "test"
+        if split != "test":
+            raise ValueError(f"split={split!r}; a Fashion-MNIST ViT is evaluated on Fashion-MNIST's 'test' images")
+        dataset = load_fashion_mnist(quiet=True)
+        images, labels, where = dataset.test_images, dataset.test_labels, split
     with using_threads():
-        result = score(classifier.model, dataset.test_images, dataset.test_labels,
-                       mirror_average=classifier.mirror_average)
-    return {"accuracy": result["accuracy"], "n": int(result["n"]), "split": split,
+        result = score(classifier.model, images, labels, mirror_average=classifier.mirror_average, **stats)
+    return {"accuracy": result["accuracy"], "n": int(result["n"]), "split": where,
             "mirror_average": classifier.mirror_average}
 
 
