@@ -137,6 +137,7 @@ JOBS: dict[str, Callable[[Context], None]] = {
     "lm": lm_quick,
     "inference": benchmark("inference.py", "--repeats", "5"),
     "tokenizers": benchmark("tokenizers.py"),
+    "scale-out": benchmark("scaleout.py", "--steps", "60"),
     "serve": serve_load,
     "studio-load": studio_load,
     "studio-latency": studio_latency,

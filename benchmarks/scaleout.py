@@ -94,6 +94,14 @@ def main() -> None:
         print(f"| {label:<40} | {wall:>7.1f} | {rate:>16.1f} |")
     print(f"\ntwo processes vs one: {rows[1][2] / rows[0][2]:.2f}x examples/s, {rows[0][1] / rows[1][1]:.2f}x wall; "
           f"the restart cost {rows[2][1] - rows[1][1]:+.1f} s of wall time")
+    from _figures import record
+
+    record("DDP on this machine: 2 processes (1 thread each), training examples/s", rows[1][2], "examples/s",
+           anchor="1 process, torch's default threads", anchor_value=rows[0][2],
+           note=f"scratch encoder, fp32, {args.steps} steps of 32 through torchrun")
+    record("DDP: wall time with one worker SIGKILLed and restarted", rows[2][1], "s",
+           anchor="the same 2 processes undisturbed", anchor_value=rows[1][1],
+           note=f"the restart costs {rows[2][1] - rows[1][1]:+.1f} s")
 
 
 if __name__ == "__main__":
