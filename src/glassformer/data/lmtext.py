@@ -45,8 +45,10 @@ CHAIN_SAMPLE_CHARS = 5_000_000  # the Markov chain baseline is fitted on this mu
 SCORE_CHARS = 2_000_000  # held-out characters scored at the end of a run and by `eval`
 TEXT_COLUMNS = ("text", "content", "document", "sentence", "story")
 
-# Just after a newline that a non-space character follows: GPT-2's and GPT-4's patterns end a piece there.
-_SAFE_CUT = regex.compile(r"\n(?=\S)", flags=regex.REVERSE)
+# Just after a newline with a non-space character on each side: GPT-2's and GPT-4's patterns end a piece
+# there whether or not the text goes on. (Not after "\r\n" or " \n": at the end of a block, those run into
+# one whitespace piece that the whole text splits in two.)
+_SAFE_CUT = regex.compile(r"(?<=\S)\n(?=\S)", flags=regex.REVERSE)
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -68,7 +70,7 @@ def read_blocks(path: str | Path, start: int = 0, end: int | None = None,
                 progress: Callable[[int], Any] | None = None) -> Iterator[str]:
     """Bytes `start`..`end` of a UTF-8 file as text blocks of about 1 MiB, never the whole file at once.
 
-    A block ends just after a newline followed by a non-space character (or, for a line longer than
+    A block ends just after a newline between two non-space characters (or, for a line longer than
     :data:`MAX_CARRY_CHARS`, where it stands). Bytes that are not UTF-8 raise a ValueError naming the
     file and line. `progress` is called with the number of bytes read after each read.
     """
@@ -119,6 +121,28 @@ def _next_line_start(path: Path, offset: int, size: int) -> int:
                 return position + found + 1
             position += len(data)
     return size
+
+
+def _last_line_start(path: Path, start: int, end: int) -> int:
+    """Where the last non-empty line of bytes `start`..`end` begins (`start` when there is one line), read backwards."""
+    position, trailing = end, True
+    with open(path, "rb") as handle:
+        while position > start:
+            size = min(1 << 16, position - start)
+            handle.seek(position - size)
+            data = handle.read(size)
+            if trailing:
+                stripped = data.rstrip(b"\n")
+                trailing = not stripped
+                position -= size - len(stripped)
+                data = stripped
+                if trailing:
+                    continue
+            found = data.rfind(b"\n")
+            if found >= 0:
+                return position - len(data) + found + 1
+            position -= len(data)
+    return start
 
 
 # --- parts of a corpus --------------------------------------------------------------------------------
@@ -266,6 +290,8 @@ def _file_parts(spec: str) -> list[FileRange]:
     """One whole-file part per text file named by `spec` (a file or a folder); bad or empty input is a ValueError."""
     path = Path(spec).expanduser()
     if path.is_dir():
+        if not any(path.iterdir()):
+            raise ValueError(f"{path}: empty folder; expected .txt files (read recursively)")
         files = _text_files(path)
         if not files:
             raise ValueError(f"{path}: no .txt files in this folder or below it; the language model reads UTF-8 "
@@ -299,9 +325,7 @@ def _hold_out_tail(part: FileRange) -> tuple[FileRange, FileRange]:
     """The file's last 5%, from a line start, held out (from the last line when the file is short)."""
     cut = _next_line_start(part.path, part.start + round(part.size * (1 - HOLDOUT_FRACTION)), part.end)
     if cut >= part.end:  # no line starts after 95%: hold out the last line, or refuse a one-line file
-        with open(part.path, "rb") as handle:
-            data = handle.read()
-        cut = data.rstrip(b"\n").rfind(b"\n") + 1
+        cut = _last_line_start(part.path, part.start, part.end)
     if cut <= part.start or cut >= part.end:
         raise ValueError(f"{part.path}: one line of text cannot be split into training and held-out text; give "
                          f"more lines, or the held-out text with --validation-data")
@@ -401,7 +425,7 @@ def load_corpus(spec: str, *, text_column: str | None = None, seed: int = 0, val
             info["validation_files"] = [p.name for p in held]
         elif validation is None:
             train, held = map(lambda p: [p], _hold_out_tail(train[0]))
-            info["validation_tail"] = {"file": held[0].name, "from_byte": held[0].start}
+            info["validation_tail"] = {"file": train[0].name, "from_byte": held[0].start}
     if validation is not None:
         held = _parts(validation, text_column, seed)
         info["validation_data"] = data_spec(validation)
