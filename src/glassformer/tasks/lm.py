@@ -25,6 +25,7 @@ are divided by its characters, so its bits per character compare with the others
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -41,7 +42,7 @@ import torch
 from torch import Tensor
 
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
-from glassformer._files import atomic_write
+from glassformer._files import atomic_write, release_output
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir, lmtext
 from glassformer.data.corpora import PlaySplit, load_shakespeare
@@ -152,9 +153,11 @@ def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: st
     out_dir = prepare_out_dir(out if out is not None else markov_out_dir(order, tokenizer),
                               overwrite=overwrite)
     if corpus is not None:
-        vocab = None if tokenizer == "char" else learn_tokenizer(tokenizer, corpus.train, bpe_vocab_size, progress)
-        fitted = _fit_chain_on(_chain_sample(corpus), lmtext.read_documents(corpus.validation), order, smoothing,
-                               vocab)
+        with _released_on_error(out_dir):  # bad text found while reading: nothing written, the directory free
+            vocab = (None if tokenizer == "char"
+                     else learn_tokenizer(tokenizer, corpus.train, bpe_vocab_size, progress))
+            fitted = _fit_chain_on(_chain_sample(corpus), lmtext.read_documents(corpus.validation), order,
+                                   smoothing, vocab)
         info = {**own_data_info(corpus), "n_validation": len(corpus.validation)}
     else:
         split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation,
@@ -256,6 +259,16 @@ def own_corpus(data: Any, text_column: str | None, seed: int, validation_data: s
         raise UsageError("--text-column, --validation-data and --test-data go with --data (your own text); the "
                          "built-in Shakespeare works come split")
     return None
+
+
+@contextlib.contextmanager
+def _released_on_error(out_dir: Path) -> Iterator[None]:
+    """Give back the writer's lock that :func:`prepare_out_dir` took when reading the data fails."""
+    try:
+        yield
+    except BaseException:
+        release_output(out_dir)
+        raise
 
 
 def own_data_info(corpus: TextCorpus) -> dict[str, Any]:
@@ -731,9 +744,11 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
 
     # Under DDP rank 0 learns the vocabulary and every rank receives it, so all train on the same ids.
     if corpus is not None:
-        vocab = distributed.on_main(lambda: learn_tokenizer(tokenizer, corpus.train, recipe.bpe_vocab_size, progress))
-        validation_texts = lmtext.read_documents(corpus.validation)
-        train_stream: Any = _encode_train_stream(corpus, vocab, out_dir, progress)
+        with _released_on_error(out_dir):  # bad text found while reading: nothing written, the directory free
+            vocab = distributed.on_main(lambda: learn_tokenizer(tokenizer, corpus.train, recipe.bpe_vocab_size,
+                                                                progress))
+            validation_texts = lmtext.read_documents(corpus.validation)
+            train_stream: Any = _encode_train_stream(corpus, vocab, out_dir, progress)
         data_info = {**own_data_info(corpus), "n_validation": len(corpus.validation)}
     else:
         split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation,
