@@ -30,7 +30,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 
 def generate(path: Path, size_bytes: int, seed: int = 0) -> int:
-    """Write about `size_bytes` of Shakespeare-like text to `path`, 8 MB at a time; returns the bytes written."""
+    """Write about `size_bytes` of Shakespeare-like text to `path`, 10,000 lines at a time; returns the bytes written."""
     from glassformer.data.corpora import load_shakespeare
 
     works = load_shakespeare(quiet=True)
@@ -47,7 +47,7 @@ def generate(path: Path, size_bytes: int, seed: int = 0) -> int:
     with open(path, "w", encoding="utf-8") as handle:
         while written < size_bytes:
             chunk = []
-            for line in rng.choices(lines, k=100_000):
+            for line in rng.choices(lines, k=10_000):
                 tokens = [mutate(rng.choice(words)) if rng.random() < 0.1 else w for w in line.split()]
                 chunk.append(" ".join(tokens))
             data = "\n".join(chunk) + "\n"
