@@ -25,20 +25,28 @@ are divided by its characters, so its bits per character compare with the others
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import math
+import os
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
+from glassformer._files import atomic_write, release_output
 from glassformer._torch import evaluating
-from glassformer.data import cache_dir
+from glassformer.data import cache_dir, lmtext
 from glassformer.data.corpora import PlaySplit, load_shakespeare
+from glassformer.data.lmtext import TextCorpus
 from glassformer.errors import ConfigError, UsageError
 from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
 from glassformer.models.markov import MarkovChain
@@ -53,13 +61,14 @@ from glassformer.tasks.base import (
     setting,
 )
 from glassformer.tokenizers import ByteLevelBPE, CharTokenizer, special_token_policy
-from glassformer.tokenizers.base import POLICY_HINT, Tokenizer, read_text_file
+from glassformer.tokenizers.base import POLICY_HINT, Tokenizer
 from glassformer.tokenizers.chars import END_OF_TEXT
 from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
 from glassformer.training.saved import SavedModel, prepare_out_dir, read_config
 
 TASK = "lm"
-DESCRIPTION = "language model on Shakespeare, scored in bits per character (transformer or Markov chain)"
+DESCRIPTION = ("language model on your own text (--data) or Shakespeare, scored in bits per character "
+               "(transformer or Markov chain)")
 MODELS = ("markov", "transformer")
 TOKENIZERS = ("char", "bpe")
 
@@ -125,23 +134,39 @@ def score_markov(model: MarkovChain, texts: Iterable[str], tokenizer: Tokenizer 
 
 def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: str = "char",
                  bpe_vocab_size: int = 2048, out: str | Path | None = None, seed: int = 0, n_validation: int = 4,
-                 data: PlaySplit | None = None, progress: bool = True, overwrite: bool = False) -> MarkovRun:
+                 data: PlaySplit | TextCorpus | str | None = None, text_column: str | None = None,
+                 validation_data: str | None = None, test_data: str | None = None, progress: bool = True,
+                 overwrite: bool = False) -> MarkovRun:
     """Fit a Markov chain of `order` on the training works, score it on validation, save it.
 
     ``tokenizer="char"`` gives a character-level chain; ``"bpe"`` learns the byte-level BPE of
     :func:`build_tokenizer` with `bpe_vocab_size` ids on the training works (the transformer's
     vocabulary for the same size) and chains its tokens, `order` tokens of context.
-    `data` replaces the Shakespeare split (tests pass a tiny one); otherwise
-    ``load_shakespeare(seed=seed, n_validation=n_validation)``.
+    `data` replaces the Shakespeare split: a PlaySplit (tests pass a tiny one), or the user's own text
+    (a file, a folder or ``hf:NAME``, see :func:`glassformer.data.lmtext.load_corpus`), of which the chain
+    is fitted on at most ``lmtext.CHAIN_SAMPLE_CHARS`` characters spread over the training text;
+    otherwise ``load_shakespeare(seed=seed, n_validation=n_validation)``.
     """
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+    corpus = own_corpus(data, text_column, seed, validation_data, test_data)
     out_dir = prepare_out_dir(out if out is not None else markov_out_dir(order, tokenizer),
                               overwrite=overwrite)
-    split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation, quiet=not progress)
-    vocab = None if tokenizer == "char" else build_tokenizer(tokenizer, list(split.train.values()), bpe_vocab_size)
-    fitted = _fit_chain(split, order, smoothing, vocab)
-    _save_chain(out_dir, fitted, split, tokenizer, bpe_vocab_size, custom=data is not None)
+    if corpus is not None:
+        with _released_on_error(out_dir):  # bad text found while reading: nothing written, the directory free
+            vocab = (None if tokenizer == "char"
+                     else learn_tokenizer(tokenizer, corpus.train, bpe_vocab_size, progress))
+            fitted = _fit_chain_on(_chain_sample(corpus), lmtext.read_documents(corpus.validation), order,
+                                   smoothing, vocab)
+        info = {**own_data_info(corpus), "n_validation": len(corpus.validation)}
+    else:
+        split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation,
+                                                                quiet=not progress)
+        vocab = None if tokenizer == "char" else build_tokenizer(tokenizer, list(split.train.values()),
+                                                                 bpe_vocab_size)
+        fitted = _fit_chain(split, order, smoothing, vocab)
+        info = _works_info(split, custom=data is not None)
+    _save_chain(out_dir, fitted, info, tokenizer, bpe_vocab_size)
     return MarkovRun(out_dir, order, tokenizer, fitted.metrics["loss"], fitted.metrics["perplexity"],
                      fitted.metrics["bits_per_char"], fitted.metrics["n"], fitted.fit_seconds, fitted.eval_seconds)
 
@@ -157,19 +182,36 @@ class _FittedChain:
 
 def _fit_chain(split: PlaySplit, order: int, smoothing: str, vocab: Tokenizer | None) -> _FittedChain:
     """A chain of `order` over `vocab`'s tokens (characters when None) fitted on the training works, scored on validation."""
+    return _fit_chain_on(split.train.values(), split.validation.values(), order, smoothing, vocab)
+
+
+def _fit_chain_on(train_texts: Iterable[str], validation_texts: Iterable[str], order: int, smoothing: str,
+                  vocab: Tokenizer | None) -> _FittedChain:
+    """A chain of `order` over `vocab`'s tokens (characters when None) fitted on `train_texts`, scored on the others."""
     started = time.perf_counter()
-    sequences = [text if vocab is None else vocab.encode_ordinary(text) for text in split.train.values()]
+    sequences = [text if vocab is None else vocab.encode_ordinary(text) for text in train_texts]
     model = MarkovChain(order=order, smoothing=smoothing).fit(sequences)
     fitted = time.perf_counter()
-    metrics = score_markov(model, split.validation.values(), vocab)
+    metrics = score_markov(model, validation_texts, vocab)
     return _FittedChain(model, vocab, metrics, fitted - started, time.perf_counter() - fitted)
 
 
-def _save_chain(out_dir: Path, fitted: _FittedChain, split: PlaySplit, tokenizer: str, bpe_vocab_size: int, *,
-                custom: bool) -> None:
-    extra = {"model": "markov", "data": "custom" if custom else "shakespeare", "seed": split.seed,
+def _chain_sample(corpus: TextCorpus) -> list[str]:
+    """What a chain is fitted on for the user's own text: at most CHAIN_SAMPLE_CHARS spread over the training text."""
+    limit = lmtext.CHAIN_SAMPLE_CHARS
+    return lmtext.read_documents(lmtext.sample(corpus.train, limit), limit)
+
+
+def _works_info(split: PlaySplit, *, custom: bool) -> dict[str, Any]:
+    """What a saved model records about the Shakespeare works (or a test's own PlaySplit) it was trained on."""
+    return {"data": "custom" if custom else "shakespeare", "seed": split.seed, "n_validation": len(split.validation),
+            "validation_works": sorted(split.validation)}
+
+
+def _save_chain(out_dir: Path, fitted: _FittedChain, info: dict[str, Any], tokenizer: str,
+                bpe_vocab_size: int) -> None:
+    extra = {"model": "markov", **info,
              "tokenizer": tokenizer, "bpe_vocab_size": bpe_vocab_size if tokenizer == "bpe" else None,
-             "n_validation": len(split.validation), "validation_works": sorted(split.validation),
              "vocab_size": len(fitted.model.vocab),
              "metrics": {"validation": fitted.metrics, "fit_seconds": round(fitted.fit_seconds, 2),
                          "eval_seconds": round(fitted.eval_seconds, 2)}}
@@ -194,7 +236,7 @@ def chain_baseline(split: PlaySplit, tokenizer: str, vocab: Tokenizer | None, bp
     fitted = _fit_chain(split, order, "kneser_ney", vocab if tokenizer == "bpe" else None)
     source = "fitted now"
     if not custom and not cached.exists():
-        _save_chain(cached, fitted, split, tokenizer, bpe_vocab_size, custom=False)
+        _save_chain(cached, fitted, _works_info(split, custom=False), tokenizer, bpe_vocab_size)
         source = str(cached)
     return {"order": order, "tokenizer": tokenizer, "from": source, "bits_per_char": fitted.metrics["bits_per_char"]}
 
@@ -220,7 +262,95 @@ def saved_chain_baseline(tokenizer: str, bpe_vocab_size: int, *, seed: int = 0,
             "bits_per_char": float(extra["metrics"]["validation"]["bits_per_char"])}
 
 
+# --- the user's own text -------------------------------------------------------------------------------
+
+def own_corpus(data: Any, text_column: str | None, seed: int, validation_data: str | None,
+               test_data: str | None) -> TextCorpus | None:
+    """The user's own corpus when `data` names one (a path or ``hf:NAME``), else None (Shakespeare or a PlaySplit)."""
+    if isinstance(data, TextCorpus):
+        return data
+    if isinstance(data, str):
+        return lmtext.load_corpus(data, text_column=text_column, seed=seed, validation=validation_data,
+                                  test=test_data)
+    if text_column is not None or validation_data is not None or test_data is not None:
+        raise UsageError("--text-column, --validation-data and --test-data go with --data (your own text); the "
+                         "built-in Shakespeare works come split")
+    return None
+
+
+@contextlib.contextmanager
+def _released_on_error(out_dir: Path) -> Iterator[None]:
+    """Give back the writer's lock that :func:`prepare_out_dir` took when reading the data fails."""
+    try:
+        yield
+    except BaseException:
+        release_output(out_dir)
+        raise
+
+
+def own_data_info(corpus: TextCorpus) -> dict[str, Any]:
+    """What a saved model records about the user's text: where it is, how it was split, and its identity."""
+    return {**corpus.info, "data_identity": corpus.identity()}
+
+
+def learn_tokenizer(kind: str, parts: Sequence[lmtext.Part], bpe_vocab_size: int = 2048,
+                    progress: bool = False) -> Tokenizer:
+    """:func:`build_tokenizer` on text read as a stream: every character of `parts`, or BPE on a bounded sample.
+
+    A character vocabulary reads all the training text once (it keeps only the set of characters); a
+    BPE counts the regex pieces of at most ``lmtext.TOKENIZER_SAMPLE_CHARS`` characters spread evenly over
+    it, so its memory is bounded by that sample's distinct pieces, whatever the corpus's size.
+    """
+    from tqdm.auto import tqdm
+
+    chosen = parts if kind == "char" else lmtext.sample(parts, lmtext.TOKENIZER_SAMPLE_CHARS)
+    with tqdm(total=sum(p.size for p in chosen), desc=f"learning the {kind} vocabulary", unit="B", unit_scale=True,
+              disable=not progress) as bar:
+        blocks = (block for document in lmtext.documents(chosen, bar.update) for block in document)
+        if kind == "char":
+            tokenizer = CharTokenizer()
+            tokenizer.train(blocks)
+            return tokenizer
+        if kind == "bpe":
+            bpe = ByteLevelBPE()
+            bpe.train(blocks, bpe_vocab_size, special_tokens=[END_OF_TEXT], progress=False)
+            return bpe
+    raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {kind!r}")
+
+
+def own_chain_baseline(corpus: TextCorpus, tokenizer: str, vocab: Tokenizer, bpe_vocab_size: int,
+                       validation_texts: Sequence[str]) -> dict[str, Any]:
+    """:func:`chain_baseline` for the user's own text, kept in the cache under the corpus's identity.
+
+    The key digests every file's path, size and modification time (or an hf set's fingerprint), the
+    split, the vocabulary and the sampling limits, so an edited file gets a new chain and the built-in
+    Shakespeare chains (``models/lm-markov-*``) are never read or replaced.
+    """
+    order = BEST_MARKOV_ORDER[tokenizer]
+    limits = f"{lmtext.CHAIN_SAMPLE_CHARS}-{lmtext.TOKENIZER_SAMPLE_CHARS}-{lmtext.SCORE_CHARS}"
+    key = hashlib.sha256(f"{corpus.identity()}|{tokenizer}|{bpe_vocab_size if tokenizer == 'bpe' else ''}|{order}|"
+                         f"{limits}".encode()).hexdigest()[:20]
+    cached = cache_dir() / "lm-baselines" / f"{key}.json"
+    if cached.is_file():
+        try:
+            return {**json.loads(cached.read_text(encoding="utf-8")), "from": str(cached)}
+        except (OSError, ValueError):
+            pass  # a damaged entry is fitted again and replaced
+    fitted = _fit_chain_on(_chain_sample(corpus), validation_texts, order, "kneser_ney",
+                           vocab if tokenizer == "bpe" else None)
+    figure = {"order": order, "tokenizer": tokenizer, "bits_per_char": fitted.metrics["bits_per_char"],
+              "data": corpus.info["data"]}
+    with atomic_write(cached) as handle:
+        handle.write(json.dumps(figure) + "\n")
+    return {**figure, "from": "fitted now"}
+
+
 TRAIN_OPTIONS = (
+    Option("--data", "data", "your own text: a UTF-8 file, a folder of .txt files (read recursively) or hf:NAME "
+                             "(a folder written by datasets' save_to_disk, or a hub name); default: Shakespeare"),
+    Option("--text-column", "text_column", "the column of an hf: set that holds the text"),
+    Option("--validation-data", "validation_data", "held-out text to score instead of a part of --data"),
+    Option("--test-data", "test_data", "text scored once at the end, as the test split (eval --split test)"),
     Option("--model", "model", "transformer: a GPT-style DecoderLM; markov: an order-N Markov chain "
                                "(default: transformer)", choices=MODELS),
     Option("--order", "order", "Markov chain: tokens of context (default: the best measured order for the vocabulary, "
@@ -228,7 +358,9 @@ TRAIN_OPTIONS = (
     Option("--smoothing", "smoothing", "Markov chain: how unseen transitions get probability (default: kneser_ney)",
            choices=("kneser_ney", "add_k")),
 )
-EVAL_OPTIONS: tuple[Option, ...] = ()
+EVAL_OPTIONS: tuple[Option, ...] = (
+    Option("--text-column", "text_column", "lm: the column of an hf: set given as --data that holds the text"),
+)
 # The Markov chain's order with the lowest held-out bits/char per vocabulary (benchmarks/RESULTS.md: 2.208 and 2.159).
 BEST_MARKOV_ORDER = {"char": 6, "bpe": 3}
 # What a Markov chain takes from the preset: the vocabulary, shared with the transformer.
@@ -251,7 +383,8 @@ def train(preset: str | TransformerPreset = "quick", out: str | Path | None = No
     if distributed.env_info().enabled:
         raise UsageError("a Markov chain is counted in one pass by one process; run `train lm --model markov` "
                          "without torchrun")
-    keywords = {k: options.pop(k) for k in ("data", "n_validation", "overwrite") if k in options}
+    keywords = {k: options.pop(k) for k in ("data", "n_validation", "overwrite", "text_column", "validation_data",
+                                            "test_data") if k in options}
     if options.pop("resume", False):
         raise ValueError("a Markov chain is fitted in one pass; there is no run to resume")
     other = sorted(k for k, v in options.items() if v is not None and k not in _MARKOV_SETTINGS)
@@ -286,19 +419,27 @@ def load_markov_tokenizer(directory: str | Path) -> Tokenizer | None:
 
 
 def evaluate(directory: str | Path, split: str | None = None, data: str | None = None, *,
-             verify: bool = True, precision: str = "fp32") -> dict[str, Any]:
-    """``{"loss", "perplexity", "bits_per_char", "n", "split"}`` of the saved model on a Shakespeare split.
+             text_column: str | None = None, verify: bool = True, precision: str = "fp32") -> dict[str, Any]:
+    """``{"loss", "perplexity", "bits_per_char", "n", "split"}`` of the saved model on a split of its data.
 
-    `data`, when given, is a UTF-8 text file scored instead (``split`` is then ignored).
+    `data`, when given, is text of the shapes ``train lm --data`` reads (a file, a folder of .txt files,
+    ``hf:NAME`` with `text_column`), scored instead (``split`` is then ignored); at most
+    ``lmtext.SCORE_CHARS`` characters of it are read. A model trained on its own data is scored on the
+    text it held out (``split="validation"``), on ``--test-data`` (``"test"``), or on its training text.
     """
     split = split or "validation"
     saved = load_lm(directory, verify=verify)
     extra = saved.extra
     works = None
     if data is not None:
-        texts, split = [read_text_file(data)], str(data)
+        texts = lmtext.read_documents(lmtext.eval_parts(data, text_column or extra.get("text_column")))
+        split = str(data)
+        if not texts:
+            raise ValueError(f"{data}: no text to score")
         if extra.get("data") == "shakespeare":
             works = load_shakespeare(seed=int(extra["seed"]), n_validation=int(extra["n_validation"]), quiet=True)
+    elif "data_identity" in extra:
+        return _evaluate_own(saved, directory, split, precision)
     else:
         if split not in ("train", "validation"):
             raise ValueError(f"split must be 'train' or 'validation' (the works held out; there is no test split), "
@@ -315,6 +456,29 @@ def evaluate(directory: str | Path, split: str | None = None, data: str | None =
         scores = {**score_transformer(saved.model, saved.tokenizer, texts), "split": split}
         if extra.get("data") == "shakespeare":  # the level to beat, on the same texts and scale
             scores["markov"] = _chain_on(works, texts, extra, saved.tokenizer)
+        return scores
+    return {**score_markov(saved.model, texts, saved.tokenizer), "split": split}
+
+
+def _evaluate_own(saved: SavedModel, directory: str | Path, split: str, precision: str) -> dict[str, Any]:
+    """Score a model trained on the user's own text on the split it recorded (read again from the same files)."""
+    extra = saved.extra
+    corpus = lmtext.load_corpus(extra["data"], text_column=extra.get("text_column"), seed=int(extra["seed"]),
+                                validation=extra.get("validation_data"), test=extra.get("test_data"))
+    if corpus.identity() != extra["data_identity"]:
+        raise ValueError(f"{extra['data']} has changed since {directory} was trained on it, so its held-out part "
+                         f"is not the one recorded; pass --data to score a text")
+    if split == "test" and not corpus.test:
+        raise ValueError(f"{directory} was trained without --test-data; there is no test split (use validation, "
+                         f"or --data)")
+    texts = lmtext.read_documents(getattr(corpus, split))
+    if isinstance(saved.model, DecoderLM):
+        prepare_for_inference(saved.model, precision)
+        scores = {**score_transformer(saved.model, saved.tokenizer, texts), "split": split}
+        if split == "validation":
+            kind = extra.get("tokenizer", "char")
+            size = int(extra.get("preset", {}).get("bpe_vocab_size", 2048))
+            scores["markov"] = own_chain_baseline(corpus, kind, saved.tokenizer, size, texts)
         return scores
     return {**score_markov(saved.model, texts, saved.tokenizer), "split": split}
 
@@ -436,14 +600,14 @@ class TokenWindows(torch.utils.data.Dataset):
     drawn from (shift_seed, epoch), so a token falls at a different place in its window in each pass.
     """
 
-    def __init__(self, stream: Tensor, length: int, shift_seed: int | None = None) -> None:
-        if stream.numel() < length:
-            raise ValueError(f"the token stream has {stream.numel()} ids, fewer than one window of {length}")
-        self.stream = stream
+    def __init__(self, stream: Tensor | np.ndarray, length: int, shift_seed: int | None = None) -> None:
+        if len(stream) < length:
+            raise ValueError(f"the token stream has {len(stream)} ids, fewer than one window of {length}")
+        self.stream = stream  # a tensor, or a memory-mapped token file (lmtext.open_tokens) read window by window
         self.length = length
         self.shift_seed = shift_seed
         # Every offset leaves at least this many whole windows, so each epoch has the same number.
-        self.count = (stream.numel() - length - (length - 2 if shift_seed is not None else 0)) // (length - 1) + 1
+        self.count = (len(stream) - length - (length - 2 if shift_seed is not None else 0)) // (length - 1) + 1
         self.offset = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -457,7 +621,8 @@ class TokenWindows(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Tensor:
         start = self.offset + index * (self.length - 1)
-        return self.stream[start : start + self.length]
+        window = self.stream[start : start + self.length]
+        return window if isinstance(window, Tensor) else torch.from_numpy(window.astype(np.int64))
 
 
 def collate_windows(windows: list[Tensor]) -> dict[str, Tensor]:
@@ -573,10 +738,16 @@ class TransformerRun:
 
 
 def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | Path | None = None, seed: int = 0,
-                      n_validation: int = 4, data: PlaySplit | None = None, resume: bool = False,
-                      overwrite: bool = False, progress: bool = True, **overrides: Any) -> TransformerRun:
+                      n_validation: int = 4, data: PlaySplit | TextCorpus | str | None = None,
+                      text_column: str | None = None, validation_data: str | None = None, test_data: str | None = None,
+                      resume: bool = False, overwrite: bool = False, progress: bool = True,
+                      **overrides: Any) -> TransformerRun:
     """Train a DecoderLM on the training works, score it on the validation works in bits per character, save it.
 
+    `data` replaces Shakespeare: a PlaySplit (tests), or the user's own text (a file, a folder or
+    ``hf:NAME``; see :func:`glassformer.data.lmtext.load_corpus`), streamed: the vocabulary is learnt by
+    :func:`learn_tokenizer`, the training ids are written to a token file beside `out` and read through a
+    memory map, and at most ``lmtext.SCORE_CHARS`` held-out characters are scored.
     `overrides` replace preset fields (``max_steps=...``). Checkpoints live in ``out/run`` until the
     saved model replaces the directory, so a killed run continues with ``resume=True``.
     """
@@ -584,21 +755,38 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
     distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
     recipe = resolve_preset(sys.modules[__name__], preset, overrides)
     tokenizer = recipe.tokenizer
+    corpus = own_corpus(data, text_column, seed, validation_data, test_data)
     out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
-    split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation, quiet=not progress)
     run_dir = out_dir / "run"
 
     # Under DDP rank 0 learns the vocabulary and every rank receives it, so all train on the same ids.
-    vocab = distributed.on_main(lambda: build_tokenizer(tokenizer, list(split.train.values()), recipe.bpe_vocab_size))
-    train_stream = torch.tensor([i for text in split.train.values() for i in encode_work(vocab, text)])
-    valid_stream = torch.tensor([i for text in split.validation.values() for i in encode_work(vocab, text)])
+    if corpus is not None:
+        with _released_on_error(out_dir):  # bad text found while reading: nothing written, the directory free
+            vocab = distributed.on_main(lambda: learn_tokenizer(tokenizer, corpus.train, recipe.bpe_vocab_size,
+                                                                progress))
+            validation_texts = lmtext.read_documents(corpus.validation)
+            train_stream: Any = _encode_train_stream(corpus, vocab, out_dir, progress)
+        data_info = {**own_data_info(corpus), "n_validation": len(corpus.validation)}
+    else:
+        split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation,
+                                                                quiet=not progress)
+        vocab = distributed.on_main(lambda: build_tokenizer(tokenizer, list(split.train.values()),
+                                                            recipe.bpe_vocab_size))
+        validation_texts = list(split.validation.values())
+        train_stream = torch.tensor([i for text in split.train.values() for i in encode_work(vocab, text)])
+        data_info = _works_info(split, custom=data is not None)
+    valid_stream = torch.tensor([i for text in validation_texts for i in encode_work(vocab, text)])
     train_windows = TokenWindows(train_stream, recipe.context, shift_seed=seed if recipe.shift_windows else None)
     valid_windows = TokenWindows(valid_stream, recipe.context)
     valid_subset = [valid_windows[i] for i in torch.linspace(0, len(valid_windows) - 1,
                                                              min(recipe.eval_windows, len(valid_windows))).long()]
 
-    chain = distributed.on_main(lambda: chain_baseline(split, tokenizer, vocab, recipe.bpe_vocab_size,
-                                                       custom=data is not None))
+    if corpus is not None:
+        chain = distributed.on_main(lambda: own_chain_baseline(corpus, tokenizer, vocab, recipe.bpe_vocab_size,
+                                                               validation_texts))
+    else:
+        chain = distributed.on_main(lambda: chain_baseline(split, tokenizer, vocab, recipe.bpe_vocab_size,
+                                                           custom=data is not None))
 
     torch.manual_seed(seed)
     model = DecoderLM(recipe.model_config(vocab.vocab_size))
@@ -617,13 +805,13 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
 
     def score_and_save() -> tuple[dict[str, float], float]:
         scored_at = time.perf_counter()
-        metrics = score_transformer(model, vocab, split.validation.values())
+        metrics = score_transformer(model, vocab, validation_texts)
+        test = (score_transformer(model, vocab, lmtext.read_documents(corpus.test))
+                if corpus is not None and corpus.test else None)
         eval_seconds = time.perf_counter() - scored_at
         extra = {
-            "model": "transformer", "tokenizer": tokenizer, "preset": asdict(recipe),
-            "data": "shakespeare" if data is None else "custom", "seed": split.seed,
-            "n_validation": len(split.validation), "validation_works": sorted(split.validation),
-            "metrics": {"validation": metrics, "steps": result.steps, "train_tokens": train_tokens,
+            "model": "transformer", "tokenizer": tokenizer, "preset": asdict(recipe), **data_info,
+            "metrics": {"validation": metrics, **({"test": test} if test else {}), "steps": result.steps, "train_tokens": train_tokens,
                         "train_seconds": round(result.seconds, 1), "eval_seconds": round(eval_seconds, 1),
                         "precision": result.precision, "budget": result.budget, "markov": chain,
                         "curve": curve, "crossing": crossing,
@@ -637,6 +825,37 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
     return TransformerRun(out_dir, recipe, tokenizer, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
                           metrics["n"], result.steps, result.seconds, eval_seconds, train_tokens, chain=chain,
                           crossing=crossing, budget=result.budget, total_seconds=time.time() - started)
+
+
+def _encode_train_stream(corpus: TextCorpus, vocab: Tokenizer, out_dir: Path, progress: bool) -> Any:
+    """The training ids of the user's corpus as a read-only memory map of a token file (rank 0 writes it).
+
+    The file is written beside `out_dir` under a hidden temporary name and unlinked as soon as every
+    process has mapped it, so it takes disk space only while the run lasts and nothing is left behind
+    when the run fails or is killed (bad UTF-8 found while encoding leaves nothing written).
+    """
+    folder = next(p for p in [out_dir.absolute(), *out_dir.absolute().parents] if p.is_dir())
+
+    def encode() -> str:
+        handle, name = tempfile.mkstemp(prefix=f".{out_dir.name}.tokens.", suffix=".bin", dir=folder)
+        os.close(handle)
+        try:
+            count = lmtext.encode_to_file(corpus.train, lambda: [vocab.special_tokens[END_OF_TEXT]],
+                                          vocab.encode_ordinary, vocab.vocab_size, name, progress=progress)
+        except BaseException:
+            os.unlink(name)
+            raise
+        if count == 0:
+            os.unlink(name)
+            raise ValueError(f"{corpus.spec}: no training text")
+        return name
+
+    name = distributed.on_main(encode)
+    stream = lmtext.open_tokens(name, vocab.vocab_size)
+    distributed.barrier()
+    if distributed.current().is_main:
+        os.unlink(name)
+    return stream
 
 
 def window_scorer(tokenizer: Tokenizer) -> Any:
