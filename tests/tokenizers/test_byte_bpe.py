@@ -269,3 +269,15 @@ def test_damaged_files_give_clear_errors(trained, tmp_path, damage, message):
         merges.unlink()
     with pytest.raises(TokenizerFileError, match=message):
         Tokenizer.load(directory)
+
+
+@pytest.mark.parametrize("newline", ["\r\n", " \n", "\t\n"])
+def test_streamed_blocks_never_cut_after_whitespace_before_a_newline(tmp_path, newline):
+    # "a\r\nb" is the pieces "a", "\r", "\nb" when read whole; a block ending in "\r\n" would make "\r\n" one piece.
+    path = tmp_path / "corpus.txt"
+    line = "word " * 30
+    text = "".join(f"{line}{i}{newline if i % 2 else chr(10)}" for i in range(200))  # plain newlines allow cuts
+    path.write_bytes(text.encode("utf-8"))
+    blocks = list(iter_file_blocks(path, block_bytes=97))
+    assert len(blocks) > 10 and "".join(blocks) == text
+    assert count_pieces(blocks) == count_pieces([text])

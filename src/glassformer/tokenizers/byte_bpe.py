@@ -109,11 +109,14 @@ def iter_file_blocks(path: str | os.PathLike, block_bytes: int = _BLOCK_BYTES) -
                 carry = carry[cut:]
 
 
-_SAFE_CUT = regex.compile(r"\n(?=\S)", flags=regex.REVERSE)
+_SAFE_CUT = regex.compile(r"(?<=\S)\n(?=\S)", flags=regex.REVERSE)
 
 
 def _safe_cut(text: str) -> int:
-    """Index just after the last newline that is followed by a non-space character, or 0."""
+    """Index just after the last newline between two non-space characters, or 0.
+
+    A cut after "\\r\\n" or " \\n" would make one whitespace piece where the whole text has two.
+    """
     match = _SAFE_CUT.search(text)
     return match.end() if match else 0
 
