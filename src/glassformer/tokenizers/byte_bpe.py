@@ -80,7 +80,7 @@ def _unicode_to_bytes() -> dict[str, int]:
 def iter_file_blocks(path: str | os.PathLike, block_bytes: int = _BLOCK_BYTES) -> Iterator[str]:
     """Yield a UTF-8 file as text blocks of about `block_bytes`, without holding the whole file.
 
-    Blocks end just after a newline that is followed by a non-space character. GPT-2's and GPT-4's
+    Blocks end just after a newline between two non-space characters. GPT-2's and GPT-4's
     patterns always end a piece at such a newline, so the pieces found block by block are the pieces of
     the whole file. Bytes that are not UTF-8 raise a ValueError naming the file and byte offset.
     """
