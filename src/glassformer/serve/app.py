@@ -158,7 +158,8 @@ def create_app(endpoint: Endpoint, settings: ServeSettings = ServeSettings(),
 
     async def health(request: Request) -> Response:
         status = "shutting down" if batcher.closing else "ok"
-        return JSONResponse({"status": status, **details, "waiting": batcher.waiting, "batches": batcher.batches_run},
+        return JSONResponse({"status": status, **details, "waiting": batcher.waiting, "batches": batcher.batches_run,
+                             "items": batcher.items_run, "model_seconds": round(batcher.run_seconds, 4)},
                             200 if status == "ok" else 503)
 
     async def openapi(request: Request) -> Response:

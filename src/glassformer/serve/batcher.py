@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence
@@ -53,6 +54,8 @@ class MicroBatcher:
         self.max_wait = max_wait_ms / 1000
         self.queue_size = queue_size
         self.batches_run = 0  # how many times `run` was called (for /health and tests)
+        self.items_run = 0  # the items those calls computed (items_run / batches_run: the mean batch)
+        self.run_seconds = 0.0  # the time spent inside `run`: what a burst costs the model, the rest is HTTP
         self._queue: asyncio.Queue[Request] | None = None
         self._task: asyncio.Task | None = None
         self._closing = False
@@ -171,7 +174,12 @@ class MicroBatcher:
 
     def _call(self, items: list[Any], options: Hashable) -> Sequence[Any]:
         self.batches_run += 1
-        results = self.run(items, options)
+        self.items_run += len(items)
+        started = time.perf_counter()
+        try:
+            results = self.run(items, options)
+        finally:
+            self.run_seconds += time.perf_counter() - started
         if len(results) != len(items):
             raise RuntimeError(f"the model answered {len(results)} results for {len(items)} inputs")
         return results
