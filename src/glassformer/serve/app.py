@@ -92,7 +92,7 @@ def create_app(endpoint: Endpoint, settings: ServeSettings = ServeSettings(),
                info: dict[str, Any] | None = None) -> Starlette:
     """The app serving `endpoint` through a :class:`MicroBatcher`; `info` (model, precision) is shown by ``/health``."""
     batcher = MicroBatcher(endpoint.run, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
-                           queue_size=settings.queue_size)
+                           queue_size=settings.queue_size, burst_gap_ms=settings.burst_gap_ms)
     details = {"family": endpoint.family, "endpoint": endpoint.path, **(info or {})}
 
     async def predict(request: Request) -> Response:
