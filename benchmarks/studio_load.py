@@ -7,10 +7,11 @@ Three routes of the same `glassformer studio` process:
 - ``/predict`` and ``/classify``: Gradio events (what the page's button and gradio_client use), each
   request gathered by the studio's micro-batcher after Gradio's queue has handled it.
 
-The client is one asyncio thread with one connection pool (httpx), so that the client's own work
-stays small next to the server's on a shared machine; a Gradio request goes through the same queue
-protocol as the page (join, then the session's event stream), one session per simulated user,
-opened before the timing. ``--gradio-client`` times ``/predict`` through gradio_client's threads instead
+The client is one asyncio thread, so that its own work stays small next to the server's on a shared
+machine: ``/api/predict`` goes over one kept-alive HTTP/1.1 connection per simulated user (a few lines
+of asyncio streams: a fraction of a millisecond of CPU per request), a Gradio request over httpx through
+the same queue protocol as the page (join, then the session's event stream), one session per simulated
+user; connections and sessions are opened before the timing. ``--gradio-client`` times ``/predict`` through gradio_client's threads instead
 (about 30 ms of client CPU per request: on 2 cores that client, not the studio, sets the tail).
 
 Anchor: one request alone (median of ``--alone``), in the same run, before the bursts. For each burst
@@ -164,6 +165,33 @@ class GradioHTTP:
         raise RuntimeError(f"{fn}: the stream ended without an answer")
 
 
+class Connection:
+    """One kept-alive HTTP/1.1 connection that POSTs JSON and reads the answer: a client that costs the
+    shared cores a few hundred microseconds per request (httpx costs several milliseconds), so that the
+    burst measures the server rather than the client, as 50 users on their own machines would."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        data = json.dumps(body).encode()
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
+        length = int({k.lower(): v for k, v in headers.items()}.get("content-length", 0))
+        return int(head[0].split()[1]), json.loads(await self.reader.readexactly(length))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 async def burst(one: Callable[[int], Awaitable[float]], n: int) -> list[float]:
     return list(await asyncio.gather(*(one(i) for i in range(n))))
 
@@ -176,11 +204,14 @@ async def measure(url: str, studio: Studio | None, sizes: list[int], rounds: int
         gradio = await GradioHTTP.connect(client)
         users = max(sizes)
 
+        address = httpx.URL(url)
+        connections = [Connection(address.host, address.port or 80) for _ in range(users)]
+
         async def api(i: int) -> float:
             started = time.perf_counter()
-            response = await client.post("api/predict", json={"text": SENTENCES[i % len(SENTENCES)]})
-            if response.status_code != 200 or "label" not in response.json()[0]:
-                raise RuntimeError(f"request {i} failed: {response.text}")
+            status, answer = await connections[i].post("/api/predict", {"text": SENTENCES[i % len(SENTENCES)]})
+            if status != 200 or "label" not in answer[0]:
+                raise RuntimeError(f"request {i} failed: {status} {answer}")
             return time.perf_counter() - started
 
         async def predict(i: int) -> float:
@@ -232,6 +263,8 @@ async def measure(url: str, studio: Studio | None, sizes: list[int], rounds: int
                     model, batch = f"{'':>8}", f"{'':>8} {'':>10}"
                 print(f"{n:>8} {len(latencies):>5} {percentile(latencies, 50) * 1000:>8.1f} {p99 * 1000:>8.1f} "
                       f"{p99 / anchor:>10.2f} {wall / rounds:>7.3f} {server:>12.3f} {client_cpu:>12.3f} {model} {batch}")
+        for connection in connections:
+            connection.close()
 
 
 def gradio_client_predict(url: str, sizes: list[int], alone_n: int) -> None:

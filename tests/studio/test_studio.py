@@ -32,10 +32,14 @@ def models(model_root, sentiment_dir, vit_dir):
 
 @pytest.fixture(scope="module")
 def studio(models, sentiment_dir):
-    """The studio served on a free port of 127.0.0.1, with the programs' API at /api (fp32); yields its URL."""
+    """The studio as `glassformer studio` serves it: every handler counted by the thread policy, the programs' API
+    at /api (fp32 here); on a free port of 127.0.0.1; yields its URL."""
+    from glassformer.studio.answering import Answering
     from glassformer.studio.batching import api_app
 
-    yield from serve(build_app(models), api_app(sentiment_dir, precision="fp32"))
+    answering = Answering()
+    yield from serve(answering.install(build_app(models)), api_app(sentiment_dir, precision="fp32",
+                                                                   counted=answering.counted))
 
 
 # --- the walkthrough is the model's own arithmetic ------------------------------------------------
