@@ -20,7 +20,7 @@ from glassformer.training import TrainConfig, Trainer
 WAIT = 60  # seconds an event may take before the test fails (a hang guard, never a timing assert)
 
 
-def tiny_run(steps: int, callbacks=()) -> Trainer:
+def tiny_run(steps: int, callbacks=(), evaluate=None) -> Trainer:
     """A linear regression trained for `steps` steps with a held-out set (so evaluation batches run too)."""
     torch.manual_seed(0)
     xs = torch.randn(64, 4)
@@ -35,7 +35,7 @@ def tiny_run(steps: int, callbacks=()) -> Trainer:
     config = TrainConfig(max_steps=steps, batch_size=8, lr=0.05, eval_every=10, progress=False, precision="fp32",
                          warmup_ratio=0.0)
     return Trainer(nn.Linear(4, 1), config, data, collate_fn=collate, loss_fn=loss, eval_data=data[:16],
-                   callbacks=callbacks)
+                   callbacks=callbacks, evaluate=evaluate)
 
 
 def test_a_request_holds_training_at_a_step_boundary_and_training_resumes_after():
@@ -74,6 +74,31 @@ def test_a_request_holds_training_at_a_step_boundary_and_training_resumes_after(
     alone.fit()
     for name, value in alone.model.state_dict().items():
         assert torch.equal(value, trainer.model.state_dict()[name]), f"{name} differs after the pause"
+
+
+def test_a_request_holds_an_evaluation_between_its_batches():
+    answering = Answering()
+    scored: list[int] = []
+    in_eval, go_on = threading.Event(), threading.Event()
+
+    def evaluate(model, loader):
+        for batch in loader:
+            scored.append(len(batch["x"]))
+            if len(scored) == 1:
+                in_eval.set()
+                assert go_on.wait(WAIT)
+        return {"loss": 0.0}
+
+    trainer = tiny_run(10, evaluate=evaluate)  # one evaluation (two batches of 8) at step 10
+    thread = threading.Thread(target=answering.pausing(trainer.fit))
+    thread.start()
+    assert in_eval.wait(WAIT)
+    with answering.request():
+        go_on.set()
+        assert answering.holding.wait(WAIT), "the evaluation did not stop before its next batch"
+        assert scored == [8]
+    thread.join(WAIT)
+    assert not thread.is_alive() and scored == [8, 8]
 
 
 def test_training_outside_the_studio_never_waits():
