@@ -76,6 +76,23 @@ def test_a_failing_request_fails_alone_and_its_neighbours_are_answered():
     assert model.batches[0] == ([1, -1, 2], None)  # tried together once, then one by one
 
 
+def test_with_a_burst_gap_a_lone_request_runs_at_once_and_a_burst_still_gathers():
+    model = Doubler()
+
+    async def scenario():
+        # A minute's wait: without the gap rule the lone request would sit there; the burst closes when full.
+        batcher = MicroBatcher(model, max_batch=3, max_wait_ms=60_000, burst_gap_ms=60_000, queue_size=16)
+        await batcher.start()
+        alone = await asyncio.wait_for(batcher.submit([1]), 30)
+        burst = await asyncio.gather(batcher.submit([2]), batcher.submit([3]), batcher.submit([4]))
+        await batcher.close()
+        return alone, burst
+
+    alone, burst = asyncio.run(scenario())
+    assert alone == [10] and burst == [[20], [30], [40]]
+    assert model.batches == [([1], None), ([2, 3, 4], None)]
+
+
 async def in_the_worker(batcher: MicroBatcher) -> None:
     """Returns once the first request has left the queue and its batch is running."""
     while batcher.batches_run == 0:

@@ -19,12 +19,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "studio"
 CHROMIUM = shutil.which("chromium")
 
 
-def serve(app) -> Iterator[str]:
-    """Launch `app` on a free port of 127.0.0.1; yields its URL and closes it afterwards."""
+def serve(app, api=None) -> Iterator[str]:
+    """Launch `app` (and `api` at /api) on a free port of 127.0.0.1; yields its URL and closes it afterwards."""
     from glassformer.studio import launch
 
     port = free_port()
-    launch(app, "127.0.0.1", port, block=False, quiet=True)
+    launch(app, "127.0.0.1", port, block=False, quiet=True, api=api)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -31,9 +31,15 @@ def models(model_root, sentiment_dir, vit_dir):
 
 
 @pytest.fixture(scope="module")
-def studio(models):
-    """The studio served on a free port of 127.0.0.1; yields its URL."""
-    yield from serve(build_app(models))
+def studio(models, sentiment_dir):
+    """The studio as `glassformer studio` serves it: every handler counted by the thread policy, the programs' API
+    at /api (fp32 here); on a free port of 127.0.0.1; yields its URL."""
+    from glassformer.studio.answering import Answering
+    from glassformer.studio.batching import api_app
+
+    answering = Answering()
+    yield from serve(answering.install(build_app(models)), api_app(sentiment_dir, precision="fp32",
+                                                                   counted=answering.counted))
 
 
 # --- the walkthrough is the model's own arithmetic ------------------------------------------------
@@ -182,23 +188,41 @@ def test_bad_input_through_the_api_gives_messages_and_the_app_stays_up(studio, t
 
 
 def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(studio, sentiment_dir):
-    """Reference: the saved model's own predictions; 24 requests at once, answered by batched forward passes."""
+    """Reference: the saved model's predictor called on one text at a time; 24 requests at once to each route.
+
+    ``/predict`` and ``/classify`` (Gradio events gathered by the studio's micro-batcher) and
+    ``/api/predict`` (glassformer serve's route, outside Gradio's queue): every answer must be its own
+    text's, with the probabilities the predictor gives that text alone.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
+    import httpx
     from gradio_client import Client
 
-    from glassformer.tasks.sentiment import SentimentClassifier
+    from glassformer.tasks.pipeline import load_predictor
 
     texts = [f"{word} film, {n} times" for n, word in enumerate(["a dull", "a lovely", "an awful", "a moving"] * 6)]
-    expected = SentimentClassifier.load(sentiment_dir)(texts, special_tokens="text")
+    predictor = load_predictor(sentiment_dir, "sentiment")
+    alone = [predictor.predict_proba([text], special_tokens="text")[0] for text in texts]
+    expected = [{name: float(p) for name, p in zip(predictor.label_names, probs.tolist())} for probs in alone]
     client = Client(studio, verbose=False)
     with ThreadPoolExecutor(max_workers=len(texts)) as pool:
         answers = list(pool.map(lambda text: client.predict(text, api_name="/predict"), texts))
         views = list(pool.map(lambda text: client.predict(text, 0, 0, api_name="/classify"), texts[:8]))
+        api = list(pool.map(lambda text: httpx.post(f"{studio}api/predict", json={"text": text}, timeout=60), texts))
     for answer, reference in zip(answers, expected):
-        assert answer["label"] == reference["label"] and abs(answer["score"] - reference["score"]) < 1e-5
+        assert answer["label"] == max(reference, key=reference.get)
+        assert answer["probabilities"] == pytest.approx(reference, abs=1e-5)
     for (label, _, _, view), reference in zip(views, expected):
-        assert label["label"] == reference["label"] and "<iframe" in view
+        assert label["label"] == max(reference, key=reference.get) and "<iframe" in view
+        assert {c["label"]: c["confidence"] for c in label["confidences"]} == pytest.approx(reference, abs=1e-5)
+    for response, text, reference in zip(api, texts, expected):
+        assert response.status_code == 200
+        (answer,) = response.json()
+        assert answer["text"] == text and answer["label"] == max(reference, key=reference.get)
+        assert answer["score"] == pytest.approx(max(reference.values()), abs=1e-5)
+    health = httpx.get(f"{studio}api/health", timeout=10).json()
+    assert health["items"] == len(texts) and health["batches"] <= len(texts)
     assert "error" in client.predict("   ", api_name="/predict")
 
 

@@ -92,7 +92,7 @@ def create_app(endpoint: Endpoint, settings: ServeSettings = ServeSettings(),
                info: dict[str, Any] | None = None) -> Starlette:
     """The app serving `endpoint` through a :class:`MicroBatcher`; `info` (model, precision) is shown by ``/health``."""
     batcher = MicroBatcher(endpoint.run, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
-                           queue_size=settings.queue_size)
+                           queue_size=settings.queue_size, burst_gap_ms=settings.burst_gap_ms)
     details = {"family": endpoint.family, "endpoint": endpoint.path, **(info or {})}
 
     async def predict(request: Request) -> Response:
@@ -158,7 +158,8 @@ def create_app(endpoint: Endpoint, settings: ServeSettings = ServeSettings(),
 
     async def health(request: Request) -> Response:
         status = "shutting down" if batcher.closing else "ok"
-        return JSONResponse({"status": status, **details, "waiting": batcher.waiting, "batches": batcher.batches_run},
+        return JSONResponse({"status": status, **details, "waiting": batcher.waiting, "batches": batcher.batches_run,
+                             "items": batcher.items_run, "model_seconds": round(batcher.run_seconds, 4)},
                             200 if status == "ok" else 503)
 
     async def openapi(request: Request) -> Response:

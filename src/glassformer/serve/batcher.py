@@ -4,7 +4,9 @@ A request puts its items (texts, images) on a bounded queue and waits. One gathe
 waiting request, then keeps taking more until ``max_batch`` items are gathered or ``max_wait_ms`` has
 passed since the first, and hands the whole batch to ``run`` once, in a worker thread so the server
 keeps accepting. While the model runs, the next batch gathers, so under load batches grow by
-themselves and a lone request waits at most ``max_wait_ms``.
+themselves and a lone request waits at most ``max_wait_ms``. With ``burst_gap_ms``, a request that
+arrives that long after the one before it does not wait at all: only a request that is part of a burst
+waits for the rest of it, so a lone request is not slowed down to help bursts.
 
 Requests with different options (a beam size, a special-token policy) are run as separate groups
 of the same batch, since ``run`` applies one set of options to all its items. If a group fails and
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence
@@ -39,20 +42,27 @@ class Request:
     options: Hashable
     future: asyncio.Future
     cancelled: threading.Event = field(default_factory=threading.Event)
+    arrived: float = 0.0  # the event loop's clock when it was enqueued
 
 
 class MicroBatcher:
     """Gathers concurrent requests for at most `max_wait_ms` or `max_batch` items and runs them as one batch."""
 
-    def __init__(self, run: RunFn, *, max_batch: int = 32, max_wait_ms: float = 5.0, queue_size: int = 256) -> None:
-        if max_batch < 1 or queue_size < 1 or max_wait_ms < 0:
+    def __init__(self, run: RunFn, *, max_batch: int = 32, max_wait_ms: float = 5.0, queue_size: int = 256,
+                 burst_gap_ms: float | None = None) -> None:
+        if max_batch < 1 or queue_size < 1 or max_wait_ms < 0 or (burst_gap_ms is not None and burst_gap_ms < 0):
             raise ValueError(f"max_batch={max_batch} and queue_size={queue_size} must be >= 1, "
-                             f"max_wait_ms={max_wait_ms} >= 0")
+                             f"max_wait_ms={max_wait_ms} and burst_gap_ms={burst_gap_ms} >= 0")
         self.run = run
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
+        # None: every batch waits up to max_wait; else only one whose first request came within this of the last
+        self.burst_gap = None if burst_gap_ms is None else burst_gap_ms / 1000
+        self._last_arrival = float("-inf")
         self.queue_size = queue_size
         self.batches_run = 0  # how many times `run` was called (for /health and tests)
+        self.items_run = 0  # the items those calls computed (items_run / batches_run: the mean batch)
+        self.run_seconds = 0.0  # the time spent inside `run`: what a burst costs the model, the rest is HTTP
         self._queue: asyncio.Queue[Request] | None = None
         self._task: asyncio.Task | None = None
         self._closing = False
@@ -78,7 +88,8 @@ class MicroBatcher:
         """Put `items` on the queue now; QueueFull when it is full, BatcherClosed while shutting down."""
         if self._queue is None or self._closing:
             raise BatcherClosed("the server is shutting down")
-        request = Request(list(items), options, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        request = Request(list(items), options, loop.create_future(), arrived=loop.time())
         try:
             self._queue.put_nowait(request)
         except asyncio.QueueFull:
@@ -116,7 +127,9 @@ class MicroBatcher:
         while True:
             batch = [await self._queue.get()]
             size = len(batch[0].items)
-            deadline = loop.time() + self.max_wait
+            alone = self.burst_gap is not None and batch[0].arrived - self._last_arrival >= self.burst_gap
+            self._last_arrival = batch[0].arrived
+            deadline = loop.time() + (0.0 if alone else self.max_wait)
             while size < self.max_batch:
                 left = deadline - loop.time()
                 if left <= 0 and self._queue.empty():
@@ -127,6 +140,7 @@ class MicroBatcher:
                     break
                 batch.append(request)
                 size += len(request.items)
+                self._last_arrival = max(self._last_arrival, request.arrived)
             live = [r for r in batch if not r.cancelled.is_set() and not r.future.done()]
             try:
                 if live:
@@ -171,7 +185,12 @@ class MicroBatcher:
 
     def _call(self, items: list[Any], options: Hashable) -> Sequence[Any]:
         self.batches_run += 1
-        results = self.run(items, options)
+        self.items_run += len(items)
+        started = time.perf_counter()
+        try:
+            results = self.run(items, options)
+        finally:
+            self.run_seconds += time.perf_counter() - started
         if len(results) != len(items):
             raise RuntimeError(f"the model answered {len(results)} results for {len(items)} inputs")
         return results

@@ -11,6 +11,7 @@ class ServeSettings:
 
     max_batch: int = 32  # inputs run together at most
     max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
+    burst_gap_ms: float | None = None  # a request this long after the one before it runs at once (None: it waits)
     queue_size: int = 256  # requests waiting at most; one more gets 503
     timeout: float = 30.0  # seconds a request may wait for its answer (504 after)
     max_body_bytes: int = 1_000_000

@@ -22,6 +22,8 @@ from typing import Any  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from glassformer.studio import explain, generate, handlers, lookups  # noqa: E402
+from glassformer.studio.answering import Answering  # noqa: E402
+from glassformer.studio.batching import LoopBatcher, api_app  # noqa: E402
 from glassformer.studio.handlers import StudioModels  # noqa: E402
 from glassformer.studio.jobs import ModelSlot, TrainingQueue  # noqa: E402
 from glassformer.viz import race_curve_svg  # noqa: E402
@@ -29,7 +31,6 @@ from glassformer.viz import race_curve_svg  # noqa: E402
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
 MAX_FILE_SIZE = "5mb"
-MAX_BATCH = 64
 EXAMPLES = ["A gorgeous, witty, seductive movie.", "The plot is a mess and the jokes fall flat."]
 
 
@@ -282,19 +283,24 @@ def build_app(models: StudioModels) -> gr.Blocks:
                     summary = gr.HTML(elem_id="sentiment-summary")
             shading = gr.HTML(elem_id="sentiment-tokens")
             view = gr.HTML(elem_id="sentiment-headview")
-            run = partial(handlers.classify_batch, models)
-            # Concurrent requests are handed over together (up to MAX_BATCH) and answered by one forward pass;
-            # one batch at a time, so that the next one gathers everything that arrived meanwhile.
-            submit.click(run, [text, layer, head], [label, summary, shading, view], api_name="classify",
-                         batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1)
-            text.submit(run, [text, layer, head], [label, summary, shading, view], api_visibility="private",
-                        batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1)
+            # Concurrent requests are gathered by the studio's own micro-batcher and answered by one forward
+            # pass; Gradio runs every request at once (no concurrency limit) so that the batcher sees them all.
+            classify_batcher = LoopBatcher(lambda items, _: list(zip(*handlers.classify_batch(models, *zip(*items)))))
+            predict_batcher = LoopBatcher(lambda texts, _: handlers.predict_batch(models, list(texts)))
 
-            def predict(texts: list[str]) -> list[list[dict]]:
-                """For programs: each text's label, its probability and every label's probability (batched)."""
-                return [handlers.predict_batch(models, texts)]  # a batched function returns one list per output
+            async def classify(text: str, layer: int, head: int) -> tuple[dict | None, str, str, str]:
+                return await classify_batcher.one((text, layer, head))
 
-            gr.api(predict, api_name="predict", batch=True, max_batch_size=MAX_BATCH, concurrency_limit=1)
+            submit.click(classify, [text, layer, head], [label, summary, shading, view], api_name="classify",
+                         concurrency_limit=None)
+            text.submit(classify, [text, layer, head], [label, summary, shading, view], api_visibility="private",
+                        concurrency_limit=None)
+
+            async def predict(text: str) -> dict:
+                """For programs: the text's label, its probability and every label's probability."""
+                return await predict_batcher.one(text)
+
+            gr.api(predict, api_name="predict", concurrency_limit=None)
 
             with gr.Accordion("Explain: why this prediction?", open=False, elem_id="sentiment-explain-section"):
                 e_submit = gr.Button("Explain", elem_id="sentiment-explain-submit")
@@ -511,12 +517,16 @@ def ensure_sentiment_model(directory: str | Path | None = None) -> Path:
 
 
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           block: bool = True, quiet: bool = False) -> Any:
-    """Serve `app` (offline theme, capped uploads, no share link unless asked)."""
+           block: bool = True, quiet: bool = False, api: Any = None) -> Any:
+    """Serve `app` (offline theme, capped uploads, no share link unless asked); `api`, an ASGI app, at ``/api``."""
+    from starlette.routing import Mount
+
     app.queue(default_concurrency_limit=4)
+    extra = {} if api is None else {"routes": [Mount("/api", api)],
+                                    "lifespan": lambda _: api.router.lifespan_context(api)}
     return app.launch(server_name=host, server_port=port, share=share, theme=theme(),
                       max_file_size=MAX_FILE_SIZE, ssr_mode=False, prevent_thread_lock=not block, quiet=quiet,
-                      show_error=False, footer_links=["api"], mcp_server=False, pwa=False)
+                      show_error=False, footer_links=["api"], mcp_server=False, pwa=False, app_kwargs=extra)
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -548,12 +558,27 @@ def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, sentim
     if (host not in LOCAL_HOSTS or share) and not allow_remote_training:
         for slot in (models.translate, models.vision, models.generate):
             slot.trainer = None
-    if train_missing:
+    # The thread policy (studio/answering.py): a request comes first; background training waits at a step boundary.
+    answering = Answering()
+    for slot in (models.translate, models.vision, models.generate):
+        if slot.trainer is not None:
+            slot.trainer = answering.pausing(slot.trainer)
+    if train_missing:  # after the wrapping above, so that the queued runs pause for requests too
         queue = background_training(models)
         if queue.slots:
             names = ", ".join(slot.name for slot in queue.slots)
             print(f"Training the missing models in the background, one at a time ({names}; the {preset} preset, "
                   "once): their tabs show the progress and switch to each model when it is saved.", flush=True)
-    app = build_app(models)
-    print(f"glassformer studio: http://{host}:{port} (Ctrl+C stops it)", flush=True)
-    launch(app, host, port, share)
+    app = answering.install(build_app(models))
+    api = api_app(directory, counted=answering.counted)
+    print(f"glassformer studio: http://{host}:{port} (Ctrl+C stops it); for programs: POST "
+          f"http://{host}:{port}/api/predict. Requests use {torch_threads()} torch threads; background "
+          "training waits while one is answered.", flush=True)
+    launch(app, host, port, share, api=api)
+
+
+def torch_threads() -> int:
+    """The torch threads a request computes with (torch's default: one per core this process may use)."""
+    import torch
+
+    return torch.get_num_threads()

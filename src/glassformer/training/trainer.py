@@ -24,10 +24,11 @@ import json
 import math
 import random
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -66,6 +67,38 @@ _BUDGET_MARGIN = 0.08
 
 # Settings that fix which examples make up each step; a run cannot resume under different ones.
 _POSITION_SETTINGS = ("batch_size", "grad_accum", "seed", "bucket_batches")
+
+
+_pauses = threading.local()  # the `wait` functions of the pause_points blocks open in this thread
+
+
+@contextlib.contextmanager
+def pause_points(wait: Callable[[], None]) -> Iterator[None]:
+    """Call `wait` at every batch boundary of every Trainer that runs in this thread while the block is open.
+
+    The boundaries are before each optimizer step and before each evaluation batch. `wait` may block
+    to hold the run there (the studio holds its background training while it answers a request) and
+    returns to let it go on: the run's weights do not depend on when or how long it waited. A caller
+    that starts a task's ``train`` (which builds its own Trainer) adds this without a parameter
+    threaded through every task.
+    """
+    before = getattr(_pauses, "waits", ())
+    _pauses.waits = (*before, wait)
+    try:
+        yield
+    finally:
+        _pauses.waits = before
+
+
+def _pause_point() -> None:
+    for wait in getattr(_pauses, "waits", ()):
+        wait()
+
+
+def _pausing(batches: Any) -> Iterator[Any]:
+    for batch in batches:
+        _pause_point()
+        yield batch
 
 
 @dataclass
@@ -386,6 +419,7 @@ class Trainer:
                 group.append(batch)
                 if len(group) < cfg.grad_accum:
                     continue
+                _pause_point()  # outside the timed span, so a pause does not shrink the plan
                 began = self.clock()
                 for micro in group:
                     self._backward(run, micro, len(group), sync=True)
@@ -415,6 +449,8 @@ class Trainer:
         group_loss = 0.0
         for index, batch in enumerate(run.loader, start=state.batch):
             group_start = index - index % cfg.grad_accum
+            if index == group_start:
+                _pause_point()
             group_len = min(cfg.grad_accum, run.batches_per_epoch - group_start)
             last_in_group = index == group_start + group_len - 1
             group_loss += self._backward(run, batch, group_len, sync=last_in_group)
@@ -541,8 +577,9 @@ class Trainer:
     def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
         """Score the validation data with the task's evaluate function (eval mode, no gradients)."""
         model = model if model is not None else self.model
+        loader = self.eval_loader()
         with evaluating(model), autocast(self.precision, self.device):
-            metrics = dict(self.evaluate_fn(model, self.eval_loader()))
+            metrics = dict(self.evaluate_fn(model, _pausing(loader) if getattr(_pauses, "waits", ()) else loader))
         return {k: float(v) if isinstance(v, (int, float, torch.Tensor)) else v for k, v in metrics.items()}
 
     def _mean_loss(self, model: nn.Module, loader: DataLoader) -> dict[str, float]:
