@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from _figures import record
 from studio_load import Studio, load_line, machine_line, percentile
 
 GERMAN = "Ich habe keine Zeit."
@@ -238,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
                 t50, t90, during = training[name]
                 line += f" {t50:>9.3f} {t90:>6.3f} {'yes' if t50 <= target(name) else 'NO':>4} {during:>7}"
             print(line)
+            record(f"studio latency, idle: {name}", p50, "s", spread=f"p90 {p90:.3f} s of {args.repeats}",
+                   target=f"p50 <= {target(name):g} s", met=p50 <= target(name))
+            if job is not None:
+                record(f"studio latency while the {job.tab} tab trains: {name}", t50, "s",
+                       anchor="the same interaction, idle", anchor_value=p50,
+                       spread=f"p90 {t90:.3f} s; trained during every repeat: {during}",
+                       target=f"p50 <= {target(name):g} s", met=t50 <= target(name))
     finally:
         studio.stop()
         if job is not None:
