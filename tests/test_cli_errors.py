@@ -257,3 +257,35 @@ def test_a_closed_pipe_ends_quietly(model_dir):
     process.stdout.close()  # what `| head -1` does
     assert process.wait(timeout=120) == 0
     assert process.stderr.read() == b""
+
+
+def _tgkill(pid: int, tid: int, sig: int) -> None:
+    """Send `sig` to thread `tid` of process `pid` (Linux's tgkill; os.kill lets the kernel pick the thread)."""
+    import ctypes
+    import platform
+
+    number = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
+    if number is None:
+        pytest.skip(f"tgkill's system call number is not known here ({platform.machine()})")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(number, pid, tid, sig) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill failed")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc/PID/task")
+def test_ctrl_c_delivered_to_another_thread_still_ends_a_wait_for_stdin(model_dir):
+    # The kernel may hand a terminal's SIGINT to any thread (a torch worker); the main thread, waiting for the
+    # next line, must still notice it rather than wait for more input.
+    process = subprocess.Popen(CLI + ["predict", str(model_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(b"a good film\n")
+        process.stdin.flush()
+        assert process.stdout.readline().strip().endswith(b"a good film")
+        others = [int(t) for t in os.listdir(f"/proc/{process.pid}/task") if int(t) != process.pid]
+        assert others, "the CLI runs more than one thread while it waits (its stdin reader at least)"
+        _tgkill(process.pid, others[-1], signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        assert process.stderr.read().decode().strip() == "glassformer: interrupted"
+    finally:
+        process.kill()

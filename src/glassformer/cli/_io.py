@@ -10,8 +10,11 @@ import argparse
 import contextlib
 import io
 import json
+import os
+import queue
 import select
 import sys
+import threading
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from glassformer.errors import UsageError
@@ -79,20 +82,74 @@ def check_utf8(texts: Sequence[str], what: str = "argument") -> list[str]:
     return list(texts)
 
 
+class _StdinLines:
+    """The non-blank lines of standard input, decoded as UTF-8 one by one; a bad byte names its line.
+
+    A thread reads the bytes and the main thread takes the lines from a queue, waking every fraction of
+    a second: Ctrl+C must interrupt a wait for the next line, and the kernel may hand SIGINT to any
+    thread (torch's workers included), which interrupts only that thread's system call. A main thread
+    blocked in ``read`` would then wait for the next line before it noticed.
+    """
+
+    _POLL = 0.2  # seconds between checks for a pending signal while no line is waiting
+
+    def __init__(self) -> None:
+        self._raw = getattr(sys.stdin, "buffer", None)
+        self._lines: queue.Queue = queue.Queue()
+        self._fd: int | None = None
+        with contextlib.suppress(AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            self._fd = self._raw.fileno()
+        if self._fd is not None:
+            threading.Thread(target=self._read, name="glassformer-stdin", daemon=True).start()
+
+    def _read(self) -> None:
+        # os.read on the descriptor, not the buffered stream: a daemon thread blocked inside the stream would
+        # hold its lock when the interpreter shuts down, which aborts the process.
+        pending = b""
+        try:
+            while chunk := os.read(self._fd, 1 << 16):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for data in lines:
+                    self._lines.put(data + b"\n")
+            if pending:
+                self._lines.put(pending)
+        except BaseException as exc:  # handed to the main thread, which raises it
+            self._lines.put(exc)
+        self._lines.put(None)
+
+    def _queued(self) -> Iterator[bytes]:
+        while True:
+            try:
+                data = self._lines.get(timeout=self._POLL)
+            except queue.Empty:
+                continue  # back in Python between waits: a pending Ctrl+C is raised here
+            if data is None:
+                return
+            if isinstance(data, BaseException):
+                raise data
+            yield data
+
+    def more_waiting(self) -> bool:
+        """Whether another line is already read or standard input has more bytes ready right now."""
+        return not self._lines.empty() or _more_waiting()
+
+    def __iter__(self) -> Iterator[str]:
+        if self._raw is None:  # a text stream put in place of stdin (tests, embedding): already decoded
+            yield from (line.rstrip("\r\n") for line in sys.stdin if line.strip())
+            return
+        for number, data in enumerate(self._queued() if self._fd is not None else self._raw, start=1):
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"line {number} of standard input is not valid UTF-8 (byte {exc.start + 1}: "
+                                 f"{data[exc.start:exc.start + 4]!r}); glassformer reads UTF-8 text") from None
+            if line.strip():
+                yield line.rstrip("\r\n")
+
+
 def stdin_lines() -> Iterator[str]:
     """The non-blank lines of standard input, decoded as UTF-8 one by one; a bad byte names its line."""
-    raw = getattr(sys.stdin, "buffer", None)
-    if raw is None:  # a text stream put in place of stdin (tests, embedding): already decoded
-        yield from (line.rstrip("\r\n") for line in sys.stdin if line.strip())
-        return
-    for number, data in enumerate(raw, start=1):
-        try:
-            line = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"line {number} of standard input is not valid UTF-8 (byte {exc.start + 1}: "
-                             f"{data[exc.start:exc.start + 4]!r}); glassformer reads UTF-8 text") from None
-        if line.strip():
-            yield line.rstrip("\r\n")
+    return iter(_StdinLines())
 
 
 def _more_waiting() -> bool:
@@ -115,10 +172,11 @@ def text_batches(texts: Sequence[str], verb: str, size: int = 64) -> Iterator[li
         return
     batch: list[str] = []
     empty = True
-    for line in stdin_lines():
+    lines = _StdinLines()
+    for line in lines:
         empty = False
         batch.append(line)
-        if len(batch) == size or not _more_waiting():
+        if len(batch) == size or not lines.more_waiting():
             yield batch
             batch = []
     if batch:
