@@ -197,7 +197,7 @@ def render(rows: list[dict], header: dict) -> str:
         f"{header['load_after']:.2f} after; {header['minutes']:.1f} minutes in all. Every anchor was measured in "
         f"the same run.",
         "",
-        "| figure | value | anchor (same run) | anchor's value | value ÷ anchor | spread | target | load |",
+        "| figure | value | anchor (same run) | anchor's value | value ÷ anchor | spread | target | load before |",
         "|---|---:|---|---:|---:|---|---|---:|",
     ]
     for row in rows:
@@ -207,7 +207,8 @@ def render(rows: list[dict], header: dict) -> str:
         lines.append(f"| {row['figure']}{note} | {number(row['value'])} {row['unit']} | {row['anchor']} | "
                      f"{number(row['anchor_value'])} | {ratio} | {row['spread']} | {target} | {row['load']:.2f} |")
     if void:
-        lines += ["", f"{len(void)} row(s) were measured at a load average of 1 or more and are void."]
+        lines += ["", f"{len(void)} row(s) started at a load average of 1 or more (other work on the cores) and are "
+                      "void."]
     return "\n".join(lines) + "\n"
 
 
@@ -266,10 +267,15 @@ def main() -> int:
         env = {**os.environ, "GLASSFORMER_HOME": str(home), "GLASSFORMER_FIGURES": str(figures),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
         ctx = Context(home, figures, env)
+        rows: list[dict] = []
         for name, job in jobs.items():
-            print(f"[{time.strftime('%H:%M:%S')}] {name} (load {os.getloadavg()[0]:.2f})", flush=True)
+            load = os.getloadavg()[0]
+            print(f"[{time.strftime('%H:%M:%S')}] {name} (load {load:.2f})", flush=True)
             job(ctx)
-        rows = [json.loads(line) for line in figures.read_text(encoding="utf-8").splitlines() if line.strip()]
+            lines = figures.read_text(encoding="utf-8").splitlines()
+            # The load before the job is what says whether other work shared the cores; during it, the
+            # job's own threads count too.
+            rows += [{**json.loads(line), "load": round(load, 2)} for line in lines[len(rows):] if line.strip()]
     header = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "flags": " --with-full" if args.with_full else "", "cpu": cpu_model(), "cores": os.cpu_count(),
               "cpu_flags": cpu_flags(), "precision": resolve("auto", "cpu"), "torch": torch.__version__,

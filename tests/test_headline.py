@@ -38,7 +38,7 @@ def test_the_ratio_is_the_value_over_its_same_run_anchor_and_loaded_rows_are_cal
     assert "×" not in lines["alone"]
     assert "| 0.250× |" not in lines["busy"] and "| 0.25× |" in lines["busy"]
     assert table.startswith(f"{headline.SECTION}, 2026-12-06 20:00 UTC")
-    assert "1 row(s) were measured at a load average of 1 or more and are void." in table
+    assert "1 row(s) started at a load average of 1 or more (other work on the cores) and are void." in table
 
 
 def test_write_appends_to_results_and_replaces_only_the_readme_block(headline, tmp_path):
