@@ -13,8 +13,9 @@ The result is one dated table with the CPU's flags, the precision ``auto`` picks
 after. It is appended to ``benchmarks/RESULTS.md`` and replaces the README's block between
 ``<!-- headline:begin -->`` and ``<!-- headline:end -->``, so the README quotes the last run and nothing
 older. About 20 minutes on 2 cores; ``--with-full`` adds the 30-minute language model and the
-translation full preset (about 55 minutes more). A row measured at a load average of 1 or more (other work
-sharing the cores) is void; the table says so.
+translation full preset (about 55 minutes more). A row during which processes outside the benchmark
+kept more than a quarter of a core busy (from /proc/stat, minus the benchmark's own CPU time) is void;
+the table says so.
 """
 
 from __future__ import annotations
@@ -148,6 +149,40 @@ FULL_JOBS: dict[str, Callable[[Context], None]] = {
 }
 
 
+class OtherWork:
+    """How many cores, on average, work outside this script and its children kept busy while the block ran.
+
+    The machine's busy time (``/proc/stat``) minus this process's and its waited-for descendants' CPU time,
+    over the wall time. A load average cannot tell this: it lags by a minute, so a job started just after
+    another one always looks loaded.
+    """
+
+    THRESHOLD = 0.25  # cores of other work that void a row
+
+    @staticmethod
+    def _busy() -> float:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _ours() -> float:
+        import resource
+
+        return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                   for field in ("ru_utime", "ru_stime"))
+
+    def __enter__(self) -> "OtherWork":
+        self.cores = float("nan")
+        self._start = (time.perf_counter(), self._busy(), self._ours())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall, busy, ours = (now - then for now, then in zip((time.perf_counter(), self._busy(), self._ours()),
+                                                            self._start))
+        self.cores = max(busy - ours, 0.0) / max(wall, 1e-9)
+
+
 def scratch_home(root: Path) -> Path:
     """A cache whose data sets are links to the real cache's and whose models folder is empty."""
     from glassformer.data import cache_dir
@@ -188,16 +223,17 @@ def number(value: float | None) -> str:
 
 def render(rows: list[dict], header: dict) -> str:
     """The dated headline table (Markdown) for `rows` as :mod:`_figures` writes them."""
-    void = [row for row in rows if row["load"] >= 1.0]
+    void = [row for row in rows if row["other"] > OtherWork.THRESHOLD]
     lines = [
         f"{SECTION}, {header['date']} (`benchmarks/headline.py`{header['flags']})",
         "",
         f"{header['cpu']}, {header['cores']} cores, CPU flags: {header['cpu_flags']}; `precision=auto` is "
         f"{header['precision']} here; torch {header['torch']}. Load average {header['load_before']:.2f} before, "
         f"{header['load_after']:.2f} after; {header['minutes']:.1f} minutes in all. Every anchor was measured in "
-        f"the same run.",
+        f"the same run. \"Other work\": the cores that processes outside the benchmark kept busy on average "
+        f"during its job (machine busy time minus the job's own CPU time); a row above {OtherWork.THRESHOLD} is void.",
         "",
-        "| figure | value | anchor (same run) | anchor's value | value ÷ anchor | spread | target | load before |",
+        "| figure | value | anchor (same run) | anchor's value | value ÷ anchor | spread | target | other work |",
         "|---|---:|---|---:|---:|---|---|---:|",
     ]
     for row in rows:
@@ -205,10 +241,10 @@ def render(rows: list[dict], header: dict) -> str:
         note = f"; {row['note']}" if row["note"] else ""
         ratio = f"{row['value'] / row['anchor_value']:.2f}×" if row["anchor_value"] else ""
         lines.append(f"| {row['figure']}{note} | {number(row['value'])} {row['unit']} | {row['anchor']} | "
-                     f"{number(row['anchor_value'])} | {ratio} | {row['spread']} | {target} | {row['load']:.2f} |")
+                     f"{number(row['anchor_value'])} | {ratio} | {row['spread']} | {target} | {row['other']:.2f} cores |")
     if void:
-        lines += ["", f"{len(void)} row(s) started at a load average of 1 or more (other work on the cores) and are "
-                      "void."]
+        lines += ["", f"{len(void)} row(s) shared the cores with more than {OtherWork.THRESHOLD} of a core of other "
+                      "work on average and are void."]
     return "\n".join(lines) + "\n"
 
 
@@ -269,13 +305,11 @@ def main() -> int:
         ctx = Context(home, figures, env)
         rows: list[dict] = []
         for name, job in jobs.items():
-            load = os.getloadavg()[0]
-            print(f"[{time.strftime('%H:%M:%S')}] {name} (load {load:.2f})", flush=True)
-            job(ctx)
+            print(f"[{time.strftime('%H:%M:%S')}] {name} (load average {os.getloadavg()[0]:.2f})", flush=True)
+            with OtherWork() as other:
+                job(ctx)
             lines = figures.read_text(encoding="utf-8").splitlines()
-            # The load before the job is what says whether other work shared the cores; during it, the
-            # job's own threads count too.
-            rows += [{**json.loads(line), "load": round(load, 2)} for line in lines[len(rows):] if line.strip()]
+            rows += [{**json.loads(line), "other": round(other.cores, 2)} for line in lines[len(rows):] if line.strip()]
     header = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "flags": " --with-full" if args.with_full else "", "cpu": cpu_model(), "cores": os.cpu_count(),
               "cpu_flags": cpu_flags(), "precision": resolve("auto", "cpu"), "torch": torch.__version__,

@@ -21,9 +21,9 @@ def headline():
     sys.modules.pop("headline", None)
 
 
-def row(figure: str, value: float, anchor_value: float | None = None, load: float = 0.4, **fields) -> dict:
+def row(figure: str, value: float, anchor_value: float | None = None, other: float = 0.02, **fields) -> dict:
     return {"figure": figure, "value": value, "unit": "u", "anchor": "a" if anchor_value else "",
-            "anchor_value": anchor_value, "spread": "", "target": "", "met": None, "note": "", "load": load, **fields}
+            "anchor_value": anchor_value, "spread": "", "target": "", "met": None, "note": "", "other": other, **fields}
 
 
 HEADER = {"date": "2026-12-06 20:00 UTC", "flags": "", "cpu": "cpu", "cores": 2, "cpu_flags": "avx2",
@@ -32,13 +32,13 @@ HEADER = {"date": "2026-12-06 20:00 UTC", "flags": "", "cpu": "cpu", "cores": 2,
 
 def test_the_ratio_is_the_value_over_its_same_run_anchor_and_loaded_rows_are_called_void(headline):
     table = headline.render([row("fast", 3.0, 2.0, target="<= 2", met=False), row("alone", 7.0),
-                             row("busy", 1.0, 4.0, load=1.3)], HEADER)
+                             row("busy", 1.0, 4.0, other=0.6)], HEADER)
     lines = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| ")}
     assert "| 1.50× |" in lines["fast"] and "<= 2 (missed)" in lines["fast"]
     assert "×" not in lines["alone"]
     assert "| 0.250× |" not in lines["busy"] and "| 0.25× |" in lines["busy"]
     assert table.startswith(f"{headline.SECTION}, 2026-12-06 20:00 UTC")
-    assert "1 row(s) started at a load average of 1 or more (other work on the cores) and are void." in table
+    assert "1 row(s) shared the cores with more than 0.25 of a core of other work on average and are void." in table
 
 
 def test_write_appends_to_results_and_replaces_only_the_readme_block(headline, tmp_path):
@@ -83,3 +83,18 @@ def test_the_readme_quotes_the_newest_headline_table_of_results(headline):
         assert quoted == "(no run yet)\n"
     else:
         assert quoted == newest
+
+
+def test_other_work_counts_a_process_outside_the_block_and_not_the_blocks_own_children(headline):
+    import subprocess
+
+    spin = [sys.executable, "-c", "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"]
+    with headline.OtherWork() as own:
+        subprocess.run(spin, check=True)  # the job's own work: a waited-for child
+    stranger = subprocess.Popen(spin)  # someone else's work, running beside the block
+    try:
+        with headline.OtherWork() as other:
+            subprocess.run([sys.executable, "-c", "import time; time.sleep(1.2)"], check=True)
+    finally:
+        stranger.wait()
+    assert own.cores < 0.5 < other.cores
