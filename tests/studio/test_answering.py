@@ -166,3 +166,29 @@ def test_a_request_through_gradio_holds_the_training_job():
     job.join(WAIT)
     assert answer == "hello: training held at step 2"
     assert trainer.progress.step == 20 and answering.pauses >= 1
+
+
+def test_the_pages_own_progress_timer_is_not_a_request_and_never_holds_training():
+    """A handler marked not_a_request runs uncounted: training does not wait for a page's refresh ticks."""
+    gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio)")
+    from glassformer.studio.answering import not_a_request
+
+    answering = Answering()
+    seen: list[int] = []
+
+    def clicked() -> None:
+        seen.append(answering.in_flight)
+
+    @not_a_request
+    def ticked() -> None:
+        seen.append(answering.in_flight)
+
+    with gr.Blocks() as app:
+        button = gr.Button()
+        button.click(clicked)
+        gr.Timer(3.0).tick(ticked)
+    answering.install(app)
+    handlers = {block_fn.fn.__name__: block_fn.fn for block_fn in app.fns.values()}
+    handlers["clicked"]()
+    handlers["ticked"]()
+    assert seen == [1, 0]  # the click is counted while it runs; the tick is not

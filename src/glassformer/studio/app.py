@@ -22,7 +22,7 @@ from typing import Any  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from glassformer.studio import explain, generate, handlers, lookups  # noqa: E402
-from glassformer.studio.answering import Answering  # noqa: E402
+from glassformer.studio.answering import Answering, not_a_request  # noqa: E402
 from glassformer.studio.batching import LoopBatcher, api_app  # noqa: E402
 from glassformer.studio.handlers import StudioModels  # noqa: E402
 from glassformer.studio.jobs import ModelSlot, TrainingQueue  # noqa: E402
@@ -226,7 +226,7 @@ def _training_controls(slot: ModelSlot) -> gr.Markdown:
     status = gr.Markdown(slot.status(), elem_classes=["gf-status"])
     curve = gr.HTML(_loss_curve(slot), elem_classes=["gf-training-curve"])
     if slot.trainer is None or slot.unavailable:
-        gr.Timer(3.0).tick(lambda: (slot.status(), _loss_curve(slot)), outputs=[status, curve],
+        gr.Timer(3.0).tick(not_a_request(lambda: (slot.status(), _loss_curve(slot))), outputs=[status, curve],
                            api_visibility="private", show_progress="hidden")
         return status
     button = gr.Button("Train the quick preset here", visible=slot.get() is None and not slot.training,
@@ -236,6 +236,7 @@ def _training_controls(slot: ModelSlot) -> gr.Markdown:
         slot.start_training()
         return slot.status(), gr.update(visible=False), _loss_curve(slot)
 
+    @not_a_request
     def poll() -> tuple[str, Any, str]:
         return slot.status(), gr.update(visible=slot.get() is None and not slot.training), _loss_curve(slot)
 
