@@ -44,14 +44,19 @@ def theme() -> gr.themes.Base:
 # What each quick preset reached when it was measured (benchmarks/RESULTS.md; a test checks that every
 # figure here is there), so that a learner knows what the background run or the button will give.
 QUICK_QUALITY = {
-    "translate": "What to expect from the quick preset: BLEU 2.70 with beam search (2.50 greedy) and chrF 19.57 on "
-                 "the 1,003 test sentences, below the retrieval baseline's 3.51: it does not translate yet. It "
-                 "trained in 4:27 on 2 idle cores of an Intel Xeon with AVX512-BF16 (6 December 2026).",
-    "vit": "What to expect from the quick preset: 85.03% test accuracy on Fashion-MNIST. It trained in 2:27 on one "
-           "core of a busy machine.",
-    "lm": "What to expect from the quick preset: 2.237 bits per character on the held-out works after 4.46 minutes "
-          "on 2 idle cores of an Intel Xeon with AVX512-BF16 (6 December 2026), just above the best Markov chain's "
-          "2.159; the full preset (`--preset full`, 30 minutes) crosses the chain at minute 11.5 and ends at 1.986.",
+    # Measured by benchmarks/headline.py (the whole `train` command, 2 idle cores of an Intel Xeon with
+    # AVX512-BF16 and AMX, bf16, 6 December 2026) and benchmarks/first_launch.py (the same run in the studio).
+    "translate": "What to expect from the quick preset: BLEU 2.70 with beam search and chrF 19.6 on the 1,003 test "
+                 "sentences, below the retrieval baseline's 3.51: it does not translate yet. The command took 4.6 "
+                 "minutes on 2 idle cores of an Intel Xeon with AVX512-BF16 (6 December 2026); in the studio, about "
+                 "8 minutes.",
+    "vit": "What to expect from the quick preset: 85.4% test accuracy on Fashion-MNIST (chance: 10%). The command "
+           "took 1.6 minutes on 2 idle cores of an Intel Xeon with AVX512-BF16 (6 December 2026); in the studio, "
+           "about 2.4 minutes.",
+    "lm": "What to expect from the quick preset: 2.221 bits per character on the held-out works after its 5-minute "
+          "budget on 2 idle cores of an Intel Xeon with AVX512-BF16 (6 December 2026), just above the best Markov "
+          "chain's 2.159; the full preset (`--preset full`, 30 minutes) crosses the chain at minute 11.5 and ends "
+          "at 1.986.",
 }
 
 # The background runs' presets: "quick" (what the README documents), or "tiny", a few steps of each family on
