@@ -269,8 +269,8 @@ def last_table(results_text: str) -> str | None:
     start = results_text.rfind("\n" + SECTION)
     if start < 0:
         return None
-    end = results_text.find("\n## ", start + 1)
-    return results_text[start + 1: None if end < 0 else end + 1].rstrip("\n") + "\n"
+    ends = [i for i in (results_text.find("\n## ", start + 1), results_text.find("\n### ", start + 1)) if i >= 0]
+    return results_text[start + 1: min(ends) + 1 if ends else None].rstrip("\n") + "\n"
 
 
 def readme_table(readme_text: str) -> str:

@@ -97,4 +97,5 @@ def test_other_work_counts_a_process_outside_the_block_and_not_the_blocks_own_ch
             subprocess.run([sys.executable, "-c", "import time; time.sleep(1.2)"], check=True)
     finally:
         stranger.wait()
-    assert own.cores < 0.5 < other.cores
+    # Background load adds the same to both; the stranger adds about one core, the block's own child nothing.
+    assert other.cores > own.cores + 0.5
