@@ -242,14 +242,20 @@ def _sigint_at_default() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 
 
-def test_stdin_answers_arrive_before_the_input_ends_and_ctrl_c_exits_130(model_dir):
+def _predict_waiting_for_stdin(model_dir: Path) -> subprocess.Popen:
+    """`predict` with one line sent and answered, stdin still open: the CLI is now waiting for the next line."""
     process = subprocess.Popen(CLI + ["predict", str(model_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, preexec_fn=_sigint_at_default)
+    process.stdin.write(b"a good film\n")
+    process.stdin.flush()
+    first = process.stdout.readline()  # stdin is still open: this answer came from a partial input
+    assert first.strip().endswith(b"a good film")
+    return process
+
+
+def test_stdin_answers_arrive_before_the_input_ends_and_ctrl_c_exits_130(model_dir):
+    process = _predict_waiting_for_stdin(model_dir)
     try:
-        process.stdin.write(b"a good film\n")
-        process.stdin.flush()
-        first = process.stdout.readline()  # stdin is still open: this answer came from a partial input
-        assert first.strip().endswith(b"a good film")
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 130
         err = process.stderr.read().decode()
@@ -287,12 +293,8 @@ def _tgkill(pid: int, tid: int, sig: int) -> None:
 def test_ctrl_c_delivered_to_another_thread_still_ends_a_wait_for_stdin(model_dir):
     # The kernel may hand a terminal's SIGINT to any thread (a torch worker); the main thread, waiting for the
     # next line, must still notice it rather than wait for more input.
-    process = subprocess.Popen(CLI + ["predict", str(model_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, preexec_fn=_sigint_at_default)
+    process = _predict_waiting_for_stdin(model_dir)
     try:
-        process.stdin.write(b"a good film\n")
-        process.stdin.flush()
-        assert process.stdout.readline().strip().endswith(b"a good film")
         others = [int(t) for t in os.listdir(f"/proc/{process.pid}/task") if int(t) != process.pid]
         assert others, "the CLI runs more than one thread while it waits (its stdin reader at least)"
         _tgkill(process.pid, others[-1], signal.SIGINT)

@@ -13,13 +13,7 @@ from glassformer.models import Seq2SeqConfig, Seq2SeqTransformer
 PAD, BOS, EOS = 0, 1, 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors gain nothing from threads, and on a busy machine they lose a lot waiting for each other.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(vocab: int = 24, seed: int = 0, scale: float = 3.0) -> Seq2SeqTransformer:

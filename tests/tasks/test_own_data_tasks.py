@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from glassformer.cli import main
 from glassformer.training.saved import read_config
+from tests.conftest import torch_threads
 from tests.data.test_own_data import make_images, make_pairs
 
 TINY_TRANSLATE = ["--vocab-size", "300", "--d-model", "32", "--n-heads", "2", "--n-encoder-layers", "1",
@@ -26,12 +26,7 @@ TINY_VIT = ["--image-size", "16", "--patch-size", "4", "--d-model", "32", "--n-h
             "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _json(capsys: pytest.CaptureFixture) -> object:
@@ -50,10 +45,10 @@ def pair_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def translate_model(pair_files: dict[str, Path]) -> Path:
-    torch.set_num_threads(1)
     out = pair_files["root"] / "model"
-    assert main(["train", "translate", "--data", str(pair_files["tsv"]), "--source-language", "de",
-                 "--target-language", "en", "--out", str(out), *TINY_TRANSLATE]) == 0
+    with torch_threads(1):  # given back after: a module fixture must not leave the session on one thread
+        assert main(["train", "translate", "--data", str(pair_files["tsv"]), "--source-language", "de",
+                     "--target-language", "en", "--out", str(out), *TINY_TRANSLATE]) == 0
     return out
 
 
@@ -127,10 +122,10 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
 
 @pytest.fixture(scope="module")
 def vit_model(image_folder: tuple[Path, dict[str, list[Path]]]) -> Path:
-    torch.set_num_threads(1)
     out = image_folder[0].parent / "model"
-    assert main(["train", "vit", "--data", str(image_folder[0]), "--out", str(out), "--shift", "1", "--flip",
-                 *TINY_VIT]) == 0
+    with torch_threads(1):
+        assert main(["train", "vit", "--data", str(image_folder[0]), "--out", str(out), "--shift", "1", "--flip",
+                     *TINY_VIT]) == 0
     return out
 
 

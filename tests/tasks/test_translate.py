@@ -13,19 +13,14 @@ from glassformer.cli import main
 from glassformer.data.corpora import ParallelCorpus
 from glassformer.inference.generate import greedy_search
 from glassformer.tasks import translate as T
+from tests.conftest import torch_threads
 
 # A toy language pair: each "German" word has one English word, in the same order.
 LEXICON = {"der": "the", "hund": "dog", "katze": "cat", "sieht": "sees", "frisst": "eats", "rote": "red",
            "kleine": "small", "maus": "mouse", "ball": "ball", "heute": "today", "nicht": "not", "gern": "gladly"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors gain nothing from threads, and on a busy machine they lose a lot waiting for each other.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _toy_pairs(n: int, seed: int) -> list[tuple[str, str]]:
@@ -49,10 +44,9 @@ TINY = dict(vocab_size=300, d_model=64, n_heads=4, n_encoder_layers=2, n_decoder
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("translate") / "model"
-    run = T.train("quick", out, corpus=_toy_corpus(), progress=False, **TINY)
-    return run
+    with torch_threads(1):  # given back after: a module fixture must not leave the session on one thread
+        return T.train("quick", out, corpus=_toy_corpus(), progress=False, **TINY)
 
 
 def test_token_batches_fit_the_budget_and_cover_every_pair_once() -> None:

@@ -9,7 +9,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from glassformer.data.corpora import ParallelCorpus
 from glassformer.tasks import translate as T
@@ -44,12 +43,7 @@ def _corpus(extra: list[tuple[str, str]] = EXTRA) -> ParallelCorpus:
     return ParallelCorpus(list(TRAIN), list(VALIDATION), list(TEST), list(extra), {"source": "hand-made"})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- nothing held out is trained on ----------------------------------------------------------------

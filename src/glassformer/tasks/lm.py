@@ -307,15 +307,7 @@ def learn_tokenizer(kind: str, parts: Sequence[lmtext.Part], bpe_vocab_size: int
     with tqdm(total=sum(p.size for p in chosen), desc=f"learning the {kind} vocabulary", unit="B", unit_scale=True,
               disable=not progress) as bar:
         blocks = (block for document in lmtext.documents(chosen, bar.update) for block in document)
-        if kind == "char":
-            tokenizer = CharTokenizer()
-            tokenizer.train(blocks)
-            return tokenizer
-        if kind == "bpe":
-            bpe = ByteLevelBPE()
-            bpe.train(blocks, bpe_vocab_size, special_tokens=[END_OF_TEXT], progress=False)
-            return bpe
-    raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {kind!r}")
+        return build_tokenizer(kind, blocks, bpe_vocab_size)
 
 
 def own_chain_baseline(corpus: TextCorpus, tokenizer: str, vocab: Tokenizer, bpe_vocab_size: int,
@@ -573,15 +565,16 @@ def default_out_dir(preset: TransformerPreset) -> Path:
     return cache_dir() / "models" / f"lm-transformer-{preset.tokenizer}-{preset.name}"
 
 
-def build_tokenizer(kind: str, texts: Sequence[str], bpe_vocab_size: int = 2048) -> Tokenizer:
-    """A character or byte-level BPE vocabulary learnt from `texts`, with ``<|endoftext|>`` as a special token."""
+def build_tokenizer(kind: str, texts: Iterable[str], bpe_vocab_size: int = 2048) -> Tokenizer:
+    """A character or byte-level BPE vocabulary learnt from `texts` (read once, in order, never joined), with
+    ``<|endoftext|>`` as a special token."""
     if kind == "char":
         tokenizer = CharTokenizer()
         tokenizer.train(texts)
         return tokenizer
     if kind == "bpe":
         bpe = ByteLevelBPE()
-        bpe.train(list(texts), bpe_vocab_size, special_tokens=[END_OF_TEXT], progress=False)
+        bpe.train(texts, bpe_vocab_size, special_tokens=[END_OF_TEXT], progress=False)
         return bpe
     raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {kind!r}")
 
