@@ -9,7 +9,7 @@ to warm up, then ``--repeats`` times, one request at a time. First the idle tabl
 train button of one tab (``--train``, default translate: the tab's quick preset retrained into a copy
 of the cache's model in a temporary directory, so the cache is never written and the tab keeps
 answering with the loaded model) and, once the trainer takes steps, times everything again. The
-studio's thread policy (README, "studio") holds the training at a step boundary while a request is
+studio's policy (README, "A request comes first") stops the training process while a request is
 answered. The last column says whether the job was still training through every repeat of the row.
 
 Targets (issue 25): Explain p50 <= 1 s, every other interaction p50 <= 0.5 s, on the quick models,

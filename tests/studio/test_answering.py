@@ -1,7 +1,8 @@
-"""The studio's thread policy: while a request is answered, background training waits at a step boundary.
+"""The studio's policy for a trainer run in a thread: while a request is answered, it waits at a step boundary.
 
-A tiny real Trainer (a linear model, a few dozen steps) runs in a thread the way the studio runs a
-training job; the test steps it with events, never with the clock: the training callback blocks at
+(The studio's own slots train in a child process, which is stopped instead: test_training_process.py.)
+A tiny real Trainer (a linear model, a few dozen steps) runs in a thread the way a function trainer
+runs; the test steps it with events, never with the clock: the training callback blocks at
 a chosen step until the test lets it go, and :attr:`Answering.holding` says when the trainer waits
 at a boundary. Reference for "the pause changes nothing": the same run without pausing.
 """

@@ -32,7 +32,7 @@ def models(model_root, sentiment_dir, vit_dir):
 
 @pytest.fixture(scope="module")
 def studio(models, sentiment_dir):
-    """The studio as `glassformer studio` serves it: every handler counted by the thread policy, the programs' API
+    """The studio as `glassformer studio` serves it: every handler counted by the request policy, the programs' API
     at /api (fp32 here); on a free port of 127.0.0.1; yields its URL."""
     from glassformer.studio.answering import Answering
     from glassformer.studio.batching import api_app

@@ -1,42 +1,58 @@
 """How the studio shares the cores between answering requests and training in the background.
 
-The policy: **a request comes first**. While any request is being answered, a background training
-run waits at its next batch boundary (before an optimizer step or an evaluation batch), and the
-request computes with every torch thread (torch's default: one per core). When the last request in
-flight is answered, training goes on from where it stopped, with the same weights it would have
-reached without the pause.
+The policy: **a request comes first**. While any request is being answered, background training
+stands still, and the request computes with every torch thread (torch's default: one per core).
+When the last request in flight is answered, training goes on from where it stopped.
 
-Why not split the cores (one thread each)? ``torch.set_num_threads`` is global to the process, and
-training runs in a thread of the studio's process, so both would get the same count; two threads
-each running a 2-thread torch region oversubscribe 2 cores, and a request then waits on the
-trainer's threads (the Explain button measured 4x slower that way). Pausing costs training only
-the seconds that requests take, and a request meets at most the end of one training step.
+The studio trains in a child process (``glassformer train``, see :class:`~.jobs.TrainCommand`): run in
+a thread of the studio's own process, the same training went at about half its standalone speed
+(benchmarks/RESULTS.md: the training thread waited on the GIL behind the server's event loop, and
+torch's worker threads idled). The child also computes with one torch thread per core; it is
+stopped with SIGSTOP when the first request arrives and continued with SIGCONT when the last one
+ends, so the two never compute at once. Platforms without SIGSTOP (Windows) do not pause the child:
+there training and requests share the cores.
+
+Why not split the cores instead (one thread each)? Two 2-thread computations on 2 cores slow each
+other down, and a request then waits on the trainer's threads (the Explain button measured 4x
+slower that way inside one process). Pausing costs training only the seconds that requests take.
+
+A trainer that is a plain function still runs in a thread of this process (tests drive the queue
+that way); it waits at its next batch boundary (before an optimizer step or an evaluation batch)
+through :func:`glassformer.training.pause_points`, with the same weights it would have reached
+without the pause.
 
 :class:`Answering` counts the requests in flight: :meth:`Answering.install` wraps every event
 handler of a Gradio app, :meth:`Answering.counted` a plain function (the ``/api`` batch), and
-:meth:`Answering.pausing` wraps a training function so that its Trainer waits through
-:func:`glassformer.training.pause_points`.
+:meth:`Answering.pausing` makes a slot's trainer pause for them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
+import signal
+import subprocess
 import threading
 from typing import Any, Callable, Iterator
 
+from glassformer.studio.jobs import TrainCommand
 from glassformer.training import pause_points
+
+# None where the platform cannot stop a process (Windows): the child then trains on through requests.
+STOP, CONTINUE = getattr(signal, "SIGSTOP", None), getattr(signal, "SIGCONT", None)
 
 
 class Answering:
-    """The requests in flight, and the wait a training run makes at a step boundary while there are any."""
+    """The requests in flight, and the background training they hold: a child process stopped, a thread waiting."""
 
     def __init__(self) -> None:
         self._idle = threading.Condition()
         self._in_flight = 0
-        self.pauses = 0  # how many times a training run waited for requests (for tests and the benchmark)
-        self.holding = threading.Event()  # set while a training run waits at a boundary
+        self._children: list[subprocess.Popen[bytes]] = []
+        self.pauses = 0  # how many times a training run was held for requests (for tests and the benchmark)
+        self.holding = threading.Event()  # set while a training run is held
 
     @property
     def in_flight(self) -> int:
@@ -44,9 +60,11 @@ class Answering:
 
     @contextlib.contextmanager
     def request(self) -> Iterator[None]:
-        """The block answers a request: training waits at its next boundary until the block (and every other) ends."""
+        """The block answers a request: training is held until the block (and every other) ends."""
         with self._idle:
             self._in_flight += 1
+            if self._in_flight == 1 and self._children:
+                self._signal_children(STOP)
         try:
             yield
         finally:
@@ -54,9 +72,40 @@ class Answering:
                 self._in_flight -= 1
                 if self._in_flight == 0:
                     self._idle.notify_all()
+                    if self._children:
+                        self._signal_children(CONTINUE)
+
+    def _signal_children(self, sig: signal.Signals | None) -> None:
+        """Stop or continue every training child (the caller holds the lock); counts a stop as a pause."""
+        if sig is None:
+            return
+        for child in self._children:
+            child.send_signal(sig)  # a child that has just exited is skipped by Popen
+        if sig == STOP:
+            self.pauses += 1
+            self.holding.set()
+        else:
+            self.holding.clear()
+
+    @contextlib.contextmanager
+    def stopping(self, child: subprocess.Popen[bytes]) -> Iterator[None]:
+        """While the block runs, the training process `child` is stopped whenever requests are in flight."""
+        with self._idle:
+            self._children.append(child)
+            if self._in_flight:
+                self._signal_children(STOP)
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._children.remove(child)
+                if self._in_flight and CONTINUE is not None:
+                    child.send_signal(CONTINUE)  # leaving while stopped (the studio ends it): let it act on that
+                    if not self._children:
+                        self.holding.clear()
 
     def wait_until_idle(self) -> None:
-        """Block while any request is in flight (what a training run calls at each boundary)."""
+        """Block while any request is in flight (what a training run in a thread calls at each boundary)."""
         with self._idle:
             if self._in_flight == 0:
                 return
@@ -67,12 +116,19 @@ class Answering:
             finally:
                 self.holding.clear()
 
-    def pausing(self, train: Callable[..., Any]) -> Callable[..., Any]:
-        """`train` (which runs a Trainer in the calling thread) made to wait at step boundaries while requests run."""
-        @functools.wraps(train)
+    def pausing(self, trainer: TrainCommand | Callable[..., Any]) -> TrainCommand | Callable[..., Any]:
+        """A slot's `trainer` made to pause while requests run.
+
+        A :class:`TrainCommand`'s child is stopped and continued by this object; a function (which
+        runs a Trainer in the calling thread) waits at its step boundaries.
+        """
+        if isinstance(trainer, TrainCommand):
+            return dataclasses.replace(trainer, answering=self)
+
+        @functools.wraps(trainer)
         def run(*args: Any, **kwargs: Any) -> Any:
             with pause_points(self.wait_until_idle):
-                return train(*args, **kwargs)
+                return trainer(*args, **kwargs)
         return run
 
     def counted(self, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -25,7 +25,7 @@ from glassformer.studio import explain, generate, handlers, lookups  # noqa: E40
 from glassformer.studio.answering import Answering, not_a_request  # noqa: E402
 from glassformer.studio.batching import LoopBatcher, api_app  # noqa: E402
 from glassformer.studio.handlers import StudioModels  # noqa: E402
-from glassformer.studio.jobs import ModelSlot, TrainingQueue  # noqa: E402
+from glassformer.studio.jobs import ModelSlot, TrainCommand, TrainingQueue  # noqa: E402
 from glassformer.viz import race_curve_svg  # noqa: E402
 
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
@@ -95,15 +95,16 @@ def task_slot(task: str, name: str, directory: Path | None = None, preset: str =
     if preset not in TRAINING_PRESETS:
         raise ValueError(f"preset must be one of {TRAINING_PRESETS}, got {preset!r}")
     module = get_task(task)
-    recipe = module.get_preset("quick", **(TINY[task] if preset == "tiny" else {}))
+    settings = TINY[task] if preset == "tiny" else {}
+    recipe = module.get_preset("quick", **settings)
     if preset == "tiny":
         recipe = dataclasses.replace(recipe, name="tiny")
     out = Path(directory) if directory is not None else module.default_out_dir(recipe)
     others = () if directory is not None else tuple(module.default_out_dir(module.get_preset(name))
                                                     for name in ("full", "quick") if name != recipe.name)
     slot = ModelSlot(name, out, f"glassformer train {task} --preset quick", lambda path: load_predictor(path, task),
-                     lambda target: module.train(recipe, target, progress=False, overwrite=True),
-                     expected=QUICK_QUALITY.get(task, ""), others=others, quality=partial(_score, task))
+                     TrainCommand(task, "quick", settings), expected=QUICK_QUALITY.get(task, ""), others=others,
+                     quality=partial(_score, task))
     if task == "lm":  # the chain the run fits first (and saves in the cache) is the level its curve must go below
         slot.baseline = partial(module.saved_chain_baseline, recipe.tokenizer, recipe.bpe_vocab_size)
     return slot
@@ -564,23 +565,31 @@ def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, sentim
     if (host not in LOCAL_HOSTS or share) and not allow_remote_training:
         for slot in (models.translate, models.vision, models.generate):
             slot.trainer = None
-    # The thread policy (studio/answering.py): a request comes first; background training waits at a step boundary.
+    # The policy (studio/answering.py): a request comes first; the training process is stopped while one runs.
     answering = Answering()
-    for slot in (models.translate, models.vision, models.generate):
+    slots = (models.translate, models.vision, models.generate)
+    for slot in slots:
         if slot.trainer is not None:
             slot.trainer = answering.pausing(slot.trainer)
+    queue = None
     if train_missing:  # after the wrapping above, so that the queued runs pause for requests too
         queue = background_training(models)
         if queue.slots:
             names = ", ".join(slot.name for slot in queue.slots)
             print(f"Training the missing models in the background, one at a time ({names}; the {preset} preset, "
                   "once): their tabs show the progress and switch to each model when it is saved.", flush=True)
-    app = answering.install(build_app(models))
-    api = api_app(directory, counted=answering.counted)
-    print(f"glassformer studio: http://{host}:{port} (Ctrl+C stops it); for programs: POST "
-          f"http://{host}:{port}/api/predict. Requests use {torch_threads()} torch threads; background "
-          "training waits while one is answered.", flush=True)
-    launch(app, host, port, share, api=api)
+    try:
+        app = answering.install(build_app(models))
+        api = api_app(directory, counted=answering.counted)
+        print(f"glassformer studio: http://{host}:{port} (Ctrl+C stops it); for programs: POST "
+              f"http://{host}:{port}/api/predict. Requests use {torch_threads()} torch threads; background "
+              "training runs in a process of its own, stopped while one is answered.", flush=True)
+        launch(app, host, port, share, api=api)
+    finally:  # the training processes end with the studio (and on Linux when it is killed: jobs.ends_with_parent)
+        if queue is not None:
+            queue.stop()
+        for slot in slots:
+            slot.stop_training()
 
 
 def torch_threads() -> int:
