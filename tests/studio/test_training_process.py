@@ -78,6 +78,7 @@ def test_a_child_run_is_stopped_while_a_request_is_answered_and_its_model_goes_l
     slot.job.join(WAIT)
     assert slot.job.error is None, slot.status()
     assert slot.get() is not None and "is ready" in slot.status() and slot.loaded_from == tmp_path / "vit"
+    assert not slot.job.log.exists()  # a run that succeeded leaves no log beside the models
     steps = [r["step"] for r in slot.records() if r.get("kind", "train") == "train" and "loss" in r]
     plans = [r["total_steps"] for r in slot.records() if r.get("kind") == "plan"]
     assert max(steps) == TINY["vit"]["max_steps"] and plans[-1] == TINY["vit"]["max_steps"]

@@ -304,6 +304,7 @@ class TrainingJob:
         with held:
             code = self.process.wait()
         if code == 0:
+            self.log.unlink(missing_ok=True)  # kept only to explain a failure
             return None
         how = (f"stopped by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
                else f"exit code {code}")
