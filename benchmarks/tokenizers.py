@@ -156,7 +156,7 @@ def run_one(name: str) -> dict:
             from glassformer.tokenizers import load_tokenizer
 
             tokenizer = load_tokenizer(which)  # fresh: its caches start empty
-            work = partial(tokenizer.encode_batch, texts)
+            work = partial(tokenizer.encode_batch, texts, add_special_tokens=False)
         elif who == "tiktoken":
             encoding = _tiktoken_gpt2()
             work = partial(encoding.encode_ordinary_batch, texts, num_threads=1 if threads == "1" else len_cpus())

@@ -213,3 +213,26 @@ def test_a_saved_lm_reads_its_prompt_after_the_end_token_in_predict_and_explain(
     prompt = tuple([generator.tokenizer.special_tokens["<|endoftext|>"]] + generator.tokenizer.encode_ordinary("the film"))
     assert prompt in predicted and prompt in explained
     assert tuple(prompt[1:]) not in explained
+
+
+def test_a_tokenizer_template_adds_nothing_to_what_lm_and_translator_read(tmp_path):
+    """encode applies a tokenizer's template by default, as transformers does; the LM and translation
+    predictors (and the logit lens's named token) place their own start and end tokens, as in training, so
+    a template that an imported tokenizer.json may carry (a BOS, or Marian's "$A </s>") stays out."""
+    from glassformer.lens import logit_lens
+    from glassformer.tokenizers import Template
+    from tests.pretrained.helpers import translate_dir
+
+    generator = pipeline.load_predictor(lm_dir(tmp_path / "lm", kind="bpe"))
+    tokenizer = generator.tokenizer
+    tokenizer.post_processor = Template("<|endoftext|> $A")
+    pieces = tokenizer.encode_ordinary("the film")
+    assert tokenizer.encode("the film") == [tokenizer.special_tokens["<|endoftext|>"], *pieces]
+    assert generator.prepare("the film").ids == [generator.start_ids + pieces]
+    assert logit_lens(generator, "the film", token="m").token == tokenizer.encode_ordinary("m")[0]
+
+    translator = pipeline.load_predictor(translate_dir(tmp_path / "mt"))
+    eos = translator.model.config.eos_token_id
+    translator.tokenizer.post_processor = Template("$A </s>")
+    assert translator.tokenizer.encode("the film") == translator.tokenizer.encode_ordinary("the film") + [eos]
+    assert translator._source_ids(["the film"]) == [translator.tokenizer.encode_ordinary("the film") + [eos]]

@@ -166,6 +166,12 @@ def test_minilm_init_matches_transformers_bert(pooling):
     reference = transformers.BertModel.from_pretrained(str(fetch("minilm"))).eval()
     texts = ["A gorgeous, witty, seductive movie.", "It is not a bad film, just a very long one."]
     rows = [sentiment.encode(tokenizer, t, preset.max_length)[0] for t in texts]
+    # The ids fine-tuning feeds are BertTokenizerFast's default encode ([CLS] … [SEP]), truncated as it truncates.
+    reference_tokenizer = transformers.BertTokenizerFast.from_pretrained(str(fetch("minilm")))
+    assert rows == [reference_tokenizer.encode(t) for t in texts] == [tokenizer.encode(t) for t in texts]
+    long_text = "a long review, " * preset.max_length
+    assert sentiment.encode(tokenizer, long_text, preset.max_length) == \
+        (reference_tokenizer.encode(long_text, truncation=True, max_length=preset.max_length), True)
     ids = torch.zeros(2, max(map(len, rows)), dtype=torch.long)
     mask = torch.zeros_like(ids)
     for i, row in enumerate(rows):

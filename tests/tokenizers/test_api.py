@@ -53,11 +53,20 @@ def hf_gpt2_pad(gpt2_dir):
 
 # --- encode, the template, tokenize ----------------------------------------------------------------------
 
-def test_encode_adds_special_tokens_only_when_asked(bert, hf_bert):
-    text = "Tokenization is unbelievable!"
-    assert bert.encode(text) == hf_bert(text, add_special_tokens=False)["input_ids"]
-    assert bert.encode(text, add_special_tokens=True) == hf_bert(text)["input_ids"]
-    assert bert.tokenize(text) == hf_bert.tokenize(text)  # transformers' tokenize() never adds [CLS]/[SEP]
+@pytest.mark.parametrize("pair", [None, "And a second text."])
+def test_encode_adds_special_tokens_by_default_as_transformers_does(bert, hf_bert, pair):
+    """Reference: BertTokenizerFast's encode and call (single and batch), whose add_special_tokens defaults to True."""
+    texts = ["Tokenization is unbelievable!", "a", "", "Café 🎉 東京 don't"]
+    for text in texts:
+        assert bert.encode(text, pair) == hf_bert.encode(text, pair)
+        assert bert.encode(text, pair, add_special_tokens=False) == hf_bert.encode(text, pair, add_special_tokens=False)
+        ours, theirs = bert.encode_plus(text, pair), hf_bert(text, pair)
+        assert (ours.ids, ours.token_type_ids) == (theirs["input_ids"], theirs["token_type_ids"])
+    pairs = None if pair is None else [pair] * len(texts)
+    assert bert.encode_batch(texts, pairs) == hf_bert(texts, pairs)["input_ids"]
+    assert bert.encode_batch(texts, pairs, add_special_tokens=False) == \
+        hf_bert(texts, pairs, add_special_tokens=False)["input_ids"]
+    assert bert.tokenize(texts[0]) == hf_bert.tokenize(texts[0])  # transformers' tokenize() never adds [CLS]/[SEP]
 
 
 @FAST
@@ -88,7 +97,9 @@ def test_a_template_on_byte_level_bpe_is_exported_as_template_processing(gpt2, t
         ours = loaded.encode_plus("Hello world", "again", add_special_tokens=True)
         theirs = reference.encode("Hello world", "again")
         assert (ours.ids, ours.token_type_ids, ours.offsets) == (theirs.ids, theirs.type_ids, theirs.offsets)
-        assert loaded.encode("Hello world") == reference.encode("Hello world", add_special_tokens=False).ids
+        assert loaded.encode("Hello world") == reference.encode("Hello world").ids  # the template by default
+        assert loaded.encode("Hello world", add_special_tokens=False) == \
+            reference.encode("Hello world", add_special_tokens=False).ids
 
 
 def test_template_errors_name_the_problem(gpt2):
@@ -106,7 +117,8 @@ def test_saved_wordpiece_keeps_template_and_pad_token(bert, tmp_path):
     tokenizer.post_processor = None
     loaded = Tokenizer.load(tokenizer.save(tmp_path / "plain"))
     assert loaded.post_processor is None and loaded.pad_token == "[PAD]"
-    assert loaded.encode("hi", add_special_tokens=True) == bert.encode("hi")
+    assert loaded.encode("hi") == loaded.encode("hi", add_special_tokens=True) == \
+        bert.encode("hi", add_special_tokens=False)
     header = tmp_path / "plain" / "glassformer-tokenizer.txt"
     lines = [line for line in header.read_text().splitlines() if not line.startswith(("post_processor", "pad_token"))]
     header.write_text("\n".join(lines) + "\n")  # a file written before these keys existed
@@ -173,7 +185,9 @@ def test_encode_batch_equals_hf_encode_batch(bert, brown, tmp_path):
 
     reference = HFTokenizer.from_file(str(save_tokenizer_json(bert, tmp_path / "bert.json")))
     texts = [t[:2000] for t in brown[:20]]
-    assert bert.encode_batch(texts, add_special_tokens=True) == [e.ids for e in reference.encode_batch(texts)]
+    assert bert.encode_batch(texts) == [e.ids for e in reference.encode_batch(texts)]
+    assert bert.encode_batch(texts, add_special_tokens=False) == \
+        [e.ids for e in reference.encode_batch(texts, add_special_tokens=False)]
     pairs = list(zip(texts[::2], texts[1::2]))
     ours = bert.encode_batch(texts[::2], texts[1::2], add_special_tokens=True, max_length=64)
     reference.enable_truncation(64)
@@ -262,7 +276,7 @@ def test_special_token_policy_helper(gpt2, tiktoken_gpt2):
 # --- decode agrees with the exported tokenizer.json ------------------------------------------------------
 
 def test_wordpiece_decode_equals_hf_on_the_issue_example(bert, hf_exported_bert):
-    ids = bert.encode("John, isn't it?")
+    ids = bert.encode("John, isn't it?", add_special_tokens=False)
     assert bert.decode(ids) == hf_exported_bert.decode(ids) == "john, isn ' t it?"
 
 
@@ -292,7 +306,7 @@ def test_decode_without_cleanup_is_exported_as_such(bert, tmp_path):
     tokenizer = copy.copy(bert)
     tokenizer.cleanup = False
     reference = HFTokenizer.from_file(str(save_tokenizer_json(tokenizer, tmp_path / "t.json")))
-    ids = bert.encode("John, isn't it?")
+    ids = bert.encode("John, isn't it?", add_special_tokens=False)
     assert tokenizer.decode(ids) == reference.decode(ids) == "john , isn ' t it ?"
     assert load_tokenizer_json(tmp_path / "t.json").cleanup is False
 

@@ -25,12 +25,16 @@ def small_bert():
 def test_full_tokenizer(small_bert):
     tokens = small_bert.tokenize("UNwant\u00E9d,running")
     assert tokens == ["un", "##want", "##ed", ",", "runn", "##ing"]
-    assert small_bert.encode("UNwant\u00E9d,running") == [9, 6, 7, 12, 10, 11]
+    assert [small_bert.token_to_id[t] for t in tokens] == [9, 6, 7, 12, 10, 11]  # convert_tokens_to_ids
+    # test_rust_and_python_full_tokenizers: encode without and with the special tokens.
+    assert small_bert.encode("UNwant\u00E9d,running", add_special_tokens=False) == [9, 6, 7, 12, 10, 11]
+    assert small_bert.encode("UNwant\u00E9d,running") == [1, 9, 6, 7, 12, 10, 11, 2]
 
 
 def test_input_output_texts(small_bert):
-    """get_input_output_texts: decoding gives "unwanted, running" (the decoder's cleanup)."""
-    assert small_bert.decode(small_bert.encode("UNwant\u00E9d,running")) == "unwanted, running"
+    """get_input_output_texts through test_internal_consistency: decoding gives "unwanted, running"."""
+    assert small_bert.decode(small_bert.encode("UNwant\u00E9d,running", add_special_tokens=False)) == \
+        "unwanted, running"
 
 
 def test_chinese():
@@ -77,11 +81,11 @@ def test_clean_text(small_bert):
 
 
 def test_sequence_builders(bert):
-    text = bert.encode("sequence builders")
-    text_2 = bert.encode("multi-sequence build")
-    assert bert.encode("sequence builders", add_special_tokens=True) == [101] + text + [102]
-    assert bert.encode("sequence builders", "multi-sequence build", add_special_tokens=True) == \
-        [101] + text + [102] + text_2 + [102]
+    """build_inputs_with_special_tokens is what encode adds by default here, as transformers' encode does."""
+    text = bert.encode("sequence builders", add_special_tokens=False)
+    text_2 = bert.encode("multi-sequence build", add_special_tokens=False)
+    assert bert.encode("sequence builders") == [101] + text + [102]
+    assert bert.encode("sequence builders", "multi-sequence build") == [101] + text + [102] + text_2 + [102]
 
 
 def test_change_tokenize_chinese_chars(bert):

@@ -91,11 +91,16 @@ def test_special_token_policy(bert, hf_bert):
 
 
 def test_decode_joins_pieces(bert):
-    assert bert.decode(bert.encode("Tokenization is unbelievable")) == "tokenization is unbelievable"
+    ids = bert.encode("Tokenization is unbelievable")
+    assert bert.decode(ids) == "[CLS] tokenization is unbelievable [SEP]"
+    assert bert.decode(ids, skip_special_tokens=True) == "tokenization is unbelievable"
+    assert bert.decode(bert.encode("Tokenization is unbelievable", add_special_tokens=False)) == \
+        "tokenization is unbelievable"
 
 
 def test_minilm_tokenizer_json_import(bert, brown):
-    """Importing MiniLM's own tokenizer.json gives the same ids as HF reading that file."""
+    """Importing MiniLM's own tokenizer.json gives the same ids as HF `tokenizers` reading that file, whose
+    encode applies the post-processor unless add_special_tokens=False (as ours, imported or from vocab.txt)."""
     from glassformer.data import fetch
     from tokenizers import Tokenizer as HFTokenizer
 
@@ -105,7 +110,15 @@ def test_minilm_tokenizer_json_import(bert, brown):
     reference.no_truncation()
     reference.no_padding()
     for text in brown[100:103]:
-        assert imported.encode(text, add_special_tokens=True) == reference.encode(text).ids
+        assert imported.encode(text) == bert.encode(text) == reference.encode(text).ids
+        assert imported.encode(text, add_special_tokens=False) == bert.encode(text, add_special_tokens=False) == \
+            reference.encode(text, add_special_tokens=False).ids
+    first, second = brown[104][:400], brown[105][:300]
+    assert imported.encode(first, second) == bert.encode(first, second) == reference.encode(first, second).ids
+    raw = imported.encode_plus(first, second, add_special_tokens=False)
+    theirs = reference.encode(first, second, add_special_tokens=False)
+    assert (raw.ids, raw.token_type_ids) == (theirs.ids, theirs.type_ids)
+    assert imported.encode_batch([first, second]) == [e.ids for e in reference.encode_batch([first, second])]
 
 
 def test_export_to_tokenizer_json_loads_in_hf(bert, brown, tmp_path):
@@ -116,8 +129,8 @@ def test_export_to_tokenizer_json_loads_in_hf(bert, brown, tmp_path):
     loaded = Tokenizer.load(directory)
     assert isinstance(loaded, WordPiece)
     for text in brown[200:203]:
-        assert loaded.encode(text, add_special_tokens=True) == reference.encode(text).ids
-    assert loaded.encode("q?", "a!", add_special_tokens=True) == reference.encode("q?", "a!").ids
+        assert loaded.encode(text) == reference.encode(text).ids
+    assert loaded.encode("q?", "a!") == reference.encode("q?", "a!").ids
     save_tokenizer_json(bert, tmp_path / "t.json")
     assert load_tokenizer_json(tmp_path / "t.json").vocab == bert.vocab
 
@@ -165,5 +178,5 @@ def test_a_long_word_costs_linear_time_and_equals_hf(bert, tmp_path):
     path.write_text(json.dumps(document))
     rng = random.Random(0)
     word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(5000))
-    assert load_tokenizer_json(path).encode(word) == HFTokenizer.from_file(str(path)).encode(
+    assert load_tokenizer_json(path).encode(word, add_special_tokens=False) == HFTokenizer.from_file(str(path)).encode(
         word, add_special_tokens=False).ids

@@ -147,7 +147,7 @@ def _token_id(tokenizer: Any, token: int | str | None) -> int | None:
         return token
     if tokenizer is None:
         raise UsageError(f"token={token!r} needs a tokenizer; give a token id instead")
-    ids = tokenizer.encode(token)
+    ids = tokenizer.encode(token, add_special_tokens=False)
     if len(ids) != 1:
         raise UsageError(f"token={token!r} is {len(ids)} tokens ({ids}); choose a text that is one token")
     return ids[0]

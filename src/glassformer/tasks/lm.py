@@ -947,7 +947,8 @@ class TextGenerator:
         for index, prompt in enumerate(prompts):
             if not isinstance(prompt, str):
                 raise TypeError(f"prompt {index} must be str, got {type(prompt).__name__}")
-            ids = start + self.tokenizer.encode(prompt, **policy)
+            # `start` is this model's only added token; a template from an imported tokenizer.json stays out.
+            ids = start + self.tokenizer.encode(prompt, add_special_tokens=False, **policy)
             rows.append(ids[-window:])
             truncated.append(len(ids) > window)
         if len({len(ids) for ids in rows}) > 1:

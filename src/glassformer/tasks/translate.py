@@ -788,9 +788,10 @@ class Translator:
         if not text.strip():
             raise ValueError(f"text {index} is empty; give a sentence to translate")
         policy = special_token_policy(special_tokens, hint=POLICY_HINT)
-        ids = self.tokenizer.encode(text, **policy)
+        # The model's end token is appended below, as in training; a tokenizer.json template would add it twice.
+        ids = self.tokenizer.encode(text, add_special_tokens=False, **policy)
         if self.hints is not None:  # as in training: the hints only where they fit
-            hinted = self.tokenizer.encode(self.hints(text), **policy)
+            hinted = self.tokenizer.encode(self.hints(text), add_special_tokens=False, **policy)
             ids = hinted if len(hinted) < self.max_length else ids
         room = self.model.config.max_position - 1
         return ids[:room] + [self.model.config.eos_token_id], len(ids) > room

@@ -96,8 +96,10 @@ class Tokenizer:
     encodes the listed ones as their ids; ``disallowed_special=()`` encodes the others as ordinary text
     instead of raising (``encode_ordinary`` does that for all of them).
 
-    The post-processor (`post_processor`, a `Template` or None) adds tokens such as [CLS]/[SEP] when
-    ``add_special_tokens=True``; truncation to ``max_length`` keeps room for them.
+    The post-processor (`post_processor`, a `Template` or None) adds tokens such as [CLS]/[SEP]: `encode`,
+    `encode_plus`, `encode_batch` and calling the tokenizer apply it by default, as transformers' and
+    tokenizers' ``encode`` do; ``add_special_tokens=False`` gives the raw pieces (`encode_ordinary` and
+    `tokenize` never add them). Truncation to ``max_length`` keeps room for them.
     """
 
     kind: ClassVar[str] = ""
@@ -166,7 +168,7 @@ class Tokenizer:
 
     @property
     def post_processor(self) -> Template | None:
-        """The template that ``add_special_tokens=True`` applies (None: add nothing)."""
+        """The template that encoding applies unless ``add_special_tokens=False`` (None: add nothing)."""
         return self._post_processor
 
     @post_processor.setter
@@ -268,10 +270,11 @@ class Tokenizer:
 
     # --- encoding --------------------------------------------------------------------------------
 
-    def encode(self, text: str, pair: str | None = None, *, add_special_tokens: bool = False,
+    def encode(self, text: str, pair: str | None = None, *, add_special_tokens: bool = True,
                max_length: int | None = None, allowed_special: AllowedSpecial = (),
                disallowed_special: AllowedSpecial = "all", special_hint: str | None = None) -> list[int]:
-        """Ids of `text` (and `pair`); the post-processor's tokens if `add_special_tokens`; at most `max_length`.
+        """Ids of `text` (and `pair`) with the post-processor's tokens ([CLS]/[SEP] for BERT; none for GPT-2)
+        unless ``add_special_tokens=False``; at most `max_length`.
 
         Special-token text follows the policy in the class doc (`special_hint` replaces the advice in its
         error); `encode_plus` gives the same ids with their tokens, character offsets, segment ids and how
@@ -284,7 +287,7 @@ class Tokenizer:
         second = None if pair is None else self._encode_segment(pair, policy, offsets=False)
         return self._post_process(first, second, add_special_tokens, max_length)[0]
 
-    def encode_plus(self, text: str, pair: str | None = None, *, add_special_tokens: bool = False,
+    def encode_plus(self, text: str, pair: str | None = None, *, add_special_tokens: bool = True,
                     max_length: int | None = None, allowed_special: AllowedSpecial = (),
                     disallowed_special: AllowedSpecial = "all", special_hint: str | None = None) -> Encoding:
         """`encode` as an `Encoding`: the ids with their tokens, character offsets, segment ids and truncation."""
@@ -339,7 +342,7 @@ class Tokenizer:
         return (first[0] + second[0], first[1] + second[1], [0] * len(first[0]) + [1] * len(second[0]), cut)
 
     def encode_batch(self, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
-                     add_special_tokens: bool = False, max_length: int | None = None,
+                     add_special_tokens: bool = True, max_length: int | None = None,
                      allowed_special: AllowedSpecial = (), disallowed_special: AllowedSpecial = "all",
                      special_hint: str | None = None) -> list[list[int]]:
         """`encode` of each text (and its pair), in one thread: the tokenizers are pure Python, under the GIL."""

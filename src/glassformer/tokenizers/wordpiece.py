@@ -155,8 +155,9 @@ class WordPiece(Tokenizer):
     """WordPiece (BERT): each word → the longest vocabulary prefix, then ``##``-prefixed longest pieces.
 
     A word longer than `max_input_chars_per_word` characters, or one that cannot be covered by pieces,
-    becomes ``[UNK]``. The post-processor is BERT's template, so ``encode(text, add_special_tokens=True)``
-    gives ``[CLS] A [SEP]`` (and ``B [SEP]`` for a pair); ``encode(text)`` gives the pieces alone.
+    becomes ``[UNK]``. The post-processor is BERT's template, so ``encode(text)`` gives ``[CLS] A [SEP]``
+    (and ``B [SEP]`` for a pair), as BertTokenizerFast does; ``encode(text, add_special_tokens=False)``
+    gives the pieces alone.
     Special-token text in the input follows the policy in `Tokenizer`. `decode` is Hugging Face's
     WordPiece decoder, with its ``cleanup`` of spaces before punctuation unless ``cleanup=False``.
     """

@@ -103,7 +103,7 @@ class WordTokenizer(Tokenizer):
 
     def one_hot(self, text: str, *, allowed_special: Any = ()) -> np.ndarray:
         """One row per word: a (n_words, vocab_size) float32 matrix with a single 1 in each row."""
-        ids = self.encode(text, allowed_special=allowed_special)
+        ids = self.encode(text, add_special_tokens=False, allowed_special=allowed_special)
         vectors = np.zeros((len(ids), self.vocab_size), dtype=np.float32)
         vectors[np.arange(len(ids)), ids] = 1.0
         return vectors
