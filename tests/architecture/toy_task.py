@@ -1,4 +1,5 @@
-"""A task in one file, as a new task would be written: it follows glassformer.tasks.base and nothing else.
+"""A task in one file, as a new task would be written: it follows glassformer.tasks.base, and its ``train`` is
+the shared skeleton of glassformer.tasks.run with the task's own data, model and scores.
 
 "long": is a text longer than a threshold learnt as the mean length of the training texts? The
 model is a one-number module with a dataclass config, so it saves and loads like any other.
@@ -14,8 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from glassformer.tasks.base import ModelInputs, Option, pick_preset, resolve_preset, setting
-from glassformer.training.saved import load_saved, prepare_out_dir, register_model_class, save_model
+from glassformer.tasks.base import ModelInputs, Option, pick_preset, setting
+from glassformer.tasks.run import TrainingRun
+from glassformer.training.saved import load_saved, register_model_class
 
 TASK = "toy"
 DESCRIPTION = "a toy task: is a text longer than the training texts' mean length?"
@@ -80,13 +82,13 @@ def default_out_dir(preset: ToyPreset) -> Path:
 def train(preset: str | ToyPreset = "quick", out: str | Path | None = None, *, texts: str = "a|bb|ccc",
           resume: bool = False, overwrite: bool = False, seed: int = 0, progress: bool = True,
           **overrides: Any) -> ToyRun:
-    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
-    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite)
-    lengths = [len(t) for t in texts.split("|")]
-    threshold = max(recipe.minimum, recipe.scale * sum(lengths) / len(lengths))
-    save_model(out_dir, Threshold(ThresholdConfig(threshold, recipe.strict)), task=TASK,
-               label_names=["short", "long"], overwrite=True, extra={"texts": texts})
-    return ToyRun(out_dir, threshold)
+    run = TrainingRun.begin(sys.modules[__name__], preset, overrides)
+    with run.claim(out, overwrite=overwrite):
+        lengths = [len(t) for t in texts.split("|")]
+        threshold = max(run.recipe.minimum, run.recipe.scale * sum(lengths) / len(lengths))
+        run.save(Threshold(ThresholdConfig(threshold, run.recipe.strict)), {"texts": texts},
+                 label_names=["short", "long"])
+    return ToyRun(run.out_dir, threshold)
 
 
 class Predictor:

@@ -25,7 +25,6 @@ are divided by its characters, so its bits per character compare with the others
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -42,7 +41,7 @@ import torch
 from torch import Tensor
 
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
-from glassformer._files import atomic_write, release_output
+from glassformer._files import atomic_write
 from glassformer._torch import evaluating
 from glassformer.data import cache_dir, lmtext
 from glassformer.data.corpora import PlaySplit, load_shakespeare
@@ -60,11 +59,12 @@ from glassformer.tasks.base import (
     resolve_preset,
     setting,
 )
+from glassformer.tasks.run import TrainingRun, claimed
 from glassformer.tokenizers import ByteLevelBPE, CharTokenizer, special_token_policy
 from glassformer.tokenizers.base import POLICY_HINT, Tokenizer
 from glassformer.tokenizers.chars import END_OF_TEXT
 from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
-from glassformer.training.saved import SavedModel, prepare_out_dir, read_config
+from glassformer.training.saved import SavedModel, read_config
 
 TASK = "lm"
 DESCRIPTION = ("language model on your own text (--data) or Shakespeare, scored in bits per character "
@@ -150,23 +150,21 @@ def train_markov(order: int = 5, *, smoothing: str = "kneser_ney", tokenizer: st
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
     corpus = own_corpus(data, text_column, seed, validation_data, test_data)
-    out_dir = prepare_out_dir(out if out is not None else markov_out_dir(order, tokenizer),
-                              overwrite=overwrite)
-    if corpus is not None:
-        with _released_on_error(out_dir):  # bad text found while reading: nothing written, the directory free
+    with claimed(out if out is not None else markov_out_dir(order, tokenizer), overwrite=overwrite) as out_dir:
+        if corpus is not None:
             vocab = (None if tokenizer == "char"
                      else learn_tokenizer(tokenizer, corpus.train, bpe_vocab_size, progress))
             fitted = _fit_chain_on(_chain_sample(corpus), lmtext.read_documents(corpus.validation), order,
                                    smoothing, vocab)
-        info = {**own_data_info(corpus), "n_validation": len(corpus.validation)}
-    else:
-        split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation,
-                                                                quiet=not progress)
-        vocab = None if tokenizer == "char" else build_tokenizer(tokenizer, list(split.train.values()),
-                                                                 bpe_vocab_size)
-        fitted = _fit_chain(split, order, smoothing, vocab)
-        info = _works_info(split, custom=data is not None)
-    _save_chain(out_dir, fitted, info, tokenizer, bpe_vocab_size)
+            info = {**own_data_info(corpus), "n_validation": len(corpus.validation)}
+        else:
+            split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation,
+                                                                    quiet=not progress)
+            vocab = None if tokenizer == "char" else build_tokenizer(tokenizer, list(split.train.values()),
+                                                                     bpe_vocab_size)
+            fitted = _fit_chain(split, order, smoothing, vocab)
+            info = _works_info(split, custom=data is not None)
+        _save_chain(out_dir, fitted, info, tokenizer, bpe_vocab_size)
     return MarkovRun(out_dir, order, tokenizer, fitted.metrics["loss"], fitted.metrics["perplexity"],
                      fitted.metrics["bits_per_char"], fitted.metrics["n"], fitted.fit_seconds, fitted.eval_seconds)
 
@@ -276,16 +274,6 @@ def own_corpus(data: Any, text_column: str | None, seed: int, validation_data: s
         raise UsageError("--text-column, --validation-data and --test-data go with --data (your own text); the "
                          "built-in Shakespeare works come split")
     return None
-
-
-@contextlib.contextmanager
-def _released_on_error(out_dir: Path) -> Iterator[None]:
-    """Give back the writer's lock that :func:`prepare_out_dir` took when reading the data fails."""
-    try:
-        yield
-    except BaseException:
-        release_output(out_dir)
-        raise
 
 
 def own_data_info(corpus: TextCorpus) -> dict[str, Any]:
@@ -744,80 +732,73 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
     `overrides` replace preset fields (``max_steps=...``). Checkpoints live in ``out/run`` until the
     saved model replaces the directory, so a killed run continues with ``resume=True``.
     """
-    started = time.time()  # a time budget counts from here: data and vocabulary are part of the run
-    distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
-    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
+    run = TrainingRun.begin(sys.modules[__name__], preset, overrides)
+    recipe = run.recipe
     tokenizer = recipe.tokenizer
     corpus = own_corpus(data, text_column, seed, validation_data, test_data)
-    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
-    run_dir = out_dir / "run"
-
-    # Under DDP rank 0 learns the vocabulary and every rank receives it, so all train on the same ids.
-    if corpus is not None:
-        with _released_on_error(out_dir):  # bad text found while reading: nothing written, the directory free
+    with run.claim(out, overwrite=overwrite, resume=resume) as out_dir:
+        # Under DDP rank 0 learns the vocabulary and every rank receives it, so all train on the same ids.
+        if corpus is not None:
             vocab = distributed.on_main(lambda: learn_tokenizer(tokenizer, corpus.train, recipe.bpe_vocab_size,
                                                                 progress))
             validation_texts = lmtext.read_documents(corpus.validation)
             train_stream: Any = _encode_train_stream(corpus, vocab, out_dir, progress)
-        data_info = {**own_data_info(corpus), "n_validation": len(corpus.validation)}
-    else:
-        split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation,
-                                                                quiet=not progress)
-        vocab = distributed.on_main(lambda: build_tokenizer(tokenizer, list(split.train.values()),
-                                                            recipe.bpe_vocab_size))
-        validation_texts = list(split.validation.values())
-        train_stream = torch.tensor([i for text in split.train.values() for i in encode_work(vocab, text)])
-        data_info = _works_info(split, custom=data is not None)
-    valid_stream = torch.tensor([i for text in validation_texts for i in encode_work(vocab, text)])
-    train_windows = TokenWindows(train_stream, recipe.context, shift_seed=seed if recipe.shift_windows else None)
-    valid_windows = TokenWindows(valid_stream, recipe.context)
-    valid_subset = [valid_windows[i] for i in torch.linspace(0, len(valid_windows) - 1,
-                                                             min(recipe.eval_windows, len(valid_windows))).long()]
+            data_info = {**own_data_info(corpus), "n_validation": len(corpus.validation)}
+        else:
+            split = data if data is not None else load_shakespeare(seed=seed, n_validation=n_validation,
+                                                                    quiet=not progress)
+            vocab = distributed.on_main(lambda: build_tokenizer(tokenizer, list(split.train.values()),
+                                                                recipe.bpe_vocab_size))
+            validation_texts = list(split.validation.values())
+            train_stream = torch.tensor([i for text in split.train.values() for i in encode_work(vocab, text)])
+            data_info = _works_info(split, custom=data is not None)
+        valid_stream = torch.tensor([i for text in validation_texts for i in encode_work(vocab, text)])
+        train_windows = TokenWindows(train_stream, recipe.context, shift_seed=seed if recipe.shift_windows else None)
+        valid_windows = TokenWindows(valid_stream, recipe.context)
+        valid_subset = [valid_windows[i] for i in torch.linspace(0, len(valid_windows) - 1,
+                                                                 min(recipe.eval_windows, len(valid_windows))).long()]
 
-    if corpus is not None:
-        chain = distributed.on_main(lambda: own_chain_baseline(corpus, tokenizer, vocab, recipe.bpe_vocab_size,
-                                                               validation_texts))
-    else:
-        chain = distributed.on_main(lambda: chain_baseline(split, tokenizer, vocab, recipe.bpe_vocab_size,
-                                                           custom=data is not None))
+        if corpus is not None:
+            chain = distributed.on_main(lambda: own_chain_baseline(corpus, tokenizer, vocab, recipe.bpe_vocab_size,
+                                                                   validation_texts))
+        else:
+            chain = distributed.on_main(lambda: chain_baseline(split, tokenizer, vocab, recipe.bpe_vocab_size,
+                                                               custom=data is not None))
 
-    torch.manual_seed(seed)
-    model = DecoderLM(recipe.model_config(vocab.vocab_size))
-    config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
-    config.started_at = started
-    # The closing score runs over every validation window (stride 3/4 of the context): that many subsets' time,
-    # doubled for its short last windows and the save (measured: 5.5 s where the windows alone predicted 3 s).
-    config.reserve_evals = 2 * valid_stream.numel() / (recipe.context * 3 / 4) / len(valid_subset)
-    trainer = Trainer(model, config, train_windows, collate_fn=collate_windows, eval_data=valid_subset,
-                      evaluate=window_scorer(vocab))
-    result = trainer.fit(resume=resume)
-    train_tokens = result.steps * recipe.batch_size * (recipe.context - 1)
-    curve = [{"step": e["step"], "seconds": e["seconds"], "bits_per_char": e["metrics"]["bits_per_char"]}
-             for e in result.evaluations]
-    crossing = crossing_point(curve, chain["bits_per_char"])
+        torch.manual_seed(seed)
+        model = DecoderLM(recipe.model_config(vocab.vocab_size))
+        # The closing score runs over every validation window (stride 3/4 of the context): that many subsets' time,
+        # doubled for its short last windows and the save (measured: 5.5 s where the windows alone predicted 3 s).
+        config = run.train_config(seed=seed, progress=progress,
+                                  reserve_evals=2 * valid_stream.numel() / (recipe.context * 3 / 4) / len(valid_subset))
+        trainer = Trainer(model, config, train_windows, collate_fn=collate_windows, eval_data=valid_subset,
+                          evaluate=window_scorer(vocab))
+        result = run.fit(trainer, resume=resume)
+        train_tokens = result.steps * recipe.batch_size * (recipe.context - 1)
+        curve = [{"step": e["step"], "seconds": e["seconds"], "bits_per_char": e["metrics"]["bits_per_char"]}
+                 for e in result.evaluations]
+        crossing = crossing_point(curve, chain["bits_per_char"])
 
-    def score_and_save() -> tuple[dict[str, float], float]:
-        scored_at = time.perf_counter()
-        metrics = score_transformer(model, vocab, validation_texts)
-        test = (score_transformer(model, vocab, lmtext.read_documents(corpus.test))
-                if corpus is not None and corpus.test else None)
-        eval_seconds = time.perf_counter() - scored_at
-        extra = {
-            "model": "transformer", "tokenizer": tokenizer, "preset": asdict(recipe), **data_info,
-            "metrics": {"validation": metrics, **({"test": test} if test else {}), "steps": result.steps, "train_tokens": train_tokens,
-                        "train_seconds": round(result.seconds, 1), "eval_seconds": round(eval_seconds, 1),
-                        "precision": result.precision, "budget": result.budget, "markov": chain,
-                        "curve": curve, "crossing": crossing,
-                        "total_seconds": round(time.time() - started, 1)},
-        }
-        save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=vocab, metrics_file=run_dir / "metrics.jsonl",
-                   extra=extra)
-        return metrics, eval_seconds
+        def score_and_save() -> tuple[dict[str, float], float]:
+            scored_at = time.perf_counter()
+            metrics = score_transformer(model, vocab, validation_texts)
+            test = (score_transformer(model, vocab, lmtext.read_documents(corpus.test))
+                    if corpus is not None and corpus.test else None)
+            eval_seconds = time.perf_counter() - scored_at
+            extra = {
+                "model": "transformer", "tokenizer": tokenizer, "preset": asdict(recipe), **data_info,
+                "metrics": {"validation": metrics, **({"test": test} if test else {}), **run.figures(),
+                            "train_tokens": train_tokens, "eval_seconds": round(eval_seconds, 1),
+                            "budget": result.budget, "markov": chain, "curve": curve, "crossing": crossing},
+            }
+            run.save(model, extra, tokenizer=vocab)
+            return metrics, eval_seconds
 
-    metrics, eval_seconds = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
-    return TransformerRun(out_dir, recipe, tokenizer, metrics["loss"], metrics["perplexity"], metrics["bits_per_char"],
-                          metrics["n"], result.steps, result.seconds, eval_seconds, train_tokens, chain=chain,
-                          crossing=crossing, budget=result.budget, total_seconds=time.time() - started)
+        metrics, eval_seconds = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
+    return TransformerRun(run.out_dir, recipe, tokenizer, metrics["loss"], metrics["perplexity"],
+                          metrics["bits_per_char"], metrics["n"], result.steps, result.seconds, eval_seconds,
+                          train_tokens, chain=chain, crossing=crossing, budget=result.budget,
+                          total_seconds=run.seconds())
 
 
 def _encode_train_stream(corpus: TextCorpus, vocab: Tokenizer, out_dir: Path, progress: bool) -> Any:

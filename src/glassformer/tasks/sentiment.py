@@ -20,7 +20,6 @@ lose almost nothing and length-bucketed batches carry almost no padding.
 from __future__ import annotations
 
 import sys
-import time
 import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -41,15 +40,14 @@ from glassformer.tasks.base import (
     Option,
     TrainingSettings,
     is_checkpoint,
-    resolve_preset,
     setting,
     with_overrides,
 )
+from glassformer.tasks.run import TrainingRun
 from glassformer.tokenizers import Template, special_token_policy
 from glassformer.tokenizers.base import POLICY_HINT
-from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
+from glassformer.training import TrainConfig, Trainer, distributed, load_saved
 from glassformer.training.metrics import classification_scores
-from glassformer.training.saved import prepare_out_dir
 from glassformer.training.schedules import SCHEDULES
 
 TASK = "sentiment"
@@ -310,47 +308,40 @@ def train(preset: str | SentimentPreset = "quick", out: str | Path | None = None
     Training state (checkpoints, metrics) lives in ``out/run`` until the saved model replaces the
     directory, so a killed run continues with ``resume=True``.
     """
-    started, began = time.perf_counter(), time.time()  # a time budget (--minutes) counts from here
-    distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
-    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
-    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
-    dataset = data if isinstance(data, TextDataset) else load_text(data, seed=seed, text_column=text_column,
-                                                                   label_column=label_column, quiet=not progress)
-    run_dir = out_dir / "run"
+    run = TrainingRun.begin(sys.modules[__name__], preset, overrides)
+    recipe = run.recipe
+    with run.claim(out, overwrite=overwrite, resume=resume):
+        dataset = data if isinstance(data, TextDataset) else load_text(data, seed=seed, text_column=text_column,
+                                                                       label_column=label_column, quiet=not progress)
 
-    torch.manual_seed(seed)  # the new classifier head (and a scratch backbone) start the same every time
-    model, tokenizer = build_model(recipe, len(dataset.label_names), dataset.train.texts)
-    train_examples = encode_split(tokenizer, dataset.train, recipe.max_length)
-    val_examples = encode_split(tokenizer, dataset.validation, recipe.max_length)
-    config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
-    config.started_at = began
-    config.reserve_evals = len(dataset.test.texts) / max(len(val_examples), 1)  # the closing test score, in evaluations
-    trainer = Trainer(model, config, train_examples,
-                      collate_fn=PaddingCollator(pad_id=tokenizer.special_tokens[PAD]), evaluate=accuracy_and_loss,
-                      eval_data=val_examples, lengths=[len(e["input_ids"]) for e in train_examples],
-                      eval_lengths=[len(e["input_ids"]) for e in val_examples])
-    result = trainer.fit(resume=resume)
+        torch.manual_seed(seed)  # the new classifier head (and a scratch backbone) start the same every time
+        model, tokenizer = build_model(recipe, len(dataset.label_names), dataset.train.texts)
+        train_examples = encode_split(tokenizer, dataset.train, recipe.max_length)
+        val_examples = encode_split(tokenizer, dataset.validation, recipe.max_length)
+        config = run.train_config(seed=seed, progress=progress,  # reserving the closing test score, in evaluations
+                                  reserve_evals=len(dataset.test.texts) / max(len(val_examples), 1))
+        trainer = Trainer(model, config, train_examples,
+                          collate_fn=PaddingCollator(pad_id=tokenizer.special_tokens[PAD]), evaluate=accuracy_and_loss,
+                          eval_data=val_examples, lengths=[len(e["input_ids"]) for e in train_examples],
+                          eval_lengths=[len(e["input_ids"]) for e in val_examples])
+        result = run.fit(trainer, resume=resume)
+        source = dataset.info.get("source", dataset.name) if isinstance(data, TextDataset) else data
 
-    validation = result.best_metric if result.best_metric is not None else float("nan")
-    source = dataset.info.get("source", dataset.name) if isinstance(data, TextDataset) else data
+        def score_and_save() -> tuple[dict[str, float], dict[str, Any]]:
+            test = score(model, tokenizer, dataset.test, recipe.max_length)
+            extra = {
+                "preset": asdict(recipe), "max_length": recipe.max_length, "data": data_spec(source), "seed": seed,
+                "text_column": dataset.info.get("text_column"), "label_column": dataset.info.get("label_column"),
+                "metrics": {"validation_accuracy": run.best_metric, "test_accuracy": test["accuracy"],
+                            "n_test": test["n"], **run.figures()},
+            }
+            run.save(model, extra, label_names=dataset.label_names, tokenizer=tokenizer)
+            return test, extra
 
-    def score_and_save() -> tuple[dict[str, float], dict[str, Any]]:
-        test = score(model, tokenizer, dataset.test, recipe.max_length)
-        extra = {
-            "preset": asdict(recipe), "max_length": recipe.max_length, "data": data_spec(source), "seed": seed,
-            "text_column": dataset.info.get("text_column"), "label_column": dataset.info.get("label_column"),
-            "metrics": {"validation_accuracy": validation, "test_accuracy": test["accuracy"], "n_test": test["n"],
-                        "steps": result.steps, "train_seconds": round(result.seconds, 1),
-                        "total_seconds": round(time.perf_counter() - started, 1), "precision": result.precision},
-        }
-        save_model(out_dir, model, overwrite=True, task=TASK, label_names=dataset.label_names, tokenizer=tokenizer,
-                   metrics_file=run_dir / "metrics.jsonl", extra=extra)
-        return test, extra
-
-    test, extra = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
-    return SentimentRun(out_dir=out_dir, preset=recipe, validation_accuracy=validation, test_accuracy=test["accuracy"],
-                        n_test=test["n"], steps=result.steps, train_seconds=result.seconds,
-                        total_seconds=time.perf_counter() - started,
+        test, extra = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
+    return SentimentRun(out_dir=run.out_dir, preset=recipe, validation_accuracy=run.best_metric,
+                        test_accuracy=test["accuracy"], n_test=test["n"], steps=result.steps,
+                        train_seconds=result.seconds, total_seconds=run.seconds(),
                         classifier=SentimentClassifier(model, tokenizer, dataset.label_names, recipe.max_length, extra),
                         precision=result.precision)
 

@@ -56,7 +56,6 @@ import functools
 import math
 import random
 import sys
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -92,13 +91,12 @@ from glassformer.tasks.base import (
     TrainingSettings,
     is_checkpoint,
     pick_preset,
-    resolve_preset,
     setting,
 )
+from glassformer.tasks.run import TrainingRun
 from glassformer.tokenizers import special_token_policy
 from glassformer.tokenizers.base import POLICY_HINT
-from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
-from glassformer.training.saved import prepare_out_dir
+from glassformer.training import TrainConfig, Trainer, distributed, load_saved
 
 TASK = "translate"
 DESCRIPTION = ("encoder–decoder translation: German→English on the Ding dictionary sentences, or your own pairs "
@@ -623,9 +621,8 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
     data (tests use a small one). Checkpoints live in ``out/run`` until the saved model replaces the
     directory, so a killed run continues with ``resume=True``.
     """
-    started = time.perf_counter()
-    distributed.init_distributed()  # under torchrun: join the job now, so the vocabulary can be shared
-    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
+    run = TrainingRun.begin(sys.modules[__name__], preset, overrides)
+    recipe = run.recipe
     columns = Columns(source_column, target_column, source_language, target_language)
     own = data not in (None, "de-en")
     if not own and (validation_data or test_data or source_column or target_column):
@@ -633,91 +630,86 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
                          "pairs (--data FILE, SRC,TGT or hf:NAME), not to de-en")
     if own:
         corpus = _own_corpus(recipe, data, validation_data, test_data, columns, seed, progress)
-    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
-    # `seed` splits the data too, unless a corpus is given (its info's "seed" is the split's then).
-    corpus = corpus if corpus is not None else load_de_en(seed=seed, quiet=not progress)
-    languages = (source_language, target_language) if own else (source_language or DE_EN[0],
-                                                                  target_language or DE_EN[1])
-    run_dir = out_dir / "run"
+    with run.claim(out, overwrite=overwrite, resume=resume):
+        # `seed` splits the data too, unless a corpus is given (its info's "seed" is the split's then).
+        corpus = corpus if corpus is not None else load_de_en(seed=seed, quiet=not progress)
+        languages = (source_language, target_language) if own else (source_language or DE_EN[0],
+                                                                      target_language or DE_EN[1])
 
-    phrases = _phrase_pairs(corpus, recipe.extra_pairs, seed)
-    tagged = recipe.tag_phrases and bool(phrases)
-    # de-en's "a; b" targets: one pair per alternative; the user's own pairs are kept as written.
-    split_pairs: Callable[[Sequence[tuple[str, str]]], list[tuple[str, str]]] = list if own else training_pairs
-    sentences = split_pairs(corpus.train)
-    baselines = Baselines(corpus, dictionary=not own)
-    words = dictionary_pairs(corpus, recipe.dictionary_words, baselines.lexicon) if recipe.dictionary_words else []
-    # Under DDP rank 0 learns the BPE and every rank receives it, so all train on the same ids.
-    tokenizer = distributed.on_main(lambda: train_tokenizer(sentences + phrases, recipe.vocab_size,
-                                                            [PHRASE] if tagged else []))
-    hints = SourceHints(corpus, recipe.hints, recipe.hint_max_count) if recipe.hints else None
-    examples = training_examples(tokenizer, _hinted(sentences, hints, tokenizer, recipe.max_length), phrases,
-                                 recipe.max_length)
-    word_examples = encode_pairs(tokenizer, _hinted(words, hints, tokenizer, recipe.max_length), recipe.max_length)
-    info = distributed.env_info()
-    train_batches = curriculum_data(examples, word_examples, recipe, seed, info.world_size, info.rank)
-    valid_examples = encode_pairs(tokenizer, _hinted(split_pairs(corpus.validation), hints, tokenizer,
-                                                     recipe.max_length), recipe.max_length)
-    valid_batches = token_batches(valid_examples, recipe.max_tokens, seed)
-    torch.manual_seed(seed)
-    model = Seq2SeqTransformer(recipe.model_config(tokenizer))
-    special = tokenizer.special_tokens
-    config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
-    if info.world_size > 1:  # each process takes one token-budgeted batch per step: a global step holds `world`
-        config = replace(config, batch_size=info.world_size)
-    trainer = Trainer(model, config, train_batches,
-                      collate_fn=Seq2SeqCollator(special[PAD], special[BOS]),
-                      loss_fn=smoothed_loss(recipe.label_smoothing), eval_data=valid_batches,
-                      evaluate=token_nll)
-    if isinstance(train_batches, CurriculumBatches):
-        train_batches.follow(lambda: trainer.progress.step)
-    result = trainer.fit(resume=resume)
-    train_seconds = result.seconds
+        phrases = _phrase_pairs(corpus, recipe.extra_pairs, seed)
+        tagged = recipe.tag_phrases and bool(phrases)
+        # de-en's "a; b" targets: one pair per alternative; the user's own pairs are kept as written.
+        split_pairs: Callable[[Sequence[tuple[str, str]]], list[tuple[str, str]]] = list if own else training_pairs
+        sentences = split_pairs(corpus.train)
+        baselines = Baselines(corpus, dictionary=not own)
+        words = dictionary_pairs(corpus, recipe.dictionary_words, baselines.lexicon) if recipe.dictionary_words else []
+        # Under DDP rank 0 learns the BPE and every rank receives it, so all train on the same ids.
+        tokenizer = distributed.on_main(lambda: train_tokenizer(sentences + phrases, recipe.vocab_size,
+                                                                [PHRASE] if tagged else []))
+        hints = SourceHints(corpus, recipe.hints, recipe.hint_max_count) if recipe.hints else None
+        examples = training_examples(tokenizer, _hinted(sentences, hints, tokenizer, recipe.max_length), phrases,
+                                     recipe.max_length)
+        word_examples = encode_pairs(tokenizer, _hinted(words, hints, tokenizer, recipe.max_length), recipe.max_length)
+        info = distributed.env_info()
+        train_batches = curriculum_data(examples, word_examples, recipe, seed, info.world_size, info.rank)
+        valid_examples = encode_pairs(tokenizer, _hinted(split_pairs(corpus.validation), hints, tokenizer,
+                                                         recipe.max_length), recipe.max_length)
+        valid_batches = token_batches(valid_examples, recipe.max_tokens, seed)
+        torch.manual_seed(seed)
+        model = Seq2SeqTransformer(recipe.model_config(tokenizer))
+        special = tokenizer.special_tokens
+        config = run.train_config(seed=seed, progress=progress)
+        if info.world_size > 1:  # each process takes one token-budgeted batch per step: a global step holds `world`
+            config = replace(config, batch_size=info.world_size)
+        trainer = Trainer(model, config, train_batches,
+                          collate_fn=Seq2SeqCollator(special[PAD], special[BOS]),
+                          loss_fn=smoothed_loss(recipe.label_smoothing), eval_data=valid_batches,
+                          evaluate=token_nll)
+        if isinstance(train_batches, CurriculumBatches):
+            train_batches.follow(lambda: trainer.progress.step)
+        result = run.fit(trainer, resume=resume)
 
-    model.eval()
-    beam = recipe.beam_size if test_beam is None else test_beam
+        model.eval()
+        beam = recipe.beam_size if test_beam is None else test_beam
 
-    def score_and_save() -> tuple[TranslatePreset, dict[str, Any], dict[str, Any]]:
-        chosen = recipe
-        translator = Translator(model, tokenizer, chosen.max_length, beam_size=beam, alpha=chosen.alpha, hints=hints)
-        validation_bleu: dict[str, float] = {}
-        if chosen.tune_alpha and beam > 1:
-            alpha, tried = choose_alpha(translator, corpus.validation, beam_size=beam, alternatives=not own)
-            chosen, translator.alpha = replace(chosen, alpha=alpha), alpha
-            validation_bleu = {str(a): round(b, 3) for a, b in tried.items()}
-        test = score(translator, corpus.test, beam_size=beam, alternatives=not own)
-        greedy = score(translator, corpus.test, beam_size=1, alternatives=not own) if beam > 1 else test
-        looked_up = baselines.scores(corpus.test)
-        total = time.perf_counter() - started
-        extra = {
-            # "seed" is the split's (what `evaluate` and the baselines split again with), "train_seed" the run's.
-            "preset": asdict(chosen), "max_length": chosen.max_length, "seed": corpus.info.get("seed", seed),
-            "train_seed": seed,
-            "data": corpus.info.get("source", "de-en"),
-            "source_language": languages[0], "target_language": languages[1], "alternatives": not own,
-            **({key: corpus.info.get(key) for key in ("validation_data", "test_data", "source_column",
-                                                     "target_column", "seeded_splits", "sizes")} if own else {}),
-            "metrics": {"validation_loss": result.best_metric, "test_bleu": test["bleu"], "test_chrf": test["chrf"],
-                        "test_bleu_single": test["bleu_single"], "test_chrf_single": test["chrf_single"],
-                        "bleu_signature": test["bleu_signature"],
-                        "test_bleu_greedy": greedy["bleu"], "test_chrf_greedy": greedy["chrf"],
-                        "validation_bleu_by_alpha": validation_bleu, "alpha": chosen.alpha,
-                        "n_test": test["n"], "beam_size": beam, "steps": result.steps,
-                        "train_seconds": round(train_seconds, 1), "total_seconds": round(total, 1),
-                        "train_pairs": len(examples), "dictionary_pairs": len(word_examples),
-                        "train_batches": len(train_batches), "precision": result.precision, **looked_up},
-        }
-        save_model(out_dir, model, overwrite=True, task=TASK, tokenizer=tokenizer,
-                   metrics_file=run_dir / "metrics.jsonl", extra=extra)
-        return chosen, test, greedy, looked_up
+        def score_and_save() -> tuple[TranslatePreset, dict[str, Any], dict[str, Any], dict[str, Any]]:
+            chosen = recipe
+            translator = Translator(model, tokenizer, chosen.max_length, beam_size=beam, alpha=chosen.alpha,
+                                    hints=hints)
+            validation_bleu: dict[str, float] = {}
+            if chosen.tune_alpha and beam > 1:
+                alpha, tried = choose_alpha(translator, corpus.validation, beam_size=beam, alternatives=not own)
+                chosen, translator.alpha = replace(chosen, alpha=alpha), alpha
+                validation_bleu = {str(a): round(b, 3) for a, b in tried.items()}
+            test = score(translator, corpus.test, beam_size=beam, alternatives=not own)
+            greedy = score(translator, corpus.test, beam_size=1, alternatives=not own) if beam > 1 else test
+            looked_up = baselines.scores(corpus.test)
+            extra = {
+                # "seed" is the split's (what `evaluate` and the baselines split again with), "train_seed" the run's.
+                "preset": asdict(chosen), "max_length": chosen.max_length, "seed": corpus.info.get("seed", seed),
+                "train_seed": seed,
+                "data": corpus.info.get("source", "de-en"),
+                "source_language": languages[0], "target_language": languages[1], "alternatives": not own,
+                **({key: corpus.info.get(key) for key in ("validation_data", "test_data", "source_column",
+                                                         "target_column", "seeded_splits", "sizes")} if own else {}),
+                "metrics": {"validation_loss": result.best_metric, "test_bleu": test["bleu"],
+                            "test_chrf": test["chrf"], "test_bleu_single": test["bleu_single"],
+                            "test_chrf_single": test["chrf_single"], "bleu_signature": test["bleu_signature"],
+                            "test_bleu_greedy": greedy["bleu"], "test_chrf_greedy": greedy["chrf"],
+                            "validation_bleu_by_alpha": validation_bleu, "alpha": chosen.alpha,
+                            "n_test": test["n"], "beam_size": beam, **run.figures(),
+                            "train_pairs": len(examples), "dictionary_pairs": len(word_examples),
+                            "train_batches": len(train_batches), **looked_up},
+            }
+            run.save(model, extra, tokenizer=tokenizer)
+            return chosen, test, greedy, looked_up
 
-    # Under DDP rank 0 alone scores and writes.
-    recipe, test, greedy, looked_up = distributed.write_once(score_and_save)
-    return TranslateRun(out_dir=out_dir, preset=recipe,
-                        validation_loss=result.best_metric if result.best_metric is not None else float("nan"),
+        # Under DDP rank 0 alone scores and writes.
+        recipe, test, greedy, looked_up = distributed.write_once(score_and_save)
+    return TranslateRun(out_dir=run.out_dir, preset=recipe, validation_loss=run.best_metric,
                         bleu=test["bleu"], chrf=test["chrf"], bleu_greedy=greedy["bleu"], chrf_greedy=greedy["chrf"],
                         n_test=test["n"], beam_size=beam, steps=result.steps,
-                        train_seconds=train_seconds, total_seconds=time.perf_counter() - started,
+                        train_seconds=result.seconds, total_seconds=run.seconds(),
                         bleu_single=test["bleu_single"], bleu_signature=test["bleu_signature"], baselines=looked_up,
                         data=str(corpus.info.get("source", "de-en")) if own else "de-en", languages=languages)
 

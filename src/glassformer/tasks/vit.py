@@ -28,7 +28,6 @@ import functools
 import json
 import math
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -52,12 +51,11 @@ from glassformer.tasks.base import (
     TrainingSettings,
     is_checkpoint,
     pick_preset,
-    resolve_preset,
     setting,
 )
-from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
+from glassformer.tasks.run import TrainingRun
+from glassformer.training import TrainConfig, Trainer, distributed, load_saved
 from glassformer.training.metrics import classification_scores
-from glassformer.training.saved import prepare_out_dir
 
 TASK = "vit"
 DESCRIPTION = ("Vision Transformer on Fashion-MNIST (28×28 grey clothing images, 10 classes) or your own images "
@@ -429,9 +427,8 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
     training images (for quick experiments and tests). Checkpoints and metrics live in ``out/run``
     until the saved model replaces the directory, so a killed run continues with ``resume=True``.
     """
-    started, began = time.perf_counter(), time.time()  # a time budget (--minutes) counts from here
-    distributed.init_distributed()  # under torchrun: join the job now
-    recipe = resolve_preset(sys.modules[__name__], preset, overrides)
+    run = TrainingRun.begin(sys.modules[__name__], preset, overrides)
+    recipe = run.recipe
     own = isinstance(data, LabelledImages) or (isinstance(data, str) and data != "fashion-mnist")
     if not own and (validation_data or test_data or image_column or label_column):
         raise UsageError("--validation-data, --test-data, --image-column and --label-column apply to your own "
@@ -439,52 +436,47 @@ def train(preset: str | ViTPreset = "quick", out: str | Path | None = None, *, r
     if isinstance(data, str) and own:  # read (and refused, if bad) before the output directory is touched
         data = load_images(data, recipe.image_size, validation_data=validation_data, test_data=test_data,
                            image_column=image_column, label_column=label_column, seed=seed, progress=progress)
-    out_dir = prepare_out_dir(out if out is not None else default_out_dir(recipe), overwrite=overwrite, resume=resume)
-    if isinstance(data, LabelledImages):
-        prepared = _own_data(data, recipe)
-    else:
-        fashion = data if isinstance(data, ImageDataset) else load_fashion_mnist(quiet=not progress)
-        prepared = _fashion_data(fashion, recipe, seed, train_limit)
-    run_dir = out_dir / "run"
-    first = prepared.train.images[:1]
-    channels = 1 if first.dim() == 3 else int(first.shape[1])
+    with run.claim(out, overwrite=overwrite, resume=resume):
+        if isinstance(data, LabelledImages):
+            prepared = _own_data(data, recipe)
+        else:
+            fashion = data if isinstance(data, ImageDataset) else load_fashion_mnist(quiet=not progress)
+            prepared = _fashion_data(fashion, recipe, seed, train_limit)
+        first = prepared.train.images[:1]
+        channels = 1 if first.dim() == 3 else int(first.shape[1])
 
-    with using_threads(recipe.threads) as threads:
-        torch.manual_seed(seed)
-        model = VisionTransformer(recipe.model_config(first.shape[-1], len(prepared.class_names), channels))
-        config = recipe.train_config(str(run_dir), seed=seed, progress=progress)
-        config.started_at = began
-        # The closing test score, in validation passes: the test images once, and again mirrored when averaging.
-        config.reserve_evals = (len(prepared.test_images) / max(len(prepared.validation), 1)
-                                * (3 if recipe.mirror_average else 1))
-        trainer = Trainer(model, config, prepared.train,
-                          collate_fn=whole_batch, loss_fn=SmoothedCrossEntropy(recipe.label_smoothing),
-                          eval_data=prepared.validation, evaluate=accuracy_and_loss)
-        result = trainer.fit(resume=resume)
-        validation = result.best_metric if result.best_metric is not None else float("nan")
+        with using_threads(recipe.threads) as threads:
+            torch.manual_seed(seed)
+            model = VisionTransformer(recipe.model_config(first.shape[-1], len(prepared.class_names), channels))
+            # The closing test score, in validation passes: the test images once, and again mirrored when averaging.
+            config = run.train_config(seed=seed, progress=progress,
+                                      reserve_evals=(len(prepared.test_images) / max(len(prepared.validation), 1)
+                                                     * (3 if recipe.mirror_average else 1)))
+            trainer = Trainer(model, config, prepared.train,
+                              collate_fn=whole_batch, loss_fn=SmoothedCrossEntropy(recipe.label_smoothing),
+                              eval_data=prepared.validation, evaluate=accuracy_and_loss)
+            result = run.fit(trainer, resume=resume)
 
-        def score_and_save() -> tuple[dict[str, float], dict[str, float]]:
-            stats = {"mean": prepared.mean, "std": prepared.std}
-            single = score(model, prepared.test_images, prepared.test_labels, **stats)
-            test = score(model, prepared.test_images, prepared.test_labels, mirror_average=True, **stats) \
-                if recipe.mirror_average else single
-            extra = {
-                "preset": asdict(recipe), "image_mean": prepared.mean, "image_std": prepared.std, "seed": seed,
-                **prepared.record,
-                "metrics": {"validation_accuracy": validation, "test_accuracy": test["accuracy"],
-                            "test_accuracy_single_view": single["accuracy"], "n_test": test["n"],
-                            "steps": result.steps, "threads": threads, "train_seconds": round(result.seconds, 1),
-                            "total_seconds": round(time.perf_counter() - started, 1), "precision": result.precision},
-            }
-            save_model(out_dir, model, overwrite=True, task=TASK, label_names=prepared.class_names,
-                       metrics_file=run_dir / "metrics.jsonl", extra=extra)
-            return single, test
+            def score_and_save() -> tuple[dict[str, float], dict[str, float]]:
+                stats = {"mean": prepared.mean, "std": prepared.std}
+                single = score(model, prepared.test_images, prepared.test_labels, **stats)
+                test = score(model, prepared.test_images, prepared.test_labels, mirror_average=True, **stats) \
+                    if recipe.mirror_average else single
+                extra = {
+                    "preset": asdict(recipe), "image_mean": prepared.mean, "image_std": prepared.std, "seed": seed,
+                    **prepared.record,
+                    "metrics": {"validation_accuracy": run.best_metric, "test_accuracy": test["accuracy"],
+                                "test_accuracy_single_view": single["accuracy"], "n_test": test["n"],
+                                "threads": threads, **run.figures()},
+                }
+                run.save(model, extra, label_names=prepared.class_names)
+                return single, test
 
-        single, test = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
+            single, test = distributed.write_once(score_and_save)  # under DDP: rank 0 alone scores and writes
 
-    return ViTRun(out_dir=out_dir, preset=recipe, validation_accuracy=validation, test_accuracy=test["accuracy"],
-                  test_accuracy_single_view=single["accuracy"], n_test=test["n"], steps=result.steps,
-                  threads=threads, train_seconds=result.seconds, total_seconds=time.perf_counter() - started,
+    return ViTRun(out_dir=run.out_dir, preset=recipe, validation_accuracy=run.best_metric,
+                  test_accuracy=test["accuracy"], test_accuracy_single_view=single["accuracy"], n_test=test["n"],
+                  steps=result.steps, threads=threads, train_seconds=result.seconds, total_seconds=run.seconds(),
                   precision=result.precision)
 
 
