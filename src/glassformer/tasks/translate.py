@@ -83,7 +83,7 @@ from glassformer.data.dictionary import (
 )
 from glassformer.data.parallel import Columns, load_parallel, read_pairs
 from glassformer.errors import UsageError
-from glassformer.inference.generate import Hypothesis, beam_search, greedy_search
+from glassformer.inference.generate import Hypothesis, beam_search, greedy_search, target_ids
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import (
@@ -823,11 +823,11 @@ class Translator:
         return min(int(1.5 * source_length) + 10, self.model.config.max_position)
 
     def greedy_target(self, inputs: ModelInputs) -> torch.Tensor:
-        """``(B, 1 + n)``: BOS and the greedy translation of prepared sources (what explanations read along)."""
-        src = inputs.tensors["src_ids"]
-        with torch.no_grad():
-            return self.model.greedy_decode(src, self.decode_steps(src.shape[1]),
-                                            src_attention_mask=inputs.tensors["src_attention_mask"])
+        """``(B, 2 + n)``: ``[BOS, y_1 … y_n, EOS]``, the greedy translation of prepared sources as
+        :meth:`translate` with ``beam_size=1`` finds it (the same search and limit), which explanations read along."""
+        src, mask = inputs.tensors["src_ids"], inputs.tensors["src_attention_mask"]
+        return target_ids(self.model, greedy_search(self.model, src, mask, max_len=self.decode_steps(src.shape[1]),
+                                                    alpha=self.alpha))
 
     def translate(self, texts: Sequence[str], *, beam_size: int | None = None, alpha: float | None = None,
                   batch_size: int = 64, special_tokens: str = "text") -> list[str]:
