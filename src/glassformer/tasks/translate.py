@@ -85,19 +85,20 @@ from glassformer.data.parallel import Columns, load_parallel, read_pairs
 from glassformer.errors import UsageError
 from glassformer.inference.generate import Hypothesis, beam_search, greedy_search, target_ids
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
-from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import (
     ModelInputs,
     Option,
     TrainingSettings,
     is_checkpoint,
+    load_pretrained,
     pick_preset,
+    require_tokenizer,
     resolve_preset,
     setting,
 )
 from glassformer.tokenizers import special_token_policy
 from glassformer.tokenizers.base import POLICY_HINT
-from glassformer.training import TrainConfig, Trainer, distributed, load_saved, save_model
+from glassformer.training import TrainConfig, Trainer, distributed, save_model
 from glassformer.training.saved import prepare_out_dir
 
 TASK = "translate"
@@ -741,19 +742,14 @@ class Translator:
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
              precision: str = "fp32") -> "Translator":
-        """Reload a directory written by `train`, checking that it holds a translation model."""
-        saved = load_saved(directory, device=device, verify=verify)
-        if saved.task != TASK:
-            raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
-        if saved.tokenizer is None:
-            raise ValueError(f"{directory} lacks the tokenizer a translation model needs")
-        prepare_for_inference(saved.model, precision)
-        return cls.from_loaded(saved, directory)
+        """The translator of a directory written by `train` (or a MarianMT checkpoint)."""
+        return cls.from_loaded(load_pretrained(directory, TASK, device=device, verify=verify, precision=precision))
 
     @classmethod
-    def from_loaded(cls, loaded: Any, where: str | Path = "the model") -> "Translator":
+    def from_loaded(cls, loaded: Any) -> "Translator":
         """The translator of a model in memory: a saved model with its preset's beam, alpha and dictionary hints,
         a checkpoint with its ``tokenizer_config.json``'s ``model_max_length``."""
+        require_tokenizer(loaded)
         if is_checkpoint(loaded):
             from glassformer.pretrained.hf_tokenizer import model_max_length
 
@@ -765,7 +761,7 @@ class Translator:
         hints = None
         if int(preset.get("hints", 0)):
             if extra.get("data", "de-en") != "de-en":
-                raise ValueError(f"{where} reads dictionary hints from {extra.get('data')!r} data, which is not "
+                raise ValueError(f"{loaded.path} reads dictionary hints from {extra.get('data')!r} data, which is not "
                                  f"stored with the model; only de-en models with hints can be reloaded")
             corpus = load_de_en(seed=int(extra.get("seed", 0)), quiet=True)
             hints = SourceHints(corpus, int(preset["hints"]), int(preset.get("hint_max_count", 100)))
