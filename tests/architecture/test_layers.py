@@ -5,6 +5,10 @@
   ``training``, ``tasks``, ``inference``, ``studio`` or ``viz``, ``inference`` never imports ``tasks``,
   ``training`` never imports ``pretrained`` or ``tasks``, ``pretrained`` never imports ``tasks``, and ``lens``
   (above the models, below the CLI and the studio) never imports ``cli`` or ``studio``, nor does ``serve``;
+- one loading road: ``lens`` and ``viz`` load no model themselves (no ``pretrained`` or ``training`` import); they
+  take a predictor, which ``tasks`` loads;
+- one decode loop: the models keep a forward pass; no model class defines a decode loop (``generate``,
+  ``greedy_decode``...), which live in ``inference.generate`` alone;
 - the studio, the CLI and the server do no model math (no softmax, matmul or layer-norm calls);
 - one road: nothing outside ``tasks`` builds a model's inputs from text or images (no tokenizer encode,
   normalise or image loading in ``lens``, ``viz``, ``studio``, ``cli`` or ``serve`` beyond a listed, explained few);
@@ -53,7 +57,8 @@ RULES = {
     "training": ("glassformer.tasks", "glassformer.pretrained", "glassformer.studio", "glassformer.cli",
                  "glassformer.lens"),
     "pretrained": ("glassformer.tasks", "glassformer.studio", "glassformer.cli", "glassformer.lens"),
-    "lens": ("glassformer.studio", "glassformer.cli"),
+    "lens": ("glassformer.studio", "glassformer.cli", "glassformer.pretrained", "glassformer.training"),
+    "viz": ("glassformer.studio", "glassformer.cli", "glassformer.pretrained", "glassformer.training"),
     "serve": ("glassformer.studio", "glassformer.cli"),
 }
 
@@ -63,6 +68,25 @@ def test_nothing_imports_upward(layer):
     offences = [f"{path.relative_to(PACKAGE)} imports {name}" for path in _modules(layer)
                 for name in sorted(_imports(path)) if name.startswith(RULES[layer])]
     assert not offences, offences
+
+
+DECODE_LOOPS = {"generate", "greedy_decode", "beam_search", "greedy_search", "sample", "decode_greedy"}
+# A Markov chain is a table of counts, not a network with a forward pass; it draws its own words.
+MODELS_WITH_A_SAMPLER = {"models/markov.py"}
+
+
+def _decode_loops(path: Path) -> list[str]:
+    return [f"{path.name}:{node.lineno} defines {node.name}" for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.FunctionDef) and node.name in DECODE_LOOPS]
+
+
+def test_no_model_class_holds_a_decode_loop(tmp_path):
+    offences = [found for path in _modules("models") if str(path.relative_to(PACKAGE)) not in MODELS_WITH_A_SAMPLER
+                for found in _decode_loops(path)]
+    assert not offences, offences
+    bad = tmp_path / "bad.py"
+    bad.write_text("class LM:\n    def forward(self, x):\n        return x\n\n    def generate(self, ids, n):\n        pass\n")
+    assert _decode_loops(bad) == ["bad.py:5 defines generate"]
 
 
 MODEL_MATH = {"softmax", "log_softmax", "matmul", "bmm", "mm", "einsum", "layer_norm", "LayerNorm",

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from glassformer.tasks.base import ModelInputs, Option, pick_preset, setting
+from glassformer.tasks.base import ModelInputs, Option, load_pretrained, pick_preset, setting
 from glassformer.tasks.run import TrainingRun
 from glassformer.training.saved import load_saved, register_model_class
 
@@ -100,7 +100,7 @@ class Predictor:
     @classmethod
     def load(cls, directory: str | Path, device: str = "cpu", verify: bool = True,
              precision: str = "fp32") -> "Predictor":
-        return cls.from_loaded(load_saved(directory, device=device, verify=verify))
+        return cls.from_loaded(load_pretrained(directory, TASK, device=device, verify=verify, precision=precision))
 
     @classmethod
     def from_loaded(cls, loaded: Any) -> "Predictor":

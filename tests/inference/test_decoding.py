@@ -7,7 +7,13 @@ import itertools
 import pytest
 import torch
 
-from glassformer.inference.generate import beam_search, greedy_search, length_penalty, sequence_log_probs
+from glassformer.inference.generate import (
+    beam_search,
+    greedy_search,
+    length_penalty,
+    sequence_log_probs,
+    target_ids,
+)
 from glassformer.models import Seq2SeqConfig, Seq2SeqTransformer
 
 PAD, BOS, EOS = 0, 1, 2
@@ -62,15 +68,13 @@ def test_cached_greedy_equals_uncached_textbook_loop() -> None:
     torch.testing.assert_close(torch.tensor([h.log_prob for h in hyps]), reference, rtol=1e-4, atol=1e-4)
 
 
-def test_greedy_matches_the_models_own_greedy_decode() -> None:
+def test_target_ids_hold_the_searched_tokens_between_bos_and_eos() -> None:
+    """Reference: the textbook loop's tokens, which a teacher-forced pass (explanations, views) must read."""
     model = _model(seed=3)
     src, mask = _sources(24, seed=4)
-    ours = greedy_search(model, src, mask, max_len=20)
-    theirs = model.greedy_decode(src, max_len=19, src_attention_mask=mask)
-    for hyp, row in zip(ours, theirs.tolist()):
-        body = row[1:]
-        body = body[: body.index(EOS)] if EOS in body else body
-        assert hyp.tokens == body
+    ids = target_ids(model, greedy_search(model, src, mask, max_len=20))
+    for row, tokens in zip(ids.tolist(), _uncached_greedy(model, src, mask, 20)):
+        assert row[: len(tokens) + 2] == [BOS, *tokens, EOS] and set(row[len(tokens) + 2:]) <= {PAD}
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])

@@ -1,5 +1,6 @@
-"""Streaming generation: the cached stream equals full recomputation and DecoderLM.generate; seeds reproduce;
-top-k / top-p / temperature draw from the distributions computed here by hand."""
+"""Decoder-only generation: the cached stream and the batched ``generate`` equal full recomputation without a
+cache, greedy and sampled; seeds reproduce; top-k / top-p / temperature draw from the distributions computed here
+by hand."""
 
 from __future__ import annotations
 
@@ -9,22 +10,30 @@ from collections import Counter
 import pytest
 import torch
 
-from glassformer.inference.generate import stream_text, stream_tokens
+from glassformer.inference.generate import generate, stream_text, stream_tokens
+from glassformer.inference.sampling import process_logits, sample_next_token
 from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
-from glassformer.models.sampling import sample_next_token
 from glassformer.tokenizers import ByteLevelBPE, CharTokenizer
+
+V = 40
 
 
 @pytest.fixture(scope="module")
 def model() -> DecoderLM:
     torch.manual_seed(0)
-    lm = DecoderLM(DecoderLMConfig.preset("tiny", vocab_size=40, max_position=32, dropout=0.0))
+    lm = DecoderLM(DecoderLMConfig.preset("tiny", vocab_size=V, max_position=32, dropout=0.0))
     # Larger weights than the 0.02 initialisation, so that the next-token distribution is far from uniform.
     with torch.no_grad():
         for p in lm.parameters():
             if p.dim() > 1:
                 p.normal_(0.0, 0.5)
     return lm.eval()
+
+
+def _small(seed: int) -> DecoderLM:
+    torch.manual_seed(seed)
+    config = DecoderLMConfig(vocab_size=V, max_position=32, d_model=32, n_heads=4, n_layers=2, d_ff=64, dropout=0.0)
+    return DecoderLM(config).eval()
 
 
 def test_greedy_stream_equals_recomputing_the_whole_prefix_without_cache(model):
@@ -37,12 +46,61 @@ def test_greedy_stream_equals_recomputing_the_whole_prefix_without_cache(model):
     assert streamed == ids[len(prompt):]
 
 
-def test_sampled_stream_equals_decoder_lm_generate_with_the_same_seed(model):
+def test_greedy_generation_matches_argmax_without_cache() -> None:
+    """Reference: recompute the whole sequence each step and take the argmax, a batch of two prompts."""
+    model = _small(5)
+    prompt = torch.randint(0, V, (2, 3))
+    generated = generate(model, prompt, max_new_tokens=6, greedy=True)
+    expected = prompt
+    for _ in range(6):
+        next_id = model(expected).logits[:, -1].argmax(-1, keepdim=True)
+        expected = torch.cat([expected, next_id], dim=1)
+    assert torch.equal(generated, expected)
+
+
+def test_sampled_stream_and_generate_equal_a_draw_by_hand_with_the_same_seed(model):
+    """Reference: the whole prefix re-run each step, the cuts of process_logits, softmax, torch.multinomial."""
     prompt = torch.tensor([[7, 2, 9]])
-    expected = model.generate(prompt, 25, temperature=0.9, top_k=10, top_p=0.95,
-                              generator=torch.Generator().manual_seed(123))[0, 3:].tolist()
-    streamed = list(stream_tokens(model, prompt, 25, temperature=0.9, top_k=10, top_p=0.95, seed=123))
-    assert streamed == expected
+    settings = {"temperature": 0.9, "top_k": 10, "top_p": 0.95}
+    generator, ids = torch.Generator().manual_seed(123), prompt
+    with torch.no_grad():
+        for _ in range(25):
+            probs = process_logits(model(ids).logits[:, -1].float(), **settings).softmax(-1)
+            ids = torch.cat([ids, torch.multinomial(probs, 1, generator=generator)], dim=1)
+    expected = ids[0, 3:].tolist()
+    assert list(stream_tokens(model, prompt, 25, seed=123, **settings)) == expected
+    assert generate(model, prompt, 25, seed=123, **settings)[0, 3:].tolist() == expected
+
+
+def test_sampling_is_reproducible_and_respects_top_k() -> None:
+    model = _small(6)
+    prompt = torch.randint(0, V, (1, 2))
+    a = generate(model, prompt, 8, top_k=5, generator=torch.Generator().manual_seed(0))
+    b = generate(model, prompt, 8, top_k=5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == (1, 10)
+    assert torch.equal(generate(model, prompt, 5, top_k=1), generate(model, prompt, 5, greedy=True))
+
+
+def test_sample_next_token_filters() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    g = torch.Generator().manual_seed(0)
+    draws = {int(sample_next_token(logits, top_p=0.7, generator=g).ids) for _ in range(200)}
+    assert draws == {0, 1}  # 0.5 < 0.7 needs the second token; 0.8 >= 0.7 stops there
+    draws = {int(sample_next_token(logits, top_k=3, generator=g).ids) for _ in range(300)}
+    assert draws == {0, 1, 2}
+    assert int(sample_next_token(logits, temperature=0.0).ids) == 0
+
+
+def test_generate_stops_at_eos_and_checks_length() -> None:
+    model = _small(7)
+    prompt = torch.randint(0, V, (2, 3))
+    first = generate(model, prompt, 1, greedy=True)[:, -1]
+    assert generate(model, prompt[:1], 10, greedy=True, eos_token_id=int(first[0])).shape == (1, 4)
+    out = generate(model, prompt, 10, greedy=True, eos_token_id=int(first[0]))
+    assert out.shape[1] > 4 or int(first[1]) == int(first[0])  # the other row goes on unless it ended too
+    assert out[0, 3:].tolist() == [int(first[0])] * (out.shape[1] - 3)  # an ended row keeps emitting the end token
+    with pytest.raises(ValueError, match="does not fit in max_position=32"):
+        generate(model, prompt, 31)
 
 
 def test_fixed_seed_is_reproducible_and_different_seeds_differ(model):
@@ -154,7 +212,6 @@ def test_step_probabilities_equal_transformers_logits_processors(model):
     from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
     from glassformer.inference.generate import stream_steps
-    from glassformer.models.sampling import process_logits
 
     steps = list(stream_steps(model, [3, 1, 4], 6, temperature=0.7, top_k=12, top_p=0.9, seed=1))
     warpers = LogitsProcessorList([TemperatureLogitsWarper(0.7), TopKLogitsWarper(12), TopPLogitsWarper(0.9)])

@@ -1,4 +1,4 @@
-"""GPT-style DecoderLM: KV-cache parity, causality, padding, generation, training."""
+"""GPT-style DecoderLM: KV-cache parity, causality, padding, training (generation: tests/inference)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glassformer.models import DecoderLM, DecoderLMConfig, sample_next_token
+from glassformer.models import DecoderLM, DecoderLMConfig
 
 from .helpers import train_steps
 
@@ -86,47 +86,6 @@ def test_loss_is_next_token_cross_entropy() -> None:
     ignored[:, 3:] = -100
     expected = F.cross_entropy(out.logits[:, :2].reshape(-1, V), ids[:, 1:3].reshape(-1))
     torch.testing.assert_close(model(ids, labels=ignored).loss, expected)
-
-
-def test_greedy_generation_matches_argmax_without_cache() -> None:
-    """Reference: recompute the whole sequence each step and take the argmax."""
-    model = _model(5)
-    prompt = torch.randint(0, V, (2, 3))
-    generated = model.generate(prompt, max_new_tokens=6, greedy=True)
-    expected = prompt
-    for _ in range(6):
-        next_id = model(expected).logits[:, -1].argmax(-1, keepdim=True)
-        expected = torch.cat([expected, next_id], dim=1)
-    assert torch.equal(generated, expected)
-
-
-def test_sampling_is_reproducible_and_respects_top_k() -> None:
-    model = _model(6)
-    prompt = torch.randint(0, V, (1, 2))
-    a = model.generate(prompt, 8, top_k=5, generator=torch.Generator().manual_seed(0))
-    b = model.generate(prompt, 8, top_k=5, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(a, b) and a.shape == (1, 10)
-    assert torch.equal(model.generate(prompt, 5, top_k=1), model.generate(prompt, 5, greedy=True))
-
-
-def test_sample_next_token_filters() -> None:
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    g = torch.Generator().manual_seed(0)
-    draws = {int(sample_next_token(logits, top_p=0.7, generator=g).ids) for _ in range(200)}
-    assert draws == {0, 1}  # 0.5 < 0.7 needs the second token; 0.8 >= 0.7 stops there
-    draws = {int(sample_next_token(logits, top_k=3, generator=g).ids) for _ in range(300)}
-    assert draws == {0, 1, 2}
-    assert int(sample_next_token(logits, temperature=0.0).ids) == 0
-
-
-def test_generate_stops_at_eos_and_checks_length() -> None:
-    model = _model(7)
-    prompt = torch.randint(0, V, (1, 3))
-    first = int(model.generate(prompt, 1, greedy=True)[0, -1])
-    out = model.generate(prompt, 10, greedy=True, eos_token_id=first)
-    assert out.shape == (1, 4)
-    with pytest.raises(ValueError, match="does not fit in max_position=32"):
-        model.generate(prompt, 31)
 
 
 def test_training_reduces_loss() -> None:

@@ -1,4 +1,4 @@
-"""Encoder–decoder Seq2SeqTransformer: cache parity, causality, real cross-attention, greedy decoding, training."""
+"""Encoder–decoder Seq2SeqTransformer: cache parity, causality, real cross-attention, training (decoding: tests/inference)."""
 
 from __future__ import annotations
 
@@ -96,26 +96,6 @@ def test_source_padding_does_not_change_the_output() -> None:
     src, src_mask, tgt = _batch()
     alone = model(src[1:, :4], tgt[1:]).logits
     torch.testing.assert_close(model(src, tgt, src_mask).logits[1:], alone, atol=1e-5, rtol=0)
-
-
-def test_greedy_decode_matches_argmax_without_cache() -> None:
-    """Reference: recompute the whole target prefix each step and take the argmax."""
-    model = _model(5)
-    src, src_mask, _ = _batch()
-    out = model.greedy_decode(src, max_len=5, bos_id=1, eos_id=V + 1, src_attention_mask=src_mask)
-    expected = torch.ones(2, 1, dtype=torch.long)
-    for _ in range(5):
-        next_id = model(src, expected, src_mask).logits[:, -1].argmax(-1, keepdim=True)
-        expected = torch.cat([expected, next_id], dim=1)
-    assert torch.equal(out, expected)
-
-
-def test_greedy_decode_stops_at_eos() -> None:
-    model = _model(6)
-    src, src_mask, _ = _batch()
-    first = model.greedy_decode(src, max_len=1, src_attention_mask=src_mask)[:, 1]
-    out = model.greedy_decode(src[:1], max_len=8, eos_id=int(first[0]), src_attention_mask=src_mask[:1])
-    assert out.tolist() == [[1, int(first[0])]]
 
 
 def test_shift_right() -> None:

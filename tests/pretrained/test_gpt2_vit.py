@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from glassformer.inference.generate import generate
 from glassformer.pretrained import from_pretrained, gpt2, save_pretrained, vit
 from tests.pretrained.helpers import broken_mapping, randomise
 
@@ -66,7 +67,7 @@ def test_gpt2_greedy_generation_matches_hf(hf_gpt2):
     prompt = torch.tensor([[5, 17, 42, 99, 3]])
     with torch.inference_mode():
         expected = hf.generate(prompt, max_new_tokens=20, min_new_tokens=20, do_sample=False, pad_token_id=100)
-        got = ours.generate(prompt, max_new_tokens=20, greedy=True)
+        got = generate(ours, prompt, max_new_tokens=20, greedy=True)
     assert got.shape == (1, 25)
     assert torch.equal(got, expected)
 

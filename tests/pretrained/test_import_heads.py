@@ -13,6 +13,7 @@ import torch
 
 from glassformer.errors import WrongModelError
 from glassformer.pretrained import CheckpointError, bert, from_pretrained, marian
+from glassformer.tasks import task_of
 from glassformer.tasks.pipeline import load_predictor, pipeline
 from tests.pretrained.helpers import LETTERS, TEXTS, WORDS, broken_mapping, randomise, sentiment_dir
 
@@ -43,7 +44,7 @@ def hf_classifier(transformers, tmp_path_factory):
 
 def check_classifier(hf, hf_tokenizer, directory) -> None:
     loaded = from_pretrained(directory)
-    assert type(loaded.model).__name__ == "EncoderClassifier" and loaded.task == "sentiment"
+    assert type(loaded.model).__name__ == "EncoderClassifier" and task_of(loaded) == "sentiment"
     assert loaded.label_names == ["sad", "neutral", "happy"]
     assert loaded.tokenizer is not None and loaded.tokenizer.pad_token == "[PAD]"
     batch = hf_tokenizer(TEXTS, padding=True, return_tensors="pt")
@@ -122,7 +123,7 @@ def test_gpt2_with_tokenizer_generates_like_transformers(transformers, tmp_path)
     hf.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     loaded = from_pretrained(tmp_path)
-    assert loaded.task == "lm" and loaded.tokenizer is not None  # from tokenizer.json alone
+    assert task_of(loaded) == "lm" and loaded.tokenizer is not None  # from tokenizer.json alone
     prompt = "The dog chased the cat"
     assert loaded.tokenizer.encode(prompt) == tokenizer(prompt)["input_ids"]
     theirs = transformers.pipeline("text-generation", model=hf, tokenizer=tokenizer)
@@ -197,7 +198,7 @@ def hf_marian(transformers, tmp_path):
 
 def check_marian(hf, directory) -> None:
     loaded = from_pretrained(directory)
-    assert type(loaded.model).__name__ == "Seq2SeqTransformer" and loaded.task == "translate"
+    assert type(loaded.model).__name__ == "Seq2SeqTransformer" and task_of(loaded) == "translate"
     src = torch.tensor([[5, 9, 33, 7, 2], [8, 41, 2, 0, 0]])
     mask = (src != 0).long()
     tgt = torch.tensor([[1, 12, 30], [1, 50, 3]])

@@ -34,6 +34,7 @@ from glassformer.studio import explain as panels  # noqa: E402
 from glassformer.studio.baseline import MarkovBaseline  # noqa: E402
 from glassformer.studio.common import model_lock  # noqa: E402
 from glassformer.studio.handlers import _test_images  # noqa: E402
+from tests.models.helpers import textbook_greedy  # noqa: E402
 
 from .helpers import browser_page, serve, shot  # noqa: E402
 
@@ -104,15 +105,15 @@ def test_head_grid_equals_the_models_forward_pass_with_the_heads_ablated(models)
 
 
 def test_translate_explain_panel_explains_the_chosen_step(models):
-    """Reference: the Seq2SeqTransformer's greedy_decode, then the step's Prediction on that prefix."""
+    """Reference: greedy decoding without a cache (the textbook loop), then the step's Prediction on that prefix."""
     translator = models.translate.get()
     config, tokenizer = translator.model.config, translator.tokenizer
     text = "der hund sieht die katze."
     page = panels.explain_translation(models, text, 1)
     src = tokenizer.encode_ordinary(text) + [config.eos_token_id]
     with torch.no_grad():
-        greedy = translator.model.greedy_decode(torch.tensor([src]), min(int(1.5 * len(src)) + 10,
-                                                                          config.max_position))[0].tolist()
+        greedy = textbook_greedy(translator.model, torch.tensor([src]),
+                                 min(int(1.5 * len(src)) + 10, config.max_position))[0].tolist()
     specials = set(tokenizer.special_tokens.values()) | {config.eos_token_id, config.bos_token_id}
     prediction = TranslationStep(translator.model, src, greedy[:2], pad_baseline(src, specials, config.pad_token_id))
     _check_against_the_lens(page, translator, text, prediction, position=1)

@@ -22,6 +22,7 @@ gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install 
 
 from glassformer.studio import build_app, default_models, generate, handlers  # noqa: E402
 from glassformer.studio.baseline import MarkovBaseline  # noqa: E402
+from tests.models.helpers import textbook_greedy  # noqa: E402
 
 from .helpers import browser_page, serve, shot  # noqa: E402
 
@@ -90,7 +91,7 @@ def test_lm_walkthrough_panel_shows_the_models_attention_and_masks_the_future(mo
 
 
 def test_translation_walkthrough_panel_steps_through_the_target(models):
-    """Reference: the Seq2SeqTransformer's greedy_decode and its forward pass's cross-attention."""
+    """Reference: greedy decoding without a cache (the textbook loop) and the model's forward pass's cross-attention."""
     translator = models.translate.get()
     page = handlers.explain_translation(models, "der hund sieht die katze.", 1, 0)
     tokenizer = translator.tokenizer
@@ -98,7 +99,7 @@ def test_translation_walkthrough_panel_steps_through_the_target(models):
     max_len = len(source) * 3 // 2 + 10
     steps = page.count('class="gf-decode-step"')
     with torch.no_grad():
-        greedy = translator.model.greedy_decode(torch.tensor([source]), max_len=max_len)[0]
+        greedy = textbook_greedy(translator.model, torch.tensor([source]), max_len)[0]
         assert steps in (len(greedy) - 1, max_len)  # it chose the end token, or the search ran out of room
         target = greedy[:steps]  # [BOS] y_1 …: what the decoder read at each step
         reference = translator.model(torch.tensor([source]), target[None], output_attentions=True)

@@ -25,7 +25,7 @@ from glassformer.models import DecoderLM, Seq2SeqConfig, Seq2SeqTransformer, Vis
 from glassformer.tasks import pipeline
 from glassformer.tokenizers import ByteLevelBPE
 from glassformer.training import save_model
-from tests.pretrained.helpers import TEXTS, lm_dir, sentiment_dir
+from tests.pretrained.helpers import TEXTS, lm_dir, sentiment_dir, translate_dir
 
 
 def _rows(tensor: torch.Tensor) -> set[tuple]:
@@ -193,8 +193,8 @@ def test_predict_on_a_gpt2_checkpoint_is_transformers_greedy_generation(tmp_path
     generated = expected[prompt.shape[1]:]
     ended = generated[-1] == 0
     assert seen[0] == prompt[0].tolist()  # read as transformers reads it: no <|endoftext|> in front
-    # Every token fed is transformers' greedy sequence (a token that ends the text is not fed back).
-    assert read == (expected[:-1] if ended else expected)
+    # Every token fed is transformers' greedy sequence; the last one is not fed back (no step reads it).
+    assert read == expected[:-1]
     assert len(set(generated)) >= 3 and result["prompt"] == "Hello world"
     assert result["text"] == AutoTokenizer.from_pretrained(directory).decode(generated[:-1] if ended else generated)
     explained = _reads(monkeypatch, embedding, ["explain", str(directory), "--json", "Hello world"])
@@ -236,3 +236,43 @@ def test_a_tokenizer_template_adds_nothing_to_what_lm_and_translator_read(tmp_pa
     translator.tokenizer.post_processor = Template("$A </s>")
     assert translator.tokenizer.encode("the film") == translator.tokenizer.encode_ordinary("the film") + [eos]
     assert translator._source_ids(["the film"]) == [translator.tokenizer.encode_ordinary("the film") + [eos]]
+
+
+def test_translate_prints_the_greedy_translation_that_explain_reads(tmp_path, monkeypatch, capsys):
+    """`translate --beam 1` and `explain` decode one translation, its end included, also where the search runs out
+    of room and the end is forced (this untrained model never ends on its own). Reference: the decoder's
+    embedding inputs in both commands, and the printed text decoded from them."""
+    from glassformer.tasks import translate
+
+    directory = translate_dir(tmp_path / "mt")
+    text = TEXTS[0]
+    fed: list[list[int]] = []
+    load = translate.Translator.load.__func__
+
+    def hooked(cls, *args, **kwargs):
+        translator = load(cls, *args, **kwargs)
+        translator.model.embedding.register_forward_hook(lambda m, inputs, out: fed.append(inputs[0][0].tolist()))
+        return translator
+
+    monkeypatch.setattr(translate.Translator, "load", classmethod(hooked))
+    assert main(["translate", str(directory), "--beam", "1", "--precision", "fp32", text]) == 0
+    printed = capsys.readouterr().out.strip()
+    monkeypatch.undo()
+    translator = pipeline.load_predictor(directory)
+    config, tokenizer = translator.model.config, translator.tokenizer
+    source, decoder = fed[0], [row[0] for row in fed[1:]]  # the source once, then one target token per step
+    assert source == tokenizer.encode_ordinary(text) + [config.eos_token_id]
+    assert decoder[0] == config.bos_token_id and config.eos_token_id not in decoder
+    assert len(decoder) == translator.decode_steps(len(source))  # it ran out of room: the end was forced
+    assert tokenizer.decode(decoder[1:]).strip() == printed
+
+    last = len(decoder) - 1  # the step that wrote the (forced) end token
+    explained = _reads(monkeypatch, lambda model: model.embedding,
+                       ["explain", str(directory), "--method", "attention", "--position", str(last), text])
+    shown = capsys.readouterr().out
+    # Besides its own greedy search (one token a row), explain reads the source and the prefix before the end token.
+    assert tuple(source) in explained
+    assert max((row for row in explained if row[0] == config.bos_token_id), key=len) == tuple(decoder)
+    assert shown.splitlines()[0].endswith(" ".join(tokenizer.id_to_token(i) for i in decoder[1:]) + ' </s>"')
+    assert main(["explain", str(directory), "--method", "attention", "--position", str(last + 1), text]) == 2
+    assert f"greedy translation's {last + 1} steps" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 References: the models' forward passes (``output_attentions``, ``output_hidden_states``, logits),
 their own sub-modules called directly (projections, LayerNorms), the sinusoidal table, PyTorch's
-``unfold`` and ``conv2d`` for the patches, the models' own ``generate`` / ``greedy_decode``, and
+``unfold`` and ``conv2d`` for the patches, ``inference.generate.generate`` and greedy decoding without a cache, and
 cached step-by-step decoding for the decoder's "one token at a time". Random tiny models: what is
 checked is the bookkeeping, which training does not change.
 """
@@ -16,10 +16,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from glassformer.inference.generate import generate
 from glassformer.models import DecoderLM, DecoderLMConfig, Seq2SeqConfig, Seq2SeqTransformer, VisionTransformer, ViTConfig
 from glassformer.nn.positional import sinusoidal_table
 from glassformer.tokenizers import CharTokenizer
 from glassformer.viz.walkthrough import lm_walkthrough, translation_walkthrough, vision_walkthrough
+from tests.models.helpers import textbook_greedy
 
 ATOL = 1e-5
 
@@ -79,14 +81,15 @@ def test_lm_walkthrough_equals_the_models_own_pass(tokenizer, temperature, top_k
     _check_head(steps.attention, q, k, v, out.attentions[layer][0, head].numpy(), causal)
     np.testing.assert_allclose(steps.logits, out.logits[0, -1].numpy(), atol=ATOL)
     np.testing.assert_allclose(steps.next_token.probs, out.logits[0, -1].softmax(-1).numpy(), atol=1e-6)
-    generated = model.generate(torch.tensor([ids]), 1, temperature=temperature, top_k=top_k, top_p=top_p,
-                               generator=torch.Generator().manual_seed(3))
+    generated = generate(model, torch.tensor([ids]), 1, temperature=temperature, top_k=top_k, top_p=top_p,
+                         generator=torch.Generator().manual_seed(3))
     assert steps.chosen == int(generated[0, -1])
     assert steps.next_token.sample_probs[steps.chosen] > 0
 
 
 def test_translation_walkthrough_equals_the_models_pass_and_cached_decoding(tokenizer):
-    """Reference: Seq2SeqTransformer's forward, its modules, greedy_decode, and decode() one token at a time with a cache."""
+    """Reference: Seq2SeqTransformer's forward, its modules, greedy decoding without a cache, and decode() one token at
+    a time with a cache."""
     torch.manual_seed(1)
     config = Seq2SeqConfig.preset("tiny", vocab_size=tokenizer.vocab_size, dropout=0.0)
     model = Seq2SeqTransformer(config).eval()
@@ -96,7 +99,7 @@ def test_translation_walkthrough_equals_the_models_pass_and_cached_decoding(toke
                                     head=head, max_len=12)
     src = torch.tensor([src_ids])
     with torch.no_grad():
-        greedy = model.greedy_decode(src, max_len=12)[0].tolist()
+        greedy = textbook_greedy(model, src, 12)[0].tolist()
         target = torch.tensor([[config.bos_token_id, *steps.output_ids[:-1]]])
         out = model(src, target, output_hidden_states=True, output_attentions=True)
         d = config.d_model
@@ -145,7 +148,7 @@ def test_translation_walkthrough_equals_the_models_pass_and_cached_decoding(toke
             if step < t - 1 or not steps.forced_end:
                 assert int(np.argmax(steps.logits[step])) == steps.output_ids[step]
     eos = config.eos_token_id
-    assert steps.output_ids[:-1] == greedy[1:t]  # greedy_decode: [BOS] y_1 … (no end token when it runs out of room)
+    assert steps.output_ids[:-1] == greedy[1:t]  # [BOS] y_1 … (no end token when it runs out of room)
     assert steps.output_ids[-1] == eos and steps.target_tokens[0] == tokenizer.id_to_token(config.bos_token_id)
     assert len(steps.target_tokens) == len(steps.output_tokens) == t
     assert steps.forced_end == (t == 12)  # an untrained model never picks the end token: the search stops it

@@ -1,18 +1,20 @@
-"""Generation, in one place: streaming from a decoder-only language model, and greedy and beam search
-for an encoder–decoder. Every step picks its token with :func:`~glassformer.models.sampling.sample_next_token`
-(the models' own short ``generate`` and ``greedy_decode`` use it too) and reports the token's probability.
+"""Generation, in one place: the only decode loops of glassformer. The models keep a forward pass; greedy
+decoding, sampling and beam search live here, and the tasks, the lens, the views and the studio call them.
+Every step picks its token with :func:`~glassformer.inference.sampling.sample_next_token` and reports the
+token's probability.
 
-Streaming (decoder-only)
-------------------------
+Decoder-only: sampling, greedy, streaming
+-----------------------------------------
+One loop (``_lm_steps``) serves the batched :func:`generate` and the token-by-token :func:`stream_steps`.
 The prompt is run once to fill the key/value cache; after that every step feeds only the newest
 token, so a step costs one position instead of the whole prefix. Each step's logits go through
-:func:`~glassformer.models.decoder_lm.sample_next_token` (temperature, top-k, top-p, or greedy),
-the same function :meth:`DecoderLM.generate` uses, so with the same seed the stream and the
-non-streaming call produce the same tokens.
+:func:`~glassformer.inference.sampling.sample_next_token` (temperature, top-k, top-p, or greedy), so
+with the same seed the stream and the batched call produce the same tokens.
 
-When the sequence reaches the model's ``max_position``, the oldest tokens are dropped: the cache is
-rebuilt from the most recent half of the context and generation goes on (a sliding window), so the
-number of new tokens is not limited by the context length.
+A stream that reaches the model's ``max_position`` drops the oldest tokens: the cache is rebuilt from
+the most recent half of the context and generation goes on (a sliding window), so the number of new
+tokens is not limited by the context length. :func:`generate` returns the whole sequence, so it
+refuses a prompt and a length that do not fit in ``max_position``.
 
 Greedy and beam search (encoder–decoder)
 ----------------------------------------
@@ -51,8 +53,8 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
+from glassformer.inference.sampling import NextToken, sample_next_token
 from glassformer.models.decoder_lm import DecoderLM
-from glassformer.models.sampling import sample_next_token
 from glassformer.models.seq2seq import IGNORE_INDEX, Seq2SeqTransformer, shift_right
 from glassformer.tokenizers.base import Tokenizer
 
@@ -68,13 +70,85 @@ class GenerationStep:
     """One drawn token: its id, p(token | context) under the model, and the step's logits ``(V,)`` before any cut.
 
     With the logits, a view can redraw the distribution for other temperature, top-k and top-p
-    settings (:func:`~glassformer.models.sampling.process_logits`) without running the model again.
+    settings (:func:`~glassformer.inference.sampling.process_logits`) without running the model again.
     """
 
     token: int
     prob: float
     sample_prob: float
     logits: Tensor
+
+
+def _lm_steps(model: DecoderLM, ids: Tensor, max_new_tokens: int, generator: torch.Generator | None,
+              eos_token_id: int | None, sampling: dict) -> Iterator[tuple[Tensor, NextToken, Tensor]]:
+    """The decode loop of a decoder-only model: ``(chosen ids (B, 1), the draw, the step's logits (B, V))`` per step.
+
+    `ids` ``(B, T)`` is the prompt. A row that produced `eos_token_id` keeps emitting it; the loop ends
+    once every row has, or after `max_new_tokens` steps. Past ``max_position`` the cache restarts on the
+    most recent half of the context (the sliding window of the module text).
+    """
+    window = model.config.max_position
+    context = ids[:, -window:]
+    cache = model.new_cache()
+    logits = model(context, cache=cache).logits[:, -1]  # (B, V)
+    finished = torch.zeros(ids.shape[0], 1, dtype=torch.bool, device=ids.device)
+    for step in range(max_new_tokens):
+        picked = sample_next_token(logits, generator=generator, **sampling)
+        chosen = picked.ids  # (B, 1)
+        if eos_token_id is not None:
+            chosen = chosen.masked_fill(finished, eos_token_id)
+            finished |= chosen == eos_token_id
+        yield chosen, picked, logits
+        if step == max_new_tokens - 1 or bool(finished.all()):
+            return
+        context = torch.cat([context, chosen], dim=1)
+        if cache[0].length < window:
+            logits = model(chosen, cache=cache).logits[:, -1]
+        else:
+            # Learned positions stop at max_position: restart the cache on the recent half of the text.
+            context = context[:, -(window // 2 + 1):]
+            cache = model.new_cache()
+            logits = model(context, cache=cache).logits[:, -1]
+
+
+def _check_lm_call(max_new_tokens: int, seed: int | None, generator: torch.Generator | None) -> None:
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if seed is not None and generator is not None:
+        raise ValueError("pass seed or generator, not both")
+
+
+@torch.no_grad()
+def generate(
+    model: DecoderLM,
+    input_ids: Tensor,
+    max_new_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    greedy: bool = False,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    eos_token_id: int | None = None,
+) -> Tensor:
+    """Continue ``input_ids`` ``(B, T)`` by up to `max_new_tokens` tokens → ``(B, T + new)``.
+
+    Rows that produced `eos_token_id` keep emitting it; generation stops once all have. `seed` makes
+    the draw reproducible (or pass a shared `generator`). Call ``model.eval()`` first unless you want
+    dropout while sampling.
+    """
+    t = input_ids.shape[1]
+    if t == 0:
+        raise ValueError("generate needs a prompt of at least one token")
+    _check_lm_call(max_new_tokens, seed, generator)
+    if t + max_new_tokens - 1 > model.config.max_position:
+        raise ValueError(f"prompt of {t} tokens plus {max_new_tokens} new ones does not fit in "
+                         f"max_position={model.config.max_position}")
+    generator = generator if generator is not None else _generator(seed, input_ids.device)
+    sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "greedy": greedy}
+    steps = _lm_steps(model, input_ids, max_new_tokens, generator, eos_token_id, sampling)
+    return torch.cat([input_ids, *(chosen for chosen, _, _ in steps)], dim=1)
 
 
 @torch.inference_mode()
@@ -99,33 +173,14 @@ def stream_steps(
     ids = torch.as_tensor(prompt_ids, dtype=torch.long).flatten()
     if ids.numel() == 0:
         raise ValueError("generation needs a prompt of at least one token (for example the end-of-text token)")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    if seed is not None and generator is not None:
-        raise ValueError("pass seed or generator, not both")
+    _check_lm_call(max_new_tokens, seed, generator)
     device = next(model.parameters()).device
     generator = generator if generator is not None else _generator(seed, device)
-    window = model.config.max_position
     model.eval()
-
-    context = ids[-window:].tolist()
-    cache = model.new_cache()
-    logits = model(torch.tensor([context], device=device), cache=cache).logits[:, -1]  # (1, V)
-    for _ in range(max_new_tokens):
-        picked = sample_next_token(logits, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy,
-                                   generator=generator)
-        token = int(picked.ids)
-        yield GenerationStep(token, float(picked.probs), float(picked.sample_probs), logits[0].float().cpu())
-        if token == eos_token_id:
-            return
-        context.append(token)
-        if cache[0].length < window:
-            logits = model(picked.ids, cache=cache).logits[:, -1]
-        else:
-            # Learned positions stop at max_position: restart the cache on the recent half of the text.
-            context = context[-(window // 2 + 1):]
-            cache = model.new_cache()
-            logits = model(torch.tensor([context], device=device), cache=cache).logits[:, -1]
+    sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "greedy": greedy}
+    for chosen, picked, logits in _lm_steps(model, ids[None].to(device), max_new_tokens, generator, eos_token_id,
+                                            sampling):
+        yield GenerationStep(int(chosen), float(picked.probs), float(picked.sample_probs), logits[0].float().cpu())
 
 
 def stream_tokens(model: DecoderLM, prompt_ids: Sequence[int] | Tensor, max_new_tokens: int,
@@ -259,6 +314,18 @@ def greedy_search(model: Seq2SeqTransformer, src_ids: Tensor, src_attention_mask
             memory, src_attention_mask, active, best = memory[rows], src_attention_mask[rows], active[rows], best[rows]
         next_input = best[:, None]
     return [Hypothesis(t, lp, lp / length_penalty(len(t) + 1, alpha)) for t, lp in zip(tokens, log_probs)]
+
+
+def target_ids(model: Seq2SeqTransformer, hypotheses: Sequence[Hypothesis]) -> Tensor:
+    """``(B, 2 + n)``: each hypothesis as the decoder reads and writes it, ``[BOS, y_1 … y_n, EOS]``, padded after EOS.
+
+    A teacher-forced pass on these ids (explanations, attention views) reads the very tokens the search chose.
+    """
+    cfg = model.config
+    rows = [[cfg.bos_token_id, *h.tokens, cfg.eos_token_id] for h in hypotheses]
+    width = max(len(row) for row in rows)
+    device = next(model.parameters()).device
+    return torch.tensor([row + [cfg.pad_token_id] * (width - len(row)) for row in rows], device=device)
 
 
 @torch.no_grad()

@@ -231,7 +231,7 @@ def _translation_case(translator: Any, inputs: Any, target: int | str | None, po
     config = model.config
     prepared = translator.prepare([_text(inputs, "the source text")])
     src = prepared.ids[0]
-    translation = translator.greedy_target(prepared)[0].tolist()  # [BOS, y_1 … y_n]
+    translation = translator.greedy_target(prepared)[0].tolist()  # [BOS, y_1 … y_n, EOS], as beam 1 translates
     step = 0 if position is None else int(position)
     n = len(translation) - 1
     if not 0 <= step < n:

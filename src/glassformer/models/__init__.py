@@ -11,7 +11,6 @@ from glassformer.models.encoder import (
 )
 from glassformer.models.markov import Evaluation, MarkovChain
 from glassformer.models.outputs import ClassifierOutput, DecoderOutput, EncoderOutput, LMOutput, Seq2SeqOutput
-from glassformer.models.sampling import NextToken, process_logits, sample_next_token
 from glassformer.models.seq2seq import SEQ2SEQ_PRESETS, Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.models.vit import VIT_PRESETS, VisionTransformer, ViTConfig
 
@@ -31,7 +30,6 @@ __all__ = [
     "Evaluation",
     "LMOutput",
     "MarkovChain",
-    "NextToken",
     "Seq2SeqConfig",
     "Seq2SeqOutput",
     "Seq2SeqTransformer",
@@ -39,7 +37,5 @@ __all__ = [
     "ViTConfig",
     "VisionTransformer",
     "mean_pool",
-    "process_logits",
-    "sample_next_token",
     "shift_right",
 ]

@@ -11,14 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer.errors import ConfigError
 from glassformer.models.outputs import LMOutput, returns_intermediates
-from glassformer.models.sampling import sample_next_token
 from glassformer.nn import (
     ACTIVATIONS,
     Encoder,
@@ -196,46 +194,3 @@ class DecoderLM(nn.Module):
             hidden_states=out.hidden_states,
             attentions=out.attentions,
         )
-
-    @torch.no_grad()
-    def generate(
-        self,
-        input_ids: Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        greedy: bool = False,
-        generator: torch.Generator | None = None,
-        eos_token_id: int | None = None,
-    ) -> Tensor:
-        """Continue ``input_ids`` ``(B, T)`` by up to ``max_new_tokens`` tokens → ``(B, T + new)``.
-
-        The prompt is run once to fill the cache; each later step feeds only the newest token.
-        Rows that produced ``eos_token_id`` keep emitting it; generation stops once all have.
-        Call ``model.eval()`` first unless you want dropout while sampling.
-        """
-        _, t = input_ids.shape
-        if t == 0:
-            raise ValueError("generate needs a prompt of at least one token")
-        if t + max_new_tokens - 1 > self.config.max_position:
-            raise ValueError(
-                f"prompt of {t} tokens plus {max_new_tokens} new ones does not fit in "
-                f"max_position={self.config.max_position}"
-            )
-        cache = self.new_cache()
-        logits = self(input_ids, cache=cache).logits[:, -1]  # (B, V)
-        tokens = [input_ids]
-        finished = torch.zeros(input_ids.shape[0], 1, dtype=torch.bool, device=input_ids.device)
-        for step in range(max_new_tokens):
-            next_id = sample_next_token(
-                logits, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, generator=generator
-            ).ids  # (B, 1)
-            if eos_token_id is not None:
-                next_id = next_id.masked_fill(finished, eos_token_id)
-                finished |= next_id == eos_token_id
-            tokens.append(next_id)
-            if step == max_new_tokens - 1 or bool(finished.all()):
-                break
-            logits = self(next_id, cache=cache).logits[:, -1]
-        return torch.cat(tokens, dim=1)

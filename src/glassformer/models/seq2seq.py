@@ -17,7 +17,6 @@ from torch import Tensor, nn
 from glassformer._config import check_choice, check_positive, check_probabilities, check_range, check_types
 from glassformer.errors import ConfigError
 from glassformer.models.outputs import DecoderOutput, EncoderOutput, Seq2SeqOutput, returns_intermediates
-from glassformer.models.sampling import sample_next_token
 from glassformer.nn import (
     ACTIVATIONS,
     Decoder,
@@ -240,35 +239,3 @@ class Seq2SeqTransformer(nn.Module):
             decoder_attentions=dec.attentions,
             cross_attentions=dec.cross_attentions,
         )
-
-    @torch.no_grad()
-    def greedy_decode(
-        self,
-        src_ids: Tensor,
-        max_len: int,
-        bos_id: int | None = None,
-        eos_id: int | None = None,
-        src_attention_mask: Tensor | None = None,
-    ) -> Tensor:
-        """Translate greedily: ``(B, S)`` source → ``(B, 1 + n)`` target ids starting with BOS, ``n <= max_len``.
-
-        The source is encoded once; each step feeds only the newest target token through the
-        cache. Rows that emitted EOS are padded with ``pad_token_id``; decoding stops when all have.
-        """
-        bos_id = self.config.bos_token_id if bos_id is None else bos_id
-        eos_id = self.config.eos_token_id if eos_id is None else eos_id
-        memory = self.encode(src_ids, src_attention_mask).last_hidden_state  # (B, S, D)
-        cache = self.new_cache()
-        tokens = src_ids.new_full((src_ids.shape[0], 1), bos_id)  # (B, 1)
-        finished = torch.zeros_like(tokens, dtype=torch.bool)
-        next_input = tokens
-        for _ in range(max_len):
-            logits = self.decode(next_input, memory, src_attention_mask, cache=cache).logits[:, -1]  # (B, V)
-            next_id = sample_next_token(logits, greedy=True).ids  # (B, 1)
-            next_id = next_id.masked_fill(finished, self.config.pad_token_id)
-            tokens = torch.cat([tokens, next_id], dim=1)
-            finished |= next_id == eos_id
-            if bool(finished.all()):
-                break
-            next_input = next_id
-        return tokens

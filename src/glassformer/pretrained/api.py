@@ -39,9 +39,6 @@ FAMILIES: dict[str, ModuleType] = {"bert": bert, "gpt2": gpt2, "marian": marian,
 # The family a glassformer model class belongs to (the Hugging Face one it exports to, where there is one).
 FAMILY_OF_CLASS = {"TransformerEncoderModel": "bert", "EncoderClassifier": "bert", "DecoderLM": "gpt2",
                    "VisionTransformer": "vit", "Seq2SeqTransformer": "marian", "MarkovChain": "markov"}
-# The glassformer task whose predictor runs a model of this class (pipeline(), predict, the studio).
-TASK_OF_CLASS = {"EncoderClassifier": "sentiment", "DecoderLM": "lm", "VisionTransformer": "vit",
-                 "Seq2SeqTransformer": "translate"}
 
 
 @dataclass
@@ -55,7 +52,7 @@ class Pretrained:
     hf_config: dict  # a Hugging Face checkpoint's config.json; {} for a glassformer saved model
     sentence: SentenceConfig | None = None  # encoders only: how to make sentence embeddings
     label_names: list[str] | None = None  # classifiers: the name of each class, in logit order
-    task: str | None = None  # the glassformer task whose predictor uses this model ("sentiment", "lm", ...)
+    task: str | None = None  # the task a saved model records; None for a checkpoint (glassformer.tasks.task_of decides)
     extra: dict[str, Any] = field(default_factory=dict)  # a saved model's task settings (max_length, preset ...)
     sentence_modules: bool = False  # the directory holds sentence-transformers modules (modules.json)
 
@@ -82,7 +79,7 @@ def load_model(path_or_name: str | os.PathLike) -> nn.Module:
 
 def from_pretrained(
     path_or_name: str | os.PathLike, *, precision: str = "fp32", fast: bool = True, tokenizer: bool = True,
-    verify: bool = True,
+    verify: bool = True, device: str | torch.device = "cpu",
 ) -> Pretrained:
     """Load a glassformer saved model, a Hugging Face–format checkpoint, a known name (``"minilm"``) or a Hub id.
 
@@ -91,16 +88,17 @@ def from_pretrained(
     it natively, else fp32); see :mod:`glassformer.precision`.
     ``fast=True`` switches the attention and feed-forward layers to fused CPU inference kernels
     (:func:`~glassformer.nn.kernels.set_fast_path`); classes, parameters, names and results stay the same.
-    ``verify`` checks a saved model's files against their manifest's sha256 digests.
+    ``verify`` checks a saved model's files against their manifest's sha256 digests. The model is put on
+    ``device`` before its precision is decided. Every task's ``Predictor.load`` comes through here.
     """
     directory = resolve(path_or_name)
     if artifact_kind(directory) == "model":
-        loaded = _from_saved(directory, tokenizer, verify)
+        loaded = _from_saved(directory, tokenizer, verify, device)
     else:
         loaded = _from_hf(directory, tokenizer)
     model = loaded.model
     if isinstance(model, nn.Module):
-        model.eval()
+        model.to(device).eval()
         family = FAMILIES.get(loaded.family)
         prepare_for_inference(model, precision, skip=family.INT8_SKIP if family else ())
         if fast:
@@ -137,16 +135,15 @@ def _from_hf(directory: Path, tokenizer: bool) -> Pretrained:
         hf_config=config,
         sentence=sentence,
         label_names=labels,
-        task=TASK_OF_CLASS.get(name),
         sentence_modules=(directory / "modules.json").is_file(),
     )
 
 
-def _from_saved(directory: Path, tokenizer: bool, verify: bool) -> Pretrained:
-    """A glassformer saved-model directory, through the same loader as ``glassformer predict``."""
+def _from_saved(directory: Path, tokenizer: bool, verify: bool, device: str | torch.device) -> Pretrained:
+    """A glassformer saved-model directory, read by :func:`~glassformer.training.saved.load_saved`."""
     from glassformer.training.saved import load_saved
 
-    saved = load_saved(directory, load_tokenizer=tokenizer, verify=verify)
+    saved = load_saved(directory, load_tokenizer=tokenizer, verify=verify, device=device)
     name = type(saved.model).__name__
     sentence = SentenceConfig(max_seq_length=saved.model.config.max_position) \
         if name == "TransformerEncoderModel" else None

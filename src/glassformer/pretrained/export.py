@@ -79,7 +79,9 @@ def _to_hf(loaded: Pretrained, tmp: Path | None, sentence: SentenceConfig | None
     if (loaded.extra.get("preset") or {}).get("mirror_average"):
         notes.append("glassformer averages each image's probabilities with its mirror image's (this preset's "
                      "mirror_average); transformers scores the image as given, so a few predictions can differ")
-    if loaded.task == "lm" and "<|endoftext|>" in getattr(loaded.tokenizer, "special_tokens", {}):
+    # A language model glassformer trained read <|endoftext|> before every work.
+    if loaded.saved and type(loaded.model).__name__ == "DecoderLM" \
+            and "<|endoftext|>" in getattr(loaded.tokenizer, "special_tokens", {}):
         notes.append("glassformer's generator starts every text with <|endoftext|> (as in training); put it "
                      "before the prompt for transformers' generate to continue the same way")
     if tmp is None:

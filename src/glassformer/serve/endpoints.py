@@ -13,8 +13,8 @@ sentence encoder    ``POST /embed``      ``{"embeddings": [[...], ...]}`` (``gla
 
 Every body is a JSON object with ``"text"`` (one input) or ``"texts"`` (a list); images come as
 ``"image"``/``"images"``: base64 PNG or JPEG, or ``{"file": NAME, "data": BASE64}``. The model is loaded
-by the task's own ``Predictor.load`` (as the CLI loads it), so the server asks the predictor for its
-inputs and never rebuilds them.
+on the road every ``Predictor.load`` takes (``from_pretrained``, then the task's ``from_loaded``, as the CLI
+loads it), so the server asks the predictor for its inputs and never rebuilds them.
 """
 
 from __future__ import annotations
@@ -255,22 +255,17 @@ def generate_endpoint(generator: Any) -> Endpoint:
 # --- loading -------------------------------------------------------------------------------------
 
 def load_endpoint(model: str | os.PathLike, *, precision: str = "auto", verify: bool = True) -> Endpoint:
-    """The endpoint for whatever `model` holds: a saved model through its task's ``Predictor.load`` (as the CLI
-    loads it), a Hugging Face checkpoint with a task head, or an encoder (``minilm``, a sentence-transformers
+    """The endpoint for whatever `model` holds: a saved model or a Hugging Face checkpoint with a task head through
+    its task's predictor (loaded as ``Predictor.load`` loads it), or an encoder (``minilm``, a sentence-transformers
     export) for embeddings."""
-    from glassformer._files import artifact_kind
-    from glassformer.tasks.pipeline import checkpoint_predictor, load_predictor
-    from glassformer.training.saved import read_config
-
-    if os.path.isdir(model) and artifact_kind(model) == "model":
-        if read_config(model).get("task") is not None:
-            return endpoint_for(load_predictor(model, verify=verify, precision=precision))
     from glassformer.pretrained import SentenceEncoder, from_pretrained
+    from glassformer.tasks import task_of
+    from glassformer.tasks.pipeline import loaded_predictor
 
     loaded = from_pretrained(model, precision=precision, verify=verify)
-    if loaded.task is None and loaded.sentence is not None and loaded.tokenizer is not None:
+    if task_of(loaded) is None and loaded.sentence is not None and loaded.tokenizer is not None:
         return embed_endpoint(SentenceEncoder(loaded.model, loaded.tokenizer, loaded.sentence))
-    return endpoint_for(checkpoint_predictor(loaded))
+    return endpoint_for(loaded_predictor(loaded))
 
 
 def endpoint_for(predictor: Any) -> Endpoint:

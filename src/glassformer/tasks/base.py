@@ -11,7 +11,7 @@ A task is one module in :mod:`glassformer.tasks`, registered by name in ``glassf
 ``default_out_dir(preset)``        where ``train`` saves when no directory is given
 ``train(preset, out, **kw)``       train, score, save; returns a run with ``json()`` and ``report()``
 ``evaluate(directory, ...)``       score a saved model; returns a JSON-ready dict
-``Predictor``                      a class with ``load(directory)``; calling it on inputs gives dicts
+``Predictor``                      the :class:`Predictor` contract; calling it on inputs gives dicts
 ``TRAIN_OPTIONS``                  train keywords that are not preset fields (:class:`Option`)
 ``EVAL_OPTIONS``                   evaluate keywords beyond ``split`` and ``data``
 =================================  =================================================================
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
 from glassformer._config import check_choice, check_positive, check_range
-from glassformer.errors import ConfigError
+from glassformer.errors import ConfigError, WrongModelError
 
 TRAINING_PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -164,7 +164,8 @@ class Predictor(Protocol):
 
     @classmethod
     def load(cls, directory: Any, device: Any = "cpu", verify: bool = True, precision: str = "fp32") -> "Predictor":
-        """The predictor of a saved model directory, in `precision` (see :mod:`glassformer.precision`)."""
+        """The predictor of a model directory, in `precision` (see :mod:`glassformer.precision`): the one loading
+        road, ``from_loaded(load_pretrained(directory, TASK, ...))``."""
 
     @classmethod
     def from_loaded(cls, loaded: Any) -> "Predictor":
@@ -186,3 +187,44 @@ PREDICTOR_METHODS = ("load", "from_loaded", "prepare", "__call__", "format")
 def is_checkpoint(loaded: Any) -> bool:
     """Whether `loaded` came from a Hugging Face checkpoint (read as its library reads it), not a glassformer save."""
     return not getattr(loaded, "saved", True)
+
+
+def require_tokenizer(loaded: Any) -> Any:
+    """A loaded text model's tokenizer; a WrongModelError when the directory brought none."""
+    if loaded.tokenizer is None:
+        raise WrongModelError(f"{getattr(loaded, 'path', None) or 'the model'} has no tokenizer files (a saved "
+                              f"tokenizer, or tokenizer.json, vocab.txt or vocab.json + merges.txt), so it cannot read text")
+    return loaded.tokenizer
+
+
+def load_pretrained(directory: Any, task: str | None = None, *, device: Any = "cpu", verify: bool = True,
+                    precision: str = "fp32") -> Any:
+    """:func:`~glassformer.pretrained.from_pretrained` of `directory`, refused unless `task`'s predictor (any task's,
+    for None) runs it.
+
+    Every ``Predictor.load`` and ``load_predictor()`` (so ``pipeline()``, the CLI, the server and the studio)
+    come this way, so a model is read, put on `device` and given its precision and kernels in one place.
+    """
+    from glassformer.pretrained.api import from_pretrained
+
+    loaded = from_pretrained(directory, precision=precision, verify=verify, device=device)
+    check_task(loaded, task, directory)
+    return loaded
+
+
+def check_task(loaded: Any, task: str | None, where: Any) -> str:
+    """The task whose predictor runs `loaded` (:func:`glassformer.tasks.task_of`); a WrongModelError unless it is
+    `task` (any task, for None)."""
+    from glassformer.tasks import TASKS, task_of
+
+    found = task_of(loaded)
+    if found is not None and task in (None, found):
+        return found
+    if found is not None:
+        raise WrongModelError(f"{where} holds a model for task {found!r}, not {task!r}")
+    kind = type(loaded.model).__name__
+    if is_checkpoint(loaded):
+        raise WrongModelError(f"{where} holds a {loaded.family} {kind}, which the {task or 'any'} task cannot use "
+                              f"(it has no task head; feature-extraction reads its token vectors)")
+    raise WrongModelError(f"{where} holds a {kind} that records no task; glassformer's tasks are "
+                          f"{', '.join(sorted(TASKS))}")

@@ -46,7 +46,7 @@ from glassformer._torch import evaluating
 from glassformer.data import cache_dir, lmtext
 from glassformer.data.corpora import PlaySplit, load_shakespeare
 from glassformer.data.lmtext import TextCorpus
-from glassformer.errors import ConfigError, UsageError
+from glassformer.errors import ConfigError, UsageError, WrongModelError
 from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
 from glassformer.models.markov import MarkovChain
 from glassformer.precision import prepare_for_inference
@@ -55,7 +55,9 @@ from glassformer.tasks.base import (
     Option,
     TrainingSettings,
     is_checkpoint,
+    load_pretrained,
     pick_preset,
+    require_tokenizer,
     resolve_preset,
     setting,
 )
@@ -887,18 +889,16 @@ class TextGenerator:
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
              precision: str = "fp32") -> "TextGenerator":
-        """Reload a directory written by :func:`train_transformer`."""
-        saved = load_lm(directory, verify=verify)
-        if not isinstance(saved.model, DecoderLM):
-            raise ValueError(f"{directory} holds a {type(saved.model).__name__}; generating text needs a transformer "
-                             f"(a DecoderLM), trained with `glassformer train lm --model transformer`")
-        prepare_for_inference(saved.model.to(device), precision)
-        return cls.from_loaded(saved)
+        """The generator of a directory written by :func:`train_transformer` (or a GPT-2 checkpoint)."""
+        return cls.from_loaded(load_pretrained(directory, TASK, device=device, verify=verify, precision=precision))
 
     @classmethod
     def from_loaded(cls, loaded: Any) -> "TextGenerator":
         """The generator of a model in memory; only a glassformer-trained one starts prompts with ``<|endoftext|>``."""
-        return cls(loaded.model, loaded.tokenizer, loaded.extra, start_token=not is_checkpoint(loaded))
+        if not isinstance(loaded.model, DecoderLM):
+            raise WrongModelError(f"{loaded.path} holds a {type(loaded.model).__name__}; generating text needs a "
+                                  f"transformer (a DecoderLM), trained with `glassformer train lm --model transformer`")
+        return cls(loaded.model, require_tokenizer(loaded), loaded.extra, start_token=not is_checkpoint(loaded))
 
     @property
     def end_token_id(self) -> int | None:

@@ -28,8 +28,8 @@ from typing import Any, Sequence
 import torch
 
 from glassformer.errors import UsageError, WrongModelError
-from glassformer.tasks import TASKS, get_task
-from glassformer.tasks.base import ModelInputs
+from glassformer.tasks import MODEL_TASKS, TASKS, get_task
+from glassformer.tasks.base import ModelInputs, check_task, load_pretrained
 
 # Hugging Face's task names → the glassformer task whose predictor answers them (None: the encoder itself).
 HF_TASKS: dict[str, str | None] = {"text-classification": "sentiment", "sentiment-analysis": "sentiment",
@@ -39,48 +39,28 @@ HF_TASKS: dict[str, str | None] = {"text-classification": "sentiment", "sentimen
 _DEFAULT = object()  # "top_k was not given", which transformers answers differently from top_k=None
 
 
-def _is_saved(model: str | os.PathLike) -> bool:
-    from glassformer._files import artifact_kind
-
-    return Path(model).is_dir() and artifact_kind(model) == "model"
-
-
 def load_predictor(model: str | os.PathLike, task: str | None = None, **load_kwargs: Any) -> Any:
     """The glassformer predictor of `task` for `model`: a saved model directory or a Hugging Face checkpoint.
 
-    Without `task`, the one the directory records (saved models) or its head implies (checkpoints).
-    `load_kwargs` go to the predictor's ``load`` (``verify``, ``device``).
+    Without `task`, the one the directory records (saved models) or its head implies (checkpoints). The
+    road is every predictor's: :func:`~glassformer.tasks.base.load_pretrained`, then the task's
+    ``Predictor.from_loaded``. `load_kwargs` go to the loader (``verify``, ``device``, ``precision``).
     """
-    if _is_saved(model):
-        from glassformer.training.saved import read_config
-
-        task = task or read_config(model).get("task")
-        if task is None:
-            raise WrongModelError(f"{model} records no task; pass one of {', '.join(sorted(TASKS))}")
-        return get_task(task).Predictor.load(model, **load_kwargs)
-    from glassformer.pretrained import KNOWN, from_pretrained
+    from glassformer.pretrained import KNOWN
     from glassformer.training.saved import ModelNotFoundError
 
-    if not Path(model).is_dir() and str(model) not in KNOWN:
-        raise ModelNotFoundError(f"{model} is not a directory{'' if Path(model).exists() else ' (nothing is there)'}; "
+    path = Path(model)
+    if not path.is_dir() and str(model) not in KNOWN:
+        raise ModelNotFoundError(f"{model} is not a directory{'' if path.exists() else ' (nothing is there)'}; "
                                  f"expected a saved glassformer model or a Hugging Face checkpoint directory")
-    loaded = from_pretrained(model, verify=load_kwargs.get("verify", True),
-                             precision=load_kwargs.get("precision", "fp32"))
-    return checkpoint_predictor(loaded, task)
+    if task is not None:
+        return get_task(task).Predictor.load(model, **load_kwargs)
+    return loaded_predictor(load_pretrained(model, **load_kwargs))
 
 
-def checkpoint_predictor(loaded: Any, task: str | None = None) -> Any:
-    """The glassformer predictor of `task` (default: the one its head implies) for a loaded Hugging Face checkpoint."""
-    model = loaded.path
-    kind = type(loaded.model).__name__
-    if loaded.task is None or (task is not None and task != loaded.task):
-        raise WrongModelError(f"{model} holds a {loaded.family} {kind}, which the {task or 'any'} task cannot use"
-                              + (f"; it serves the {loaded.task} task" if loaded.task else
-                                 " (it has no task head; feature-extraction reads its token vectors)"))
-    if loaded.task in ("sentiment", "lm", "translate") and loaded.tokenizer is None:
-        raise WrongModelError(f"{model} has no tokenizer files (tokenizer.json, vocab.txt or vocab.json + "
-                              f"merges.txt), so it cannot read text")
-    return get_task(loaded.task).Predictor.from_loaded(loaded)
+def loaded_predictor(loaded: Any, task: str | None = None) -> Any:
+    """The predictor of `task` (default: the one the model serves) for a model already loaded (``from_pretrained``)."""
+    return get_task(check_task(loaded, task, loaded.path)).Predictor.from_loaded(loaded)
 
 
 @dataclass
@@ -101,8 +81,6 @@ def predictor_for(model: Any, tokenizer: Any = None, label_names: Sequence[str] 
 
     A task's predictor is returned as it is.
     """
-    from glassformer.pretrained.api import TASK_OF_CLASS
-
     if hasattr(model, "prepare"):
         return model
     kind = type(model).__name__
@@ -110,13 +88,13 @@ def predictor_for(model: Any, tokenizer: Any = None, label_names: Sequence[str] 
         if tokenizer is None:
             raise UsageError("reading text with a bare encoder needs its tokenizer")
         return FeatureExtractionPipeline(model, tokenizer, model.config.max_position)
-    if kind not in TASK_OF_CLASS:
+    if kind not in MODEL_TASKS:
         raise WrongModelError(f"no task reads a {kind}; expected a sentiment classifier, ViT, translator or "
                               f"language model")
     if tokenizer is None and kind != "VisionTransformer":
         raise UsageError(f"reading text with a bare {kind} needs its tokenizer")
     loaded = InMemory(model, tokenizer, list(label_names) if label_names else None)
-    return get_task(TASK_OF_CLASS[kind]).Predictor.from_loaded(loaded)
+    return get_task(MODEL_TASKS[kind]).Predictor.from_loaded(loaded)
 
 
 def load_reader(model: str | os.PathLike) -> Any:
@@ -126,11 +104,10 @@ def load_reader(model: str | os.PathLike) -> Any:
     read by the predictor of its model class), or feature extraction for a bare encoder such as ``minilm``.
     """
     from glassformer.pretrained import from_pretrained
-    from glassformer.pretrained.api import TASK_OF_CLASS
 
     loaded = from_pretrained(model)
     kind = type(loaded.model).__name__
-    task = loaded.task if loaded.task in TASKS else TASK_OF_CLASS.get(kind)
+    task = loaded.task if loaded.saved and loaded.task in TASKS else MODEL_TASKS.get(kind)
     if task is not None:
         return get_task(task).Predictor.from_loaded(loaded)
     if kind != "TransformerEncoderModel" or loaded.tokenizer is None:

@@ -34,19 +34,20 @@ from glassformer._torch import evaluating
 from glassformer.data import PaddingCollator, TextDataset, TextSplit, cache_dir, load_text
 from glassformer.errors import ConfigError
 from glassformer.models.encoder import EncoderClassifier, EncoderConfig
-from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import (
     ModelInputs,
     Option,
     TrainingSettings,
     is_checkpoint,
+    load_pretrained,
+    require_tokenizer,
     setting,
     with_overrides,
 )
 from glassformer.tasks.run import TrainingRun
 from glassformer.tokenizers import Template, special_token_policy
 from glassformer.tokenizers.base import POLICY_HINT
-from glassformer.training import TrainConfig, Trainer, distributed, load_saved
+from glassformer.training import TrainConfig, Trainer, distributed
 from glassformer.training.metrics import classification_scores
 from glassformer.training.schedules import SCHEDULES
 
@@ -383,31 +384,28 @@ class SentimentClassifier:
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
              precision: str = "fp32") -> "SentimentClassifier":
-        """Reload a directory written by `train`, checking that it holds a sentiment model.
+        """The classifier of a directory written by `train` (or a checkpoint with a sequence-classification head).
 
         `precision`: ``fp32``, ``bf16``, ``int8`` or ``auto`` (see :mod:`glassformer.precision`).
         """
-        saved = load_saved(directory, device=device, verify=verify)
-        if saved.task != TASK:
-            raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
-        if saved.tokenizer is None or not saved.label_names:
-            raise ValueError(f"{directory} lacks the tokenizer or the label names a sentiment model needs")
-        prepare_for_inference(saved.model, precision)
-        return cls.from_loaded(saved)
+        return cls.from_loaded(load_pretrained(directory, TASK, device=device, verify=verify, precision=precision))
 
     @classmethod
     def from_loaded(cls, loaded: Any) -> "SentimentClassifier":
         """The classifier of a model in memory: a saved model reads its recorded ``max_length`` tokens, a
         checkpoint its ``tokenizer_config.json``'s ``model_max_length`` (both at most the model's positions)."""
+        tokenizer = require_tokenizer(loaded)
         limit = loaded.model.config.max_position
         if is_checkpoint(loaded):
             from glassformer.pretrained.hf_tokenizer import model_max_length
 
             limit = model_max_length(loaded.path, limit) if loaded.path is not None else limit
+        elif not loaded.label_names:
+            raise ValueError(f"{loaded.path} lacks the label names a sentiment model needs")
         else:
             limit = int(loaded.extra.get("max_length") or limit)
         labels = loaded.label_names or [f"LABEL_{i}" for i in range(loaded.model.config.num_labels)]
-        return cls(loaded.model, with_cls_template(loaded.tokenizer), labels, limit, loaded.extra)
+        return cls(loaded.model, with_cls_template(tokenizer), labels, limit, loaded.extra)
 
     def prepare(self, texts: str | Sequence[str], *, special_tokens: str = "raise") -> ModelInputs:
         """``[CLS] pieces… [SEP]`` of each text, cut to ``max_length``, padded into one batch with its attention mask.

@@ -82,21 +82,22 @@ from glassformer.data.dictionary import (
 )
 from glassformer.data.parallel import Columns, load_parallel, read_pairs
 from glassformer.errors import UsageError
-from glassformer.inference.generate import Hypothesis, beam_search, greedy_search
+from glassformer.inference.generate import Hypothesis, beam_search, greedy_search, target_ids
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
-from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import (
     ModelInputs,
     Option,
     TrainingSettings,
     is_checkpoint,
+    load_pretrained,
     pick_preset,
+    require_tokenizer,
     setting,
 )
 from glassformer.tasks.run import TrainingRun
 from glassformer.tokenizers import special_token_policy
 from glassformer.tokenizers.base import POLICY_HINT
-from glassformer.training import TrainConfig, Trainer, distributed, load_saved
+from glassformer.training import TrainConfig, Trainer, distributed
 
 TASK = "translate"
 DESCRIPTION = ("encoder–decoder translation: German→English on the Ding dictionary sentences, or your own pairs "
@@ -733,19 +734,14 @@ class Translator:
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
              precision: str = "fp32") -> "Translator":
-        """Reload a directory written by `train`, checking that it holds a translation model."""
-        saved = load_saved(directory, device=device, verify=verify)
-        if saved.task != TASK:
-            raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
-        if saved.tokenizer is None:
-            raise ValueError(f"{directory} lacks the tokenizer a translation model needs")
-        prepare_for_inference(saved.model, precision)
-        return cls.from_loaded(saved, directory)
+        """The translator of a directory written by `train` (or a MarianMT checkpoint)."""
+        return cls.from_loaded(load_pretrained(directory, TASK, device=device, verify=verify, precision=precision))
 
     @classmethod
-    def from_loaded(cls, loaded: Any, where: str | Path = "the model") -> "Translator":
+    def from_loaded(cls, loaded: Any) -> "Translator":
         """The translator of a model in memory: a saved model with its preset's beam, alpha and dictionary hints,
         a checkpoint with its ``tokenizer_config.json``'s ``model_max_length``."""
+        require_tokenizer(loaded)
         if is_checkpoint(loaded):
             from glassformer.pretrained.hf_tokenizer import model_max_length
 
@@ -757,7 +753,7 @@ class Translator:
         hints = None
         if int(preset.get("hints", 0)):
             if extra.get("data", "de-en") != "de-en":
-                raise ValueError(f"{where} reads dictionary hints from {extra.get('data')!r} data, which is not "
+                raise ValueError(f"{loaded.path} reads dictionary hints from {extra.get('data')!r} data, which is not "
                                  f"stored with the model; only de-en models with hints can be reloaded")
             corpus = load_de_en(seed=int(extra.get("seed", 0)), quiet=True)
             hints = SourceHints(corpus, int(preset["hints"]), int(preset.get("hint_max_count", 100)))
@@ -816,11 +812,11 @@ class Translator:
         return min(int(1.5 * source_length) + 10, self.model.config.max_position)
 
     def greedy_target(self, inputs: ModelInputs) -> torch.Tensor:
-        """``(B, 1 + n)``: BOS and the greedy translation of prepared sources (what explanations read along)."""
-        src = inputs.tensors["src_ids"]
-        with torch.no_grad():
-            return self.model.greedy_decode(src, self.decode_steps(src.shape[1]),
-                                            src_attention_mask=inputs.tensors["src_attention_mask"])
+        """``(B, 2 + n)``: ``[BOS, y_1 … y_n, EOS]``, the greedy translation of prepared sources as
+        :meth:`translate` with ``beam_size=1`` finds it (the same search and limit), which explanations read along."""
+        src, mask = inputs.tensors["src_ids"], inputs.tensors["src_attention_mask"]
+        return target_ids(self.model, greedy_search(self.model, src, mask, max_len=self.decode_steps(src.shape[1]),
+                                                    alpha=self.alpha))
 
     def translate(self, texts: Sequence[str], *, beam_size: int | None = None, alpha: float | None = None,
                   batch_size: int = 64, special_tokens: str = "text") -> list[str]:

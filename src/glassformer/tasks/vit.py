@@ -44,17 +44,17 @@ from glassformer.data.corpora import ImageDataset, load_fashion_mnist
 from glassformer.data.images import LabelledImages, load_images, read_image, read_labelled
 from glassformer.errors import ConfigError, UsageError
 from glassformer.models.vit import VisionTransformer, ViTConfig
-from glassformer.precision import prepare_for_inference
 from glassformer.tasks.base import (
     ModelInputs,
     Option,
     TrainingSettings,
     is_checkpoint,
+    load_pretrained,
     pick_preset,
     setting,
 )
 from glassformer.tasks.run import TrainingRun
-from glassformer.training import TrainConfig, Trainer, distributed, load_saved
+from glassformer.training import TrainConfig, Trainer, distributed
 from glassformer.training.metrics import classification_scores
 
 TASK = "vit"
@@ -538,18 +538,14 @@ class ImageClassifier:
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu", verify: bool = True,
              precision: str = "fp32") -> "ImageClassifier":
-        """Reload a directory written by `train`, checking that it holds a ViT image classifier."""
-        saved = load_saved(directory, device=device, verify=verify)
-        if saved.task != TASK:
-            raise ValueError(f"{directory} holds a model for task {saved.task!r}, not {TASK!r}")
-        if not saved.label_names:
-            raise ValueError(f"{directory} lacks the label names an image classifier needs")
-        prepare_for_inference(saved.model, precision)
-        return cls.from_loaded(saved)
+        """The classifier of a directory written by `train` (or a checkpoint with an image-classification head)."""
+        return cls.from_loaded(load_pretrained(directory, TASK, device=device, verify=verify, precision=precision))
 
     @classmethod
     def from_loaded(cls, loaded: Any) -> "ImageClassifier":
         """The classifier of a model in memory: a checkpoint reads pixels as its ``preprocessor_config.json`` says."""
+        if not is_checkpoint(loaded) and not loaded.label_names:
+            raise ValueError(f"{loaded.path} lacks the label names an image classifier needs")
         labels = loaded.label_names or [f"LABEL_{i}" for i in range(loaded.model.config.num_classes)]
         if is_checkpoint(loaded) and loaded.path is not None:
             path = Path(loaded.path) / "preprocessor_config.json"

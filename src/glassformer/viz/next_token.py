@@ -2,7 +2,7 @@
 
 From one row of next-token logits z (``GenerationStep.logits``), :func:`next_token_distribution`
 gives p = softmax(z) and the distribution a draw would use after
-:func:`~glassformer.models.sampling.process_logits` (the same cuts as Hugging Face's temperature,
+:func:`~glassformer.inference.sampling.process_logits` (the same cuts as Hugging Face's temperature,
 top-k and top-p logits processors), and says for each token which cut removed it. Nothing here
 runs the model, so a slider can redraw the bars for other settings from the cached logits.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from glassformer.models.sampling import process_logits
+from glassformer.inference.sampling import process_logits
 
 KEPT, CUT_TOP_K, CUT_TOP_P, NOT_GREEDY = "", "top-k", "top-p", "greedy"
 

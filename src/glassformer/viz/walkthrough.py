@@ -26,9 +26,9 @@ from torch import Tensor
 
 from glassformer._torch import evaluating
 from glassformer.inference.generate import greedy_search
+from glassformer.inference.sampling import sample_next_token
 from glassformer.models.decoder_lm import DecoderLM
 from glassformer.models.encoder import EncoderClassifier
-from glassformer.models.sampling import sample_next_token
 from glassformer.models.seq2seq import Seq2SeqTransformer
 from glassformer.models.vit import VisionTransformer
 from glassformer.nn.embeddings import image_to_patches
@@ -174,7 +174,7 @@ def lm_walkthrough(model: DecoderLM, tokenizer: Any, ids: Sequence[int], *, laye
                    seed: int = 0) -> LMWalkthrough:
     """Run `model` once on `ids` (at most ``max_position``), reading `layer` and `head`, and draw the next token.
 
-    The draw uses :func:`~glassformer.models.sampling.sample_next_token` with `temperature` (0:
+    The draw uses :func:`~glassformer.inference.sampling.sample_next_token` with `temperature` (0:
     greedy), `top_k` and `top_p` and a generator seeded with `seed`, as generation does.
     """
     if not isinstance(model, DecoderLM):
