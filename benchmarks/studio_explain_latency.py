@@ -80,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from glassformer.data import cache_dir
     from glassformer.studio import default_models
-    from glassformer.studio import explain as panels
-    from glassformer.studio import generate as gen
+    from glassformer.studio.tabs import generate as gen
+    from glassformer.studio.tabs import sentiment as sentiment_tab
+    from glassformer.studio.tabs import translate as translate_tab
+    from glassformer.studio.tabs import vision as vision_tab
     from glassformer.tasks import get_task
 
     models_dir = cache_dir() / "models"
@@ -105,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         text = "A gorgeous, witty, seductive movie."
         heads = iter([["0.0"], ["1.3", "2.0"], ["5.11"], []] * 1000)
         calls: dict[str, Callable[[], Any]] = {
-            "Sentiment: Explain (4 methods + deletion curves)": lambda: panels.explain_sentiment(models, text),
-            "Sentiment: tick a head (ablate)": lambda: panels.ablate_sentiment(models, text, next(heads)),
-            "Translate: Explain this step": lambda: panels.explain_translation(models, "Ich habe keine Zeit.", 0),
-            "Vision: Explain": lambda: panels.explain_vision(models, 0),
+            "Sentiment: Explain (4 methods + deletion curves)": lambda: sentiment_tab.explain(models, text),
+            "Sentiment: tick a head (ablate)": lambda: sentiment_tab.ablate(models, text, next(heads)),
+            "Translate: Explain this step": lambda: translate_tab.explain_step(models, "Ich habe keine Zeit.", 0),
+            "Vision: Explain": lambda: vision_tab.explain(models, 0),
             "Generate: logit lens (step slider)": lambda: gen.logit_lens_html(models.generate, state,
                                                                               next(steps) % 120 + 1),
         }

@@ -13,7 +13,10 @@
 - one road: nothing outside ``tasks`` builds a model's inputs from text or images (no tokenizer encode,
   normalise or image loading in ``lens``, ``viz``, ``studio``, ``cli`` or ``serve`` beyond a listed, explained few);
   the task predictors' ``prepare`` does;
-- no object's ``__class__`` is reassigned (a learner finds the class they read).
+- no object's ``__class__`` is reassigned (a learner finds the class they read);
+- the studio's tabs keep to their own rooms: no studio module imports another module's private
+  (underscore) name, one decorator (``studio.common.shows_errors``) turns a failed request into its
+  message, and no handler recognises an error by matching its message text.
 """
 
 from __future__ import annotations
@@ -133,8 +136,8 @@ ALLOWED_INPUT_CALLS = {
     ("lens/explain.py", "_token_index"): "the target token the user named, not an input",
     ("lens/logit_lens.py", "_token_id"): "the token whose rank the user follows, not an input",
     ("studio/baseline.py", "_run"): "the Markov baseline's training text",
-    ("studio/handlers.py", "reference_tokens"): "the Tokenizer tab shows GPT-2's and BERT's pieces",
-    ("studio/handlers.py", "_uploaded_image"): "the upload as the picture shown; the classifier prepares its pixels",
+    ("studio/tabs/tokenizer.py", "reference_tokens"): "the Tokenizer tab shows GPT-2's and BERT's pieces",
+    ("studio/common.py", "uploaded_image"): "the upload as the picture shown; the classifier prepares its pixels",
     ("cli/commands.py", "_tokenize"): "`glassformer tokenize` prints the ids",
     ("cli/commands.py", "_embed"): "the sentence encoder's own encode (texts to vectors)",
     ("serve/endpoints.py", "image_endpoint"): "the upload's bytes to the picture, as classify-image reads a file",
@@ -204,3 +207,35 @@ def _check_predictors(tasks: dict[str, str]) -> None:
         assert "precision" in inspect.signature(predictor.load).parameters, task
         for name in ("load", "from_loaded"):
             assert isinstance(inspect.getattr_static(predictor, name), classmethod), f"{task}: {name}"
+
+
+def _studio_offences(path: Path) -> list[str]:
+    """A studio file's private imports, error-message boxes built in its own ``except Exception``, and message matching."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = [f"line {node.lineno} imports {alias.name} from {node.module}" for node in ast.walk(tree)
+             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("glassformer")
+             for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")]
+    for handler in [n for n in ast.walk(tree) if isinstance(n, ast.ExceptHandler)]:
+        inside = [n for statement in handler.body for n in ast.walk(statement)]
+        broad = isinstance(handler.type, ast.Name) and handler.type.id in ("Exception", "BaseException")
+        if broad and any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "error_html" for n in inside):
+            found.append(f"line {handler.lineno} builds error_html in its own except (use shows_errors)")
+        if any(isinstance(n, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in n.ops)
+               and any(isinstance(c, ast.Call) and getattr(c.func, "id", "") == "str" for c in n.comparators)
+               for n in inside):
+            found.append(f"line {handler.lineno} matches an exception's message (catch its type instead)")
+    return found
+
+
+def test_the_studio_tabs_keep_to_their_rooms():
+    offences = [f"{path.relative_to(PACKAGE)}: {offence}" for path in _modules("studio")
+                if path.name != "common.py" for offence in _studio_offences(path)]
+    assert not offences, offences
+
+
+def test_the_studio_rule_would_catch_an_offence(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from glassformer.studio.vision import _image\n"
+                   "def show(x):\n    try:\n        return x()\n    except Exception as exc:\n"
+                   "        if 'too short' in str(exc):\n            raise\n        return error_html(exc)\n")
+    assert len(_studio_offences(bad)) == 3

@@ -29,11 +29,14 @@ from glassformer.lens import (  # noqa: E402
     logit_lens,
     pad_baseline,
 )
-from glassformer.studio import build_app, default_models, generate  # noqa: E402
+from glassformer.studio import build_app, default_models  # noqa: E402
 from glassformer.studio import explain as panels  # noqa: E402
 from glassformer.studio.baseline import MarkovBaseline  # noqa: E402
-from glassformer.studio.common import model_lock  # noqa: E402
-from glassformer.studio.handlers import _test_images  # noqa: E402
+from glassformer.studio.common import fashion_test_images, model_lock  # noqa: E402
+from glassformer.studio.tabs import generate  # noqa: E402
+from glassformer.studio.tabs import sentiment as sentiment_tab  # noqa: E402
+from glassformer.studio.tabs import translate as translate_tab  # noqa: E402
+from glassformer.studio.tabs import vision as vision_tab  # noqa: E402
 from tests.models.helpers import textbook_greedy  # noqa: E402
 
 from .helpers import browser_page, serve, shot  # noqa: E402
@@ -76,13 +79,13 @@ def _check_against_the_lens(page: str, predictor, inputs, prediction, position=N
 def test_sentiment_explain_panel_equals_explain_and_deletion_curve(models):
     classifier = models.sentiment
     text = "A gorgeous, witty, seductive movie."
-    page = panels.explain_sentiment(models, text)
+    page = sentiment_tab.explain(models, text)
     ids = classifier.tokenizer.encode(text, add_special_tokens=True, max_length=classifier.max_length)
     specials = set(classifier.tokenizer.special_tokens.values())
     prediction = TextClassification(classifier.model, ids,
                                     pad_baseline(ids, specials, classifier.model.config.pad_token_id))
     _check_against_the_lens(page, classifier, text, prediction)
-    assert "type a sentence first" in panels.explain_sentiment(models, "   ")
+    assert "type a sentence first" in sentiment_tab.explain(models, "   ")
 
 
 def test_head_grid_equals_the_models_forward_pass_with_the_heads_ablated(models):
@@ -96,12 +99,12 @@ def test_head_grid_equals_the_models_forward_pass_with_the_heads_ablated(models)
         before = classifier.model(ids).logits.softmax(-1)[0]
         with ablated(classifier.model, heads=[(0, 1), (1, 0)]):
             after = classifier.model(ids).logits.softmax(-1)[0]
-    page = panels.ablate_sentiment(models, text, ["1.0", "0.1"])
+    page = sentiment_tab.ablate(models, text, ["1.0", "0.1"])
     rows = re.findall(r'data-before="([^"]+)" data-after="([^"]+)"', page)
     np.testing.assert_allclose([float(b) for b, _ in rows], before.numpy(), atol=1e-6)
     np.testing.assert_allclose([float(a) for _, a in rows], after.numpy(), atol=1e-6)
     assert "layer 0 head 1, layer 1 head 0" in page
-    assert "unchanged" in panels.ablate_sentiment(models, text, [])
+    assert "unchanged" in sentiment_tab.ablate(models, text, [])
 
 
 def test_translate_explain_panel_explains_the_chosen_step(models):
@@ -109,7 +112,7 @@ def test_translate_explain_panel_explains_the_chosen_step(models):
     translator = models.translate.get()
     config, tokenizer = translator.model.config, translator.tokenizer
     text = "der hund sieht die katze."
-    page = panels.explain_translation(models, text, 1)
+    page = translate_tab.explain_step(models, text, 1)
     src = tokenizer.encode_ordinary(text) + [config.eos_token_id]
     with torch.no_grad():
         greedy = textbook_greedy(translator.model, torch.tensor([src]),
@@ -118,15 +121,15 @@ def test_translate_explain_panel_explains_the_chosen_step(models):
     prediction = TranslationStep(translator.model, src, greedy[:2], pad_baseline(src, specials, config.pad_token_id))
     _check_against_the_lens(page, translator, text, prediction, position=1)
     assert 'data-step="1"' in page
-    assert "shorter than that" in panels.explain_translation(models, text, 500)
+    assert "shorter than that" in translate_tab.explain_step(models, text, 500)
 
 
 def test_vision_explain_panel_equals_explain_and_deletion_curve(models):
     from glassformer.tasks.vit import MEAN, STD, normalise
 
     classifier = models.vision.get()
-    images, _, _ = _test_images()
-    page = panels.explain_vision(models, 5)
+    images, _, _ = fashion_test_images()
+    page = vision_tab.explain(models, 5)
     image = images[5]
     prediction = ImageClassification(classifier.model, normalise(torch.as_tensor(image)[None])[0], (0.0 - MEAN) / STD)
     _check_against_the_lens(page, classifier, image, prediction)
@@ -139,13 +142,13 @@ def test_vision_head_grid_equals_the_models_forward_pass_with_the_heads_ablated(
     from glassformer.tasks.vit import normalise
 
     classifier = models.vision.get()
-    images, _, _ = _test_images()
+    images, _, _ = fashion_test_images()
     pixels = normalise(torch.as_tensor(images[2][None]))
     with torch.no_grad():
         before = classifier.model(pixels).logits.softmax(-1)[0]
         with ablated(classifier.model, heads=[(1, 1)]):
             after = classifier.model(pixels).logits.softmax(-1)[0]
-    page = panels.ablate_vision(models, 2, None, ["1.1"])
+    page = vision_tab.ablate(models, 2, None, ["1.1"])
     rows = re.findall(r'data-before="([^"]+)" data-after="([^"]+)"', page)
     np.testing.assert_allclose([float(b) for b, _ in rows], before.numpy(), atol=1e-6)
     np.testing.assert_allclose([float(a) for _, a in rows], after.numpy(), atol=1e-6)
@@ -172,9 +175,9 @@ def test_generate_logit_lens_equals_the_lens_on_the_steps_context(models):
 def test_untrained_models_and_empty_text_say_so(sentiment_dir, tmp_path):
     empty = default_models(sentiment_dir, translate_dir=tmp_path / "t", vision_dir=tmp_path / "v",
                            generate_dir=tmp_path / "g")
-    assert "glassformer train translate" in panels.explain_translation(empty, "der hund.", 0)
-    assert "glassformer train vit" in panels.explain_vision(empty, 0)
-    assert "type a sentence first" in panels.ablate_sentiment(empty, "", ["0.0"])
+    assert "glassformer train translate" in translate_tab.explain_step(empty, "der hund.", 0)
+    assert "glassformer train vit" in vision_tab.explain(empty, 0)
+    assert "type a sentence first" in sentiment_tab.ablate(empty, "", ["0.0"])
 
 
 # --- in a real browser ------------------------------------------------------------------------------

@@ -20,8 +20,11 @@ import torch
 
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio)")
 
-from glassformer.studio import build_app, default_models, generate, handlers  # noqa: E402
+from glassformer.studio import build_app, default_models  # noqa: E402
 from glassformer.studio.baseline import MarkovBaseline  # noqa: E402
+from glassformer.studio.common import fashion_test_images  # noqa: E402
+from glassformer.studio.tabs import generate  # noqa: E402
+from glassformer.studio.tabs import walkthrough as walk_tab  # noqa: E402
 from tests.models.helpers import textbook_greedy  # noqa: E402
 
 from .helpers import browser_page, serve, shot  # noqa: E402
@@ -71,7 +74,7 @@ def _grid_values(grid_html: str) -> np.ndarray:
 def test_lm_walkthrough_panel_shows_the_models_attention_and_masks_the_future(models):
     """Reference: the DecoderLM's forward pass with output_attentions on the same ids."""
     generator = models.generate.get()
-    page = handlers.explain_lm(models, "ROMEO: how now", 1, 1, 0.8, 5, 0.9, 0)
+    page = walk_tab.walk_lm(models, "ROMEO: how now", 1, 1, 0.8, 5, 0.9, 0)
     ids = generate.prompt_ids(generator, "ROMEO: how now")
     with torch.no_grad():
         reference = generator.model(torch.tensor([ids]), output_attentions=True)
@@ -86,14 +89,14 @@ def test_lm_walkthrough_panel_shows_the_models_attention_and_masks_the_future(mo
     shown = _attribute(page, "gf-candidate", "data-p")
     np.testing.assert_allclose(shown[:10], logits.softmax(-1).sort(descending=True).values[:10].numpy(), atol=1e-6)
 
-    long = handlers.explain_lm(models, "x" * 100, 0, 9, 1.0, 0, 1.0, 0)
+    long = walk_tab.walk_lm(models, "x" * 100, 0, 9, 1.0, 0, 1.0, 0)
     assert "last 32 tokens" in long and "heads 0..1; showing head 1" in long
 
 
 def test_translation_walkthrough_panel_steps_through_the_target(models):
     """Reference: greedy decoding without a cache (the textbook loop) and the model's forward pass's cross-attention."""
     translator = models.translate.get()
-    page = handlers.explain_translation(models, "der hund sieht die katze.", 1, 0)
+    page = walk_tab.walk_translation(models, "der hund sieht die katze.", 1, 0)
     tokenizer = translator.tokenizer
     source = tokenizer.encode_ordinary("der hund sieht die katze.") + [tokenizer.special_tokens["</s>"]]
     max_len = len(source) * 3 // 2 + 10
@@ -113,8 +116,8 @@ def test_vision_walkthrough_panel_draws_the_patches_and_cls_attention(models):
     from glassformer.tasks.vit import normalise
 
     classifier = models.vision.get()
-    page = handlers.explain_image(models, 3, 1, 1)
-    images, _, _ = handlers._test_images()
+    page = walk_tab.walk_vision(models, 3, 1, 1)
+    images, _, _ = fashion_test_images()
     with torch.no_grad():
         reference = classifier.model(normalise(torch.as_tensor(images[3][None])), output_attentions=True)
     grid = classifier.model.config.image_size // classifier.model.config.patch_size
@@ -170,9 +173,10 @@ def test_markov_panel_shows_the_chains_prediction_and_both_bits_per_character(mo
     assert "a fixed slice" in page and "1,000 characters" in page
 
 
-def test_untrained_tabs_say_what_to_expect_and_draw_the_loss_curve(tmp_path):
+def test_untrained_tabs_say_what_to_expect_and_draw_theloss_curve(tmp_path):
     """Every figure of the expected quality is in benchmarks/RESULTS.md; the curve has one point per logged step."""
-    from glassformer.studio.app import QUICK_QUALITY, _loss_curve, task_slot
+    from glassformer.studio.controls import loss_curve
+    from glassformer.studio.models import QUICK_QUALITY, task_slot
 
     results = RESULTS.read_text(encoding="utf-8")
     for task, line in QUICK_QUALITY.items():
@@ -190,7 +194,7 @@ def test_untrained_tabs_say_what_to_expect_and_draw_the_loss_curve(tmp_path):
         release.wait(10)
 
     slot.trainer = trainer
-    assert _loss_curve(slot) == ""
+    assert loss_curve(slot) == ""
     slot.start_training()
     try:
         for _ in range(100):
@@ -198,7 +202,7 @@ def test_untrained_tabs_say_what_to_expect_and_draw_the_loss_curve(tmp_path):
                 break
             threading.Event().wait(0.05)
         assert slot.losses() == ([10, 20, 30, 40, 50], [2.0, 1.0, 2.0 / 3, 0.5, 0.4])
-        curve = _loss_curve(slot)
+        curve = loss_curve(slot)
         assert 'data-points="5"' in curve and "0.400" in curve and "<polyline" in curve
     finally:
         release.set()

@@ -17,10 +17,13 @@ import pytest
 
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio)")
 
-from glassformer.studio import build_app, default_models, generate, handlers  # noqa: E402
-from glassformer.studio.app import background_training, task_slot  # noqa: E402
-from glassformer.studio.handlers import StudioModels  # noqa: E402
+from glassformer.studio import build_app, default_models  # noqa: E402
+from glassformer.studio.app import background_training  # noqa: E402
 from glassformer.studio.jobs import ModelSlot  # noqa: E402
+from glassformer.studio.models import StudioModels, task_slot  # noqa: E402
+from glassformer.studio.tabs import generate  # noqa: E402
+from glassformer.studio.tabs import translate as translate_tab  # noqa: E402
+from glassformer.studio.tabs import vision as vision_tab  # noqa: E402
 
 from .helpers import browser_page, serve, shot  # noqa: E402
 
@@ -65,9 +68,9 @@ def test_studio_finds_the_models_the_documented_commands_save(cache, sentiment_d
         assert "is ready" in slot.status() and "not trained yet" not in slot.status()
     assert background_training(models).slots == []  # nothing is missing: nothing trains
 
-    label, _, view = handlers.see(models, 3, None)
+    label, _, view = vision_tab.classify_image(models, 3, None)
     assert label is not None and "gf-overlay" in view
-    english, _, _ = handlers.translate(models, "der hund sieht die katze.", "greedy")
+    english, _, _ = translate_tab.translate(models, "der hund sieht die katze.", "greedy")
     assert isinstance(english, str) and english
     text, _, state, *_ = generate.generate(models.generate, models.markov, "ROMEO:", 5, 0.0, 0, 1.0, 0)
     assert state is not None and len(state.tokens) == 5 and text.startswith("ROMEO:")

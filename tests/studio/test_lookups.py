@@ -15,7 +15,8 @@ import pytest
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio)")
 
 from glassformer.data.corpora import ParallelCorpus  # noqa: E402
-from glassformer.studio import build_app, default_models, lookups  # noqa: E402
+from glassformer.studio import build_app, default_models  # noqa: E402
+from glassformer.studio.tabs import translate as translate_tab  # noqa: E402
 from glassformer.tasks import translate as T  # noqa: E402
 
 from .conftest import _toy_pairs  # noqa: E402
@@ -53,7 +54,7 @@ def _rows(page: str) -> list[list[str]]:
 
 def test_lookups_panel_shows_what_the_task_looks_up(models, baselines) -> None:
     text = "der hund sieht die katze."
-    page = lookups.translation_lookups(models, text)
+    page = translate_tab.lookups(models, text)
     reference = baselines.lookup(text)  # the task's function, called directly
     assert _span(page, "gf-retrieved-english") == reference.retrieved
     assert _span(page, "gf-retrieved-source") == reference.retrieved_source
@@ -67,8 +68,8 @@ def test_lookups_panel_shows_what_the_task_looks_up(models, baselines) -> None:
 
 def test_lookups_panel_explains_when_there_is_nothing_to_look_up(models) -> None:
     # The toy model's data is not de-en, so without the patched baselines there are none.
-    assert "trained on &#x27;toy&#x27; data" in lookups.translation_lookups(models, "der hund.")
-    assert "The text is empty" in lookups.translation_lookups(models, "   ")
+    assert "trained on &#x27;toy&#x27; data" in translate_tab.lookups(models, "der hund.")
+    assert "The text is empty" in translate_tab.lookups(models, "   ")
 
 
 def test_translate_tab_shows_the_lookups_under_the_translation(models) -> None:

@@ -17,9 +17,14 @@ import torch
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio)")
 
 from glassformer.models import VisionTransformer, ViTConfig  # noqa: E402
-from glassformer.studio import default_models, generate, handlers  # noqa: E402
-from glassformer.studio import explain as panels  # noqa: E402
+from glassformer.studio import default_models  # noqa: E402
 from glassformer.studio.baseline import MarkovBaseline  # noqa: E402
+from glassformer.studio.common import fashion_test_images  # noqa: E402
+from glassformer.studio.tabs import generate  # noqa: E402
+from glassformer.studio.tabs import sentiment as sentiment_tab  # noqa: E402
+from glassformer.studio.tabs import translate as translate_tab  # noqa: E402
+from glassformer.studio.tabs import vision as vision_tab  # noqa: E402
+from glassformer.studio.tabs import walkthrough as walk_tab  # noqa: E402
 from glassformer.training import save_model  # noqa: E402
 from tests.pretrained.helpers import lm_dir, sentiment_dir, translate_dir  # noqa: E402
 
@@ -55,11 +60,11 @@ def test_sentiment_classify_and_explain_read_the_same_ids(models):
     embedding = classifier.model.encoder.embeddings.word_embeddings
     text = "the movie was great"
     with reading(embedding) as shown:
-        handlers.classify(models, text)
+        sentiment_tab.classify(models, text)
     with reading(embedding) as explained:
-        page = panels.explain_sentiment(models, text)
+        page = sentiment_tab.explain(models, text)
     with reading(embedding) as walked:
-        handlers.explain(models, text)
+        walk_tab.walk_sentiment(models, text)
     assert "gf-explain" in page
     ids = tuple(classifier.tokenizer.encode(text, add_special_tokens=True))
     baseline = tuple(i if i in classifier.tokenizer.special_tokens.values() else 0 for i in ids)
@@ -67,15 +72,14 @@ def test_sentiment_classify_and_explain_read_the_same_ids(models):
 
 
 def test_vision_see_and_explain_read_both_views(models):
-    from glassformer.studio.handlers import _test_images
     from glassformer.tasks.vit import MEAN, STD
 
     classifier = models.vision.get()
     with reading(classifier.model.patch_embedding) as shown:
-        handlers.see(models, 3)
+        vision_tab.classify_image(models, 3)
     with reading(classifier.model.patch_embedding) as explained:
-        page = panels.explain_vision(models, 3)
-    pixels = (torch.as_tensor(_test_images()[0][3]).float() / 255 - MEAN) / STD
+        page = vision_tab.explain(models, 3)
+    pixels = (torch.as_tensor(fashion_test_images()[0][3]).float() / 255 - MEAN) / STD
     image, mirror = tuple(pixels.flatten().tolist()), tuple(pixels.flip(-1).flatten().tolist())
     black = tuple(torch.full((28 * 28,), (0.0 - MEAN) / STD).tolist())
     assert shown == {image, mirror}
@@ -89,11 +93,11 @@ def test_translate_and_its_explanation_read_the_same_source(models):
     translator = models.translate.get()
     text = "the movie was great"
     with reading(translator.model.embedding) as shown:
-        handlers.translate(models, text)
+        translate_tab.translate(models, text)
     with reading(translator.model.embedding) as explained:
-        panels.explain_translation(models, text)
+        translate_tab.explain_step(models, text)
     with reading(translator.model.embedding) as walked:
-        handlers.explain_translation(models, text)
+        walk_tab.walk_translation(models, text)
     source = tuple(translator.tokenizer.encode_ordinary(text) + [translator.model.config.eos_token_id])
     assert source in shown and source in explained and source in walked
 
@@ -104,6 +108,6 @@ def test_generate_and_its_walkthrough_read_the_prompt_after_the_end_token(models
     with reading(generator.model.token_embedding) as shown:
         generate.generate(models.generate, models.markov, prompt, 3, 0.0)
     with reading(generator.model.token_embedding) as walked:
-        handlers.explain_lm(models, prompt)
+        walk_tab.walk_lm(models, prompt)
     ids = tuple([generator.tokenizer.special_tokens["<|endoftext|>"]] + generator.tokenizer.encode_ordinary(prompt))
     assert ids in shown and ids in walked

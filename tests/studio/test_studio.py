@@ -99,7 +99,7 @@ def test_tokenizer_tab_bert_column_matches_hugging_face_tokenizers():
     """Reference: Hugging Face `tokenizers`' BertWordPieceTokenizer on MiniLM's vocab.txt (lowercasing)."""
     hf = pytest.importorskip("tokenizers")
     from glassformer.data import fetch
-    from glassformer.studio.handlers import reference_tokens, tokenize
+    from glassformer.studio.tabs.tokenizer import reference_tokens, tokenize
 
     text = "Transformers don't read words; they read pieces!"
     reference = hf.BertWordPieceTokenizer(str(fetch("minilm") / "vocab.txt"), lowercase=True)
@@ -148,7 +148,7 @@ def test_training_slot_reports_progress_success_and_failure(tmp_path):
     failing.job._thread.join(10)
     assert "failed" in failing.status() and "disk full" in failing.status()
 
-    from glassformer.studio.app import unavailable_slot
+    from glassformer.studio.models import unavailable_slot
 
     missing = unavailable_slot("vision", "No module named 'glassformer.tasks.vit'")
     assert "not available in this version" in missing.status() and missing.get() is None
@@ -286,7 +286,7 @@ def test_browser_walkthrough_and_vision_tabs(page):
     page.get_by_role("tab", name="Translate", exact=True).click()
     page.wait_for_selector("text=glassformer train translate --preset quick", timeout=10_000)
     assert page.locator(".gf-train:visible").count() == 1
-    from glassformer.studio.app import QUICK_QUALITY
+    from glassformer.studio.models import QUICK_QUALITY
 
     assert QUICK_QUALITY["translate"] in page.locator(".gf-status:visible").first.inner_text()
     shot(page, "translate-not-trained")

@@ -20,8 +20,8 @@ import pytest
 pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio)")
 
 from glassformer.studio.answering import Answering  # noqa: E402
-from glassformer.studio.app import TINY, task_slot  # noqa: E402
 from glassformer.studio.jobs import ModelSlot, TrainCommand  # noqa: E402
+from glassformer.studio.models import TINY, task_slot  # noqa: E402
 
 WAIT = 300  # seconds a child may take to reach a state before the test fails (a hang guard, never a timing assert)
 LINUX = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads process states from /proc (Linux)")

@@ -25,7 +25,7 @@ from glassformer.lens.attribution import (
     prediction_for,
     rollout,
 )
-from glassformer.lens.explain import COMPARED, Explanation, compare, explain
+from glassformer.lens.explain import COMPARED, Explanation, PositionError, compare, explain
 from glassformer.lens.faithfulness import PerturbationCurve, aopc, deletion_curve, insertion_curve, perturbation_curve
 
 # cache, logit lens, interventions
@@ -60,6 +60,7 @@ __all__ = [
     "ImageClassification",
     "NextToken",
     "PerturbationCurve",
+    "PositionError",
     "Prediction",
     "TextClassification",
     "TranslationStep",

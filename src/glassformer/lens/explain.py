@@ -66,6 +66,10 @@ class Explanation:
                 "delta": self.delta}
 
 
+class PositionError(UsageError):
+    """A position past the end of the output being explained (the greedy translation is shorter than that)."""
+
+
 def _label_index(target: int | str | None, labels: Sequence[str]) -> int | None:
     if target is None:
         return None
@@ -235,7 +239,7 @@ def _translation_case(translator: Any, inputs: Any, target: int | str | None, po
     step = 0 if position is None else int(position)
     n = len(translation) - 1
     if not 0 <= step < n:
-        raise UsageError(f"position {position} is outside the greedy translation's {n} steps (0 to {n - 1})")
+        raise PositionError(f"position {position} is outside the greedy translation's {n} steps (0 to {n - 1})")
     specials = set(tokenizer.special_tokens.values()) | {config.eos_token_id, config.bos_token_id}
     prediction = TranslationStep(model, src, translation[: step + 1], pad_baseline(src, specials, config.pad_token_id))
     return _Case(prediction, _token_index(target, tokenizer), _tokens(tokenizer, src), src, tokenizer=tokenizer,

@@ -3,8 +3,8 @@
 The app calls the library's public APIs only; importing this package imports Gradio.
 """
 
-from glassformer.studio.app import build_app, default_models, ensure_sentiment_model, launch, serve
-from glassformer.studio.handlers import StudioModels
+from glassformer.studio.app import build_app, ensure_sentiment_model, launch, serve
+from glassformer.studio.models import StudioModels, default_models
 from glassformer.studio.walkthrough import (
     WalkthroughSteps,
     lm_walkthrough_html,

@@ -7,11 +7,16 @@ something safe to pass on and outputs into HTML a browser shows without a networ
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import html
 import logging
 import threading
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -27,6 +32,7 @@ model_lock = threading.Lock()
 # The sentiment model reads 64 tokens; a few thousand characters hold far more than that, so longer
 # texts are cut before tokenising instead of spending time on pieces the model never sees.
 MAX_CHARS = 2000
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 
 class UserInputError(ValueError):
@@ -83,6 +89,80 @@ def friendly_error(exc: BaseException) -> str:
 def error_html(exc: BaseException) -> str:
     """A failed request as a message box: a warning for the user's input, an error for anything else."""
     return message_html(friendly_error(exc), "warning" if isinstance(exc, UserInputError) else "error")
+
+
+# Where a handler's outputs put the message of a failed request (see :func:`shows_errors`).
+ERROR = object()
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def shows_errors(*outputs: Any) -> Callable[[Handler], Handler]:
+    """A handler that answers a failed request with :func:`error_html` instead of raising.
+
+    Without `outputs` the handler returns one HTML string and a failure returns the message; with them,
+    a failure returns `outputs` with the message in the place marked :data:`ERROR` (the other values are
+    the blanks shown in the handler's other outputs). A bad input never shows a stack trace and never
+    stops the app.
+    """
+    if outputs and sum(value is ERROR for value in outputs) != 1:
+        raise ValueError(f"outputs must mark exactly one place with ERROR, got {outputs!r}")
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def answer(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            except Exception as exc:
+                message = error_html(exc)
+                if not outputs:
+                    return message
+                # Copies: Gradio may change an update dict it is handed.
+                return tuple(message if value is ERROR else copy.copy(value) for value in outputs)
+
+        return answer  # type: ignore[return-value]
+
+    return decorate
+
+
+def truncation_note(truncated: bool, max_length: int) -> list[str]:
+    """The note for a text the model read only the start of (empty when it read all of it)."""
+    if not truncated:
+        return []
+    return [f"The model reads at most {max_length} tokens ([CLS] and [SEP] included); "
+            f"the rest of your text was cut off."]
+
+
+def prompt_inputs(generator: Any, text: str) -> Any:
+    """What the language model reads for `text`, as its generator prepares it (``<|endoftext|>`` first for a
+    model glassformer trained; the last ``max_position`` tokens)."""
+    inputs = generator.prepare([text])
+    if len(inputs.ids[0]) == len(generator.start_ids):
+        raise UserInputError("The model's vocabulary has none of the prompt's characters; try plain English.")
+    return inputs
+
+
+@lru_cache(maxsize=1)
+def fashion_test_images() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Fashion-MNIST's test images, their labels and the class names (loaded once)."""
+    from glassformer.data.corpora import load_fashion_mnist
+
+    data = load_fashion_mnist(quiet=True)
+    return data.test_images, data.test_labels, data.class_names
+
+
+def uploaded_image(path: str | Path, size: int) -> np.ndarray:
+    """An uploaded PNG/JPEG as the picture shown (`size` pixels square); too large or not an image: UserInputError."""
+    from glassformer.tasks.vit import load_image
+
+    upload = Path(path)
+    if upload.stat().st_size > MAX_UPLOAD_BYTES:
+        raise UserInputError(f"The file is {upload.stat().st_size / 2**20:.1f} MiB; images up to "
+                             f"{MAX_UPLOAD_BYTES // 2**20} MiB are accepted.")
+    try:
+        return load_image(upload, size)
+    except ValueError:
+        raise UserInputError("That file is not a PNG or JPEG image. Upload a picture of a piece of clothing, "
+                             "or pick a test image by number.") from None
 
 
 def figure_img(fig: Figure, alt: str, dpi: int = 90) -> str:

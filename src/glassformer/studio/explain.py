@@ -1,4 +1,4 @@
-"""The Explain panels: "why this prediction?" for the sentiment, translation and vision models, and the head grid.
+"""The Explain panels the Sentiment, Translate and Vision tabs share: "why this prediction?" and the head grid.
 
 For one input, four attributions of the same prediction side by side (:func:`glassformer.lens.compare`):
 attention, attention rollout, integrated gradients and occlusion, each with its deletion curve and
@@ -17,16 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from glassformer.lens import Explanation, PerturbationCurve, ablated, compare
-from glassformer.studio.common import (
-    UserInputError,
-    clean_text,
-    error_html,
-    message_html,
-    model_lock,
-    notes_html,
-    overlay_html,
-)
-from glassformer.studio.handlers import _test_images, _uploaded_image
+from glassformer.studio.common import message_html, model_lock, overlay_html
 from glassformer.viz import deletion_curve_svg, image_png, signed_token_scores_html, token_labels
 
 METHODS = ("attention", "rollout", "integrated-gradients", "occlusion")
@@ -111,19 +102,6 @@ def comparison_html(pairs: list[tuple[Explanation, PerturbationCurve]], heading:
             '<div style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(cards) + "</div></div>")
 
 
-# --- Sentiment -------------------------------------------------------------------------------------
-
-def explain_sentiment(models: Any, text: str) -> str:
-    """The four attributions of the sentiment model's prediction on `text`, each with its deletion curve."""
-    try:
-        clean = clean_text(text)
-        pairs = comparison(models.sentiment, clean.text)
-        return notes_html(clean.notes) + comparison_html(pairs, "Explaining the prediction",
-                                                         tokenizer=models.sentiment.tokenizer)
-    except Exception as exc:
-        return error_html(exc)
-
-
 def head_choices(n_layers: int, n_heads: int) -> list[str]:
     """The head grid's toggles, layer by layer: ``"L.H"`` (lens.ablated's name for layer L's head H)."""
     return [f"{layer}.{head}" for layer in range(n_layers) for head in range(n_heads)]
@@ -135,17 +113,7 @@ def head_grid_style(elem_id: str, n_heads: int) -> str:
             f"grid-template-columns:repeat({int(n_heads)},max-content)}}</style>")
 
 
-def ablate_sentiment(models: Any, text: str, heads: Sequence[str] | None) -> str:
-    """The sentiment model's label probabilities with and without the chosen heads (zero ablation), side by side."""
-    try:
-        clean = clean_text(text)
-        classifier = models.sentiment
-        return _ablation(classifier, [clean.text], heads, special_tokens="text")
-    except Exception as exc:
-        return error_html(exc)
-
-
-def _ablation(classifier: Any, inputs: Any, heads: Sequence[str] | None, **options: Any) -> str:
+def ablation(classifier: Any, inputs: Any, heads: Sequence[str] | None, **options: Any) -> str:
     """The classifier's label probabilities for one input with and without the chosen heads, as :func:`ablation_html`."""
     heads = sorted(heads or [])
     with model_lock:
@@ -176,71 +144,3 @@ def ablation_html(labels: Sequence[str], before: Sequence[float], after: Sequenc
             '<th style="padding:2px 8px">with the heads ablated</th></tr>' + "".join(rows) + "</table>"
             + message_html(f"{verdict}: {labels[now]} {after[now]:.1%} (was {labels[was]} {before[was]:.1%}).")
             + "</div>")
-
-
-# --- Translate -------------------------------------------------------------------------------------
-
-def explain_translation(models: Any, text: str, step: int = 0) -> str:
-    """The four attributions of one target step of the greedy translation, over the German source tokens."""
-    try:
-        translator = models.translate.get()
-        if translator is None:
-            raise UserInputError(models.translate.status())
-        clean = clean_text(text, what="a German sentence")
-        step = max(int(step or 0), 0)
-        try:
-            pairs = comparison(translator, clean.text, position=step)
-        except Exception as exc:
-            if "outside the greedy translation" not in str(exc):
-                raise
-            raise UserInputError(f"The greedy translation is shorter than that: {exc}. Choose a smaller step.") from None
-        first = pairs[0][0]
-        words = " ".join(f"<b><code>{html.escape(t)}</code></b>" if i == step else
-                         f"<code>{html.escape(t)}</code>" for i, t in enumerate(readable(translator.tokenizer,
-                                                                                          first.context)))
-        context = (f'<p class="gf-explain-step" data-step="{step}" data-steps="{len(first.context)}" '
-                   f'style="font-size:12px">Greedy translation, step {step} of 0–{len(first.context) - 1} '
-                   f"in bold: {words}</p>")
-        return notes_html(clean.notes) + context + comparison_html(pairs, f"Explaining target step {step}",
-                                                                   tokenizer=translator.tokenizer)
-    except Exception as exc:
-        return error_html(exc)
-
-
-# --- Vision ----------------------------------------------------------------------------------------
-
-def _image(classifier: Any, index: int | None, upload: str | None) -> np.ndarray:
-    if upload:
-        return _uploaded_image(upload, classifier.image_size)
-    images, _, _ = _test_images()
-    return images[int(np.clip(index or 0, 0, len(images) - 1))]
-
-
-def ablate_vision(models: Any, index: int = 0, upload: str | None = None, heads: Sequence[str] | None = None) -> str:
-    """The ViT's class probabilities for the image with and without the chosen heads (zero ablation)."""
-    try:
-        classifier = models.vision.get()
-        if classifier is None:
-            raise UserInputError(models.vision.status())
-        image = _image(classifier, index, upload)
-        return _ablation(classifier, image[None], heads)
-    except Exception as exc:
-        return error_html(exc)
-
-
-def explain_vision(models: Any, index: int = 0, upload: str | None = None) -> str:
-    """The four attributions of the ViT's class for a Fashion-MNIST test image (or an upload), as patch maps."""
-    try:
-        classifier = models.vision.get()
-        if classifier is None:
-            raise UserInputError(models.vision.status())
-        notes = []
-        image = _image(classifier, index, upload)
-        if classifier.mirror_average:
-            notes.append("The prediction above averages the image with its mirror image; the explanations score "
-                         "the patches of both views, the image and then its mirror.")
-        pairs = comparison(classifier, image)
-        return notes_html(notes) + comparison_html(pairs, "Explaining the class", image=image,
-                                                   mirrored=classifier.mirror_average)
-    except Exception as exc:
-        return error_html(exc)
