@@ -114,11 +114,11 @@ def main() -> None:
 
     with_bf16 = args.bf16 == "always" or cpu_has_native_bf16()
     rows = [(name, label) for name, label in ROWS if with_bf16 or name not in ("hf_bf16", "bf16")]
+    from glassformer.nn import kernels
     from glassformer.pretrained import SentenceEncoder, from_pretrained
 
     loaded = from_pretrained("minilm")
     ours = loaded.model
-    plain = from_pretrained("minilm", fast=False, tokenizer=False).model
     models = {name: from_pretrained("minilm", precision=name, tokenizer=False).model
               for name in ("auto", "bf16", "int8") if with_bf16 or name != "bf16"}
     hf = transformers.BertModel.from_pretrained(str(loaded.path), attn_implementation="sdpa").eval()
@@ -140,8 +140,11 @@ def main() -> None:
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     return hf(input_ids=x, attention_mask=m)
 
-            fns = {"hf": lambda: hf(input_ids=x, attention_mask=m), "ours": lambda: ours(x, m),
-                   "plain": lambda: plain(x, m)}
+            def plain():
+                with kernels.plain():
+                    return ours(x, m)
+
+            fns = {"hf": lambda: hf(input_ids=x, attention_mask=m), "ours": lambda: ours(x, m), "plain": plain}
             if with_bf16:
                 fns["hf_bf16"] = hf_bf16
             fns.update({name: (lambda model=model: model(x, m)) for name, model in models.items()})

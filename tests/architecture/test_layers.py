@@ -17,6 +17,8 @@
 - the studio's tabs keep to their own rooms: no studio module imports another module's private
   (underscore) name, one decorator (``studio.common.shows_errors``) turns a failed request into its
   message, and no handler recognises an error by matching its message text.
+- one inference decision: a layer decides in its constructor whether to use the fused kernels (``fast``); no
+  module flips ``.fast`` afterwards (``kernels.plain()`` is the scoped way to trace plain ops).
 """
 
 from __future__ import annotations
@@ -119,6 +121,37 @@ def test_no_class_is_reassigned():
     assert not offences, offences
 
 
+def _fast_decisions(path: Path) -> list[tuple[str, int]]:
+    """(enclosing function, line) of each write to an attribute ``fast``: an assignment, ``setattr(m, "fast", ...)``
+    or a call to the former ``set_fast_path``."""
+    found: list[tuple[str, int]] = []
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+                if any(isinstance(n, ast.Attribute) and n.attr == "fast" for t in targets for n in ast.walk(t)):
+                    found.append((function, child.lineno))
+            elif isinstance(child, ast.Call):
+                name = child.func.attr if isinstance(child.func, ast.Attribute) else getattr(child.func, "id", "")
+                sets_fast = name == "setattr" and len(child.args) > 1 and getattr(child.args[1], "value", None) == "fast"
+                if sets_fast or name == "set_fast_path":
+                    found.append((function, child.lineno))
+            inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else function
+            visit(child, inner)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), "<module>")
+    return found
+
+
+def test_layers_decide_the_fused_kernels_at_construction():
+    """Only an ``nn`` layer's ``__init__`` sets ``.fast``; nothing flips it later, in ``nn`` or above."""
+    offences = [f"{path.relative_to(PACKAGE)}:{line} {function}() sets .fast" for path in PACKAGE.rglob("*.py")
+                for function, line in _fast_decisions(path)
+                if not (path.is_relative_to(PACKAGE / "nn") and function == "__init__")]
+    assert not offences, offences
+
+
 def test_the_rules_would_catch_an_offence(tmp_path):
     """The checks above read real code: an upward import and a softmax in a file are found."""
     bad = tmp_path / "bad.py"
@@ -126,6 +159,10 @@ def test_the_rules_would_catch_an_offence(tmp_path):
     assert "glassformer.training" in _imports(bad)
     calls = [n for n in ast.walk(ast.parse(bad.read_text())) if isinstance(n, ast.Call)]
     assert any(isinstance(c.func, ast.Attribute) and c.func.attr == "softmax" for c in calls)
+    flips = tmp_path / "flips.py"
+    flips.write_text("class L:\n    def __init__(self):\n        self.fast = True\n\n    def off(self):\n"
+                     "        self.fast = False\n\n\nfor m in ms:\n    m.fast, n = False, 1\n    setattr(m, 'fast', True)\n")
+    assert _fast_decisions(flips) == [("__init__", 3), ("off", 6), ("<module>", 10), ("<module>", 11)]
 
 
 # Calls that turn text or images into model inputs; a predictor's prepare makes them (glassformer.tasks).

@@ -214,7 +214,7 @@ def test_onnx_runs_in_onnxruntime_like_glassformer(family, tmp_path):
     build = {"sentiment": sentiment_dir, "lm": lm_dir, "vit": vit_dir, "translate": translate_dir}[family]
     directory = build(tmp_path / family)
     export(directory, "onnx", tmp_path / "onnx")
-    loaded = from_pretrained(directory, fast=False)
+    loaded = from_pretrained(directory)
     model, tokenizer = loaded.model, loaded.tokenizer
     description = json.loads((tmp_path / "onnx" / "onnx_model.json").read_text())
     assert description["task"] == family

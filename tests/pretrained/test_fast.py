@@ -1,4 +1,5 @@
-"""The CPU fast path: the same layers with fused kernels give torch's numbers, keep their classes, and still train."""
+"""The CPU fast path: the same layers with fused kernels give torch's numbers, keep their classes, and still train;
+the decision is taken at construction, and `kernels.plain()` turns the fused kernels off within a block."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from glassformer.nn import FeedForward, MultiHeadAttention, kernels
-from glassformer.nn.kernels import onednn_linear_available, set_fast_path
+from glassformer.nn.kernels import onednn_linear_available
 
 
 @pytest.fixture(params=["onednn", "fallback"])
@@ -38,8 +39,7 @@ def test_kernel_linear_equals_torch(kernel, activation):
 def test_fast_attention_matches_torch_and_follows_weight_changes(kernel):
     """Reference: torch.nn.MultiheadAttention with the same weights, before and after an in-place update."""
     torch.manual_seed(0)
-    ours = MultiHeadAttention(32, 4).eval()
-    set_fast_path(torch.nn.Sequential(ours))
+    ours = MultiHeadAttention(32, 4, fast=True).eval()
     assert type(ours) is MultiHeadAttention and ours.fast and type(ours.q_proj) is torch.nn.Linear
     reference = torch.nn.MultiheadAttention(32, 4, batch_first=True).eval()
     x = torch.randn(3, 9, 32)
@@ -66,8 +66,7 @@ def test_fast_attention_matches_torch_and_follows_weight_changes(kernel):
 def test_fast_feed_forward_matches_torch(kernel, activation):
     """Reference: torch Linear → the activation → Linear, same weights."""
     torch.manual_seed(0)
-    ffn = FeedForward(16, 48, activation=activation).eval()
-    set_fast_path(ffn)
+    ffn = FeedForward(16, 48, activation=activation, fast=True).eval()
     assert type(ffn) is FeedForward and ffn.fast
     x = torch.randn(2, 5, 16) * 3
     with torch.no_grad():
@@ -81,11 +80,36 @@ def test_fast_feed_forward_matches_torch(kernel, activation):
 
 def test_fast_layers_keep_gradients_when_training():
     torch.manual_seed(0)
-    ffn = FeedForward(6, 12, activation="gelu")
-    reference = FeedForward(6, 12, activation="gelu")
+    ffn = FeedForward(6, 12, activation="gelu", fast=True)
+    reference = FeedForward(6, 12, activation="gelu", fast=False)
     reference.load_state_dict(ffn.state_dict())
-    set_fast_path(ffn)
     x = torch.randn(4, 6)
     ffn(x).square().sum().backward()
     reference(x).square().sum().backward()
     assert torch.allclose(ffn.fc1.weight.grad, reference.fc1.weight.grad, atol=1e-6)
+
+
+def test_layers_decide_at_construction_and_plain_turns_the_kernels_off(monkeypatch):
+    """A layer built by default uses the fused kernels where this build has them; within `kernels.plain()` a fast
+    layer calls no fused kernel and gives exactly the numbers of a layer built with ``fast=False``."""
+    assert MultiHeadAttention(8, 2).fast == FeedForward(8, 16).fast == onednn_linear_available()
+    monkeypatch.setattr(kernels, "onednn_linear_available", lambda: False)
+    assert not MultiHeadAttention(8, 2).fast and not FeedForward(8, 16).fast
+    monkeypatch.undo()
+
+    torch.manual_seed(0)
+    attention, plain_attention = MultiHeadAttention(16, 4, fast=True), MultiHeadAttention(16, 4, fast=False)
+    plain_attention.load_state_dict(attention.state_dict())
+    ffn, plain_ffn = FeedForward(16, 32, activation="gelu", fast=True), FeedForward(16, 32, activation="gelu", fast=False)
+    plain_ffn.load_state_dict(ffn.state_dict())
+    x = torch.randn(2, 5, 16)
+
+    def refuse(*args):
+        raise AssertionError("a fused kernel ran within kernels.plain()")
+
+    with torch.inference_mode():
+        with kernels.plain():
+            assert not kernels.fusable(x, ffn.fc1.weight)
+            monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", refuse, raising=False)
+            assert torch.equal(attention(x)[0], plain_attention(x)[0]) and torch.equal(ffn(x), plain_ffn(x))
+        assert kernels.fusable(x, ffn.fc1.weight) == onednn_linear_available()  # the block ended

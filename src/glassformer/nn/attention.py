@@ -123,14 +123,16 @@ class MultiHeadAttention(nn.Module):
 
     ``m`` is ``x`` itself for self-attention and the encoder output (``memory``) for cross-attention.
 
-    Two switches, both decided when the model is built or loaded, never by replacing the class:
-    ``fused`` computes the attention with PyTorch's fused kernel (the explicit formula runs when
-    weights or the score/pattern hook points are asked for); ``fast`` (CPU inference) projects Q, K
-    and V of self-attention with one matmul against the three weights stacked, and adds the biases
-    inside the matmuls (:mod:`glassformer.nn.kernels`). Training and gradients always take the plain path.
+    Two switches, never by replacing the class: ``fused`` computes the attention with PyTorch's fused
+    kernel (the explicit formula runs when weights or the score/pattern hook points are asked for);
+    ``fast``, decided at construction (``None``: wherever :mod:`glassformer.nn.kernels` has its fused
+    kernels), makes CPU inference project Q, K and V of self-attention with one matmul against the three
+    weights stacked and add the biases inside the matmuls. Training and gradients always take the plain path.
     """
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, *, fast: bool | None = None
+    ) -> None:
         super().__init__()
         if d_model % n_heads != 0:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
@@ -139,7 +141,7 @@ class MultiHeadAttention(nn.Module):
         self.d_head = d_model // n_heads
         self.dropout = dropout
         self.fused = True
-        self.fast = False
+        self.fast = kernels.use_fused_kernels() if fast is None else fast
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)

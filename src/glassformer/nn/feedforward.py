@@ -31,20 +31,24 @@ def get_activation(name: str) -> Callable[[Tensor], Tensor]:
 class FeedForward(nn.Module):
     """Position-wise feed-forward network: FFN(x) = act(x W1 + b1) W2 + b2, applied to each token alone.
 
-    With ``fast`` (CPU inference) the bias and the activation are computed inside each matmul
-    (:mod:`glassformer.nn.kernels`); the hidden units are then only materialised once.
+    With ``fast`` (decided at construction; ``None``: wherever :mod:`glassformer.nn.kernels` has its fused
+    kernels) CPU inference computes the bias and the activation inside each matmul; the hidden units are
+    then only materialised once.
     """
 
     def __init__(
-        self, d_model: int, d_ff: int, activation: str = "relu", dropout: float = 0.0, bias: bool = True
+        self, d_model: int, d_ff: int, activation: str = "relu", dropout: float = 0.0, bias: bool = True,
+        *, fast: bool | None = None,
     ) -> None:
+        from glassformer.nn import kernels  # kernels reads this module's activation table
+
         super().__init__()
         self.activation_name = activation
         self.activation = get_activation(activation)
         self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
         self.dropout = nn.Dropout(dropout)
         self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
-        self.fast = False
+        self.fast = kernels.use_fused_kernels() if fast is None else fast
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
     def forward(self, x: Tensor) -> Tensor:

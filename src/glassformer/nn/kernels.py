@@ -1,4 +1,4 @@
-"""Fused CPU kernels for inference, behind the ``fast`` switch of the layers; the one place that calls a private op.
+"""Fused CPU kernels for inference, behind the ``fast`` decision of the layers; the one place that calls a private op.
 
 ``nn.Linear`` on a CPU computes x Wᵀ + b as "copy b into every output row, then a matmul that adds
 to it", one extra pass over the output per layer; an activation after it is another pass. oneDNN's
@@ -7,10 +7,18 @@ the bias and applies ReLU or GELU inside the matmul's epilogue. PyTorch exposes 
 private ``torch.ops.mkldnn._linear_pointwise``, so :func:`linear` takes it when it exists and
 applies (CPU, float32 or bfloat16, no gradient recorded) and computes the same thing with public
 ops otherwise; a test holds both branches to ``torch.nn.functional``.
+
+A layer decides at construction whether to use these kernels (:func:`use_fused_kernels`, as timm decides
+``fused_attn``); nothing switches it later. Whether a call can take them is checked on each call (eval
+mode, no gradient, CPU, matching dtypes), and :func:`plain` makes every layer compute with public ops
+within a block, for tracing into formats that have no operator for the fused kernels (ONNX).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 
 import torch
@@ -22,6 +30,8 @@ from glassformer.nn.feedforward import ACTIVATIONS
 # glassformer activation name → oneDNN's (post-op, algorithm)
 _ONEDNN_ACTIVATIONS = {None: ("none", ""), "relu": ("relu", ""), "gelu": ("gelu", "none"),
                        "gelu_tanh": ("gelu", "tanh")}
+# Set within a `plain()` block; a context variable, so a block in one thread leaves the others fused.
+_PLAIN: ContextVar[bool] = ContextVar("glassformer_plain_kernels", default=False)
 
 
 @lru_cache(maxsize=1)
@@ -37,9 +47,25 @@ def onednn_bf16_available() -> bool:
     return bool(probe is not None and probe())
 
 
+def use_fused_kernels() -> bool:
+    """Whether a layer built now uses the fused kernels at inference (its ``fast=None`` default): when they exist."""
+    return onednn_linear_available()
+
+
+@contextmanager
+def plain() -> Iterator[None]:
+    """Within the block every layer computes with public ops only (what ``torch.onnx.export`` must trace)."""
+    token = _PLAIN.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN.reset(token)
+
+
 def fusable(x: Tensor, weight: Tensor, activation: str | None = None) -> bool:
-    """Whether :func:`linear` takes the oneDNN kernel for these operands."""
-    return (activation in _ONEDNN_ACTIVATIONS and x.device.type == "cpu" and x.dtype == weight.dtype
+    """Whether :func:`linear` takes the oneDNN kernel for these operands (never within :func:`plain`)."""
+    return (not _PLAIN.get() and activation in _ONEDNN_ACTIVATIONS and x.device.type == "cpu"
+            and x.dtype == weight.dtype
             and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and onednn_bf16_available()))
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
             and onednn_linear_available())
@@ -52,18 +78,3 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | Non
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], algorithm)
     out = F.linear(x, weight, bias)
     return ACTIVATIONS[activation](out) if activation else out
-
-
-def set_fast_path(model: torch.nn.Module, enabled: bool = True) -> torch.nn.Module:
-    """Switch every attention and feed-forward layer of `model` to the fused inference kernels (or back).
-
-    The layers keep their classes, parameters and names; the switch only changes which kernels their
-    ``forward`` calls at inference (training and gradients always take the plain path).
-    """
-    from glassformer.nn.attention import MultiHeadAttention
-    from glassformer.nn.feedforward import FeedForward
-
-    for module in model.modules():
-        if isinstance(module, (MultiHeadAttention, FeedForward)):
-            module.fast = enabled
-    return model

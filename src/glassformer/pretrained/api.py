@@ -26,7 +26,6 @@ import torch
 from torch import Tensor, nn
 
 from glassformer._files import artifact_kind
-from glassformer.nn.kernels import set_fast_path
 from glassformer.precision import prepare_for_inference
 from glassformer.pretrained import bert, gpt2, marian, vit
 from glassformer.pretrained.hf_tokenizer import read_tokenizer
@@ -78,7 +77,7 @@ def load_model(path_or_name: str | os.PathLike) -> nn.Module:
 
 
 def from_pretrained(
-    path_or_name: str | os.PathLike, *, precision: str = "fp32", fast: bool = True, tokenizer: bool = True,
+    path_or_name: str | os.PathLike, *, precision: str = "fp32", tokenizer: bool = True,
     verify: bool = True, device: str | torch.device = "cpu",
 ) -> Pretrained:
     """Load a glassformer saved model, a Hugging Face–format checkpoint, a known name (``"minilm"``) or a Hub id.
@@ -86,8 +85,8 @@ def from_pretrained(
     ``precision``: ``fp32`` (the checkpoint's numbers), ``bf16`` (weights and activations in bfloat16),
     ``int8`` (the Linear layers dynamically quantised, CPU) or ``auto`` (bf16 where the hardware computes
     it natively, else fp32); see :mod:`glassformer.precision`.
-    ``fast=True`` switches the attention and feed-forward layers to fused CPU inference kernels
-    (:func:`~glassformer.nn.kernels.set_fast_path`); classes, parameters, names and results stay the same.
+    Fused CPU inference kernels need no step here: the attention and feed-forward layers decided to use them
+    when they were built (:func:`~glassformer.nn.kernels.use_fused_kernels`).
     ``verify`` checks a saved model's files against their manifest's sha256 digests. The model is put on
     ``device`` before its precision is decided. Every task's ``Predictor.load`` comes through here.
     """
@@ -101,8 +100,6 @@ def from_pretrained(
         model.to(device).eval()
         family = FAMILIES.get(loaded.family)
         prepare_for_inference(model, precision, skip=family.INT8_SKIP if family else ())
-        if fast:
-            set_fast_path(model)
     return loaded
 
 

@@ -59,7 +59,7 @@ def export(source: str | os.PathLike | Pretrained, to: str, out: str | os.PathLi
     if to not in FORMATS:
         raise UsageError(f"unknown export format {to!r}; choose one of {', '.join(FORMATS)}")
     check_target(out, FORMATS[to], overwrite=overwrite)  # refuse before loading anything
-    loaded = source if isinstance(source, Pretrained) else from_pretrained(source, fast=False, verify=verify)
+    loaded = source if isinstance(source, Pretrained) else from_pretrained(source, verify=verify)
     writer = {"hf": _to_hf, "sentence-transformers": _to_sentence_transformers, "onnx": _to_onnx}[to]
     notes = writer(loaded, None, sentence)  # checks only: every refusal comes before the directory exists
     with atomic_dir(out, FORMATS[to], overwrite=overwrite) as tmp:

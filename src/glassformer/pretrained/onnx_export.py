@@ -34,6 +34,7 @@ from torch.export import Dim
 
 from glassformer._files import atomic_write
 from glassformer.errors import WrongModelError
+from glassformer.nn import kernels
 from glassformer.pretrained.sentence import SentenceConfig, pool
 
 ONNX_FILE = "model.onnx"
@@ -121,21 +122,13 @@ def graph_for(model: nn.Module, sentence: SentenceConfig | None = None) -> tuple
 def write_onnx(directory: Path, model: nn.Module, *, sentence: SentenceConfig | None = None,
                info: dict[str, Any] | None = None) -> None:
     """Trace `model` (in eval mode) into ``directory/model.onnx`` and describe it in ``onnx_model.json``."""
-    from glassformer.nn.kernels import set_fast_path
-
     wrapper, inputs, axes, outputs = graph_for(model.eval(), sentence)
-    # The fused CPU kernels are private oneDNN ops that ONNX has no operator for: trace the plain layers.
-    fast = [m for m in model.modules() if getattr(m, "fast", False)]
-    set_fast_path(model, False)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # The exporter warns about its own internals (pytree spellings, axis renaming); nothing to act on.
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(wrapper, (), kwargs=inputs, dynamo=True, input_names=list(inputs),
-                                        output_names=outputs, dynamic_shapes=axes, verbose=False)
-    finally:
-        for module in fast:
-            module.fast = True
+    # The fused CPU kernels are private oneDNN ops that ONNX has no operator for: trace the plain ops.
+    with kernels.plain(), torch.no_grad(), warnings.catch_warnings():
+        # The exporter warns about its own internals (pytree spellings, axis renaming); nothing to act on.
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(wrapper, (), kwargs=inputs, dynamo=True, input_names=list(inputs),
+                                    output_names=outputs, dynamic_shapes=axes, verbose=False)
     program.save(str(directory / ONNX_FILE))
     description = {"format": "glassformer-onnx", "file": ONNX_FILE, "model_class": type(model).__name__,
                    "inputs": {name: _axes(tensor, axes[name]) for name, tensor in inputs.items()},
