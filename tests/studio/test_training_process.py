@@ -36,6 +36,12 @@ def state(pid: int) -> str:
         return ""
 
 
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a live process has used so far (/proc/PID/stat, its own threads only)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for(condition, what: str) -> None:
     deadline = time.monotonic() + WAIT
     while not condition():
@@ -127,6 +133,58 @@ def test_a_killed_studio_takes_its_training_child_with_it(tmp_path):
         parent.stdout.close()
         if child and state(child) not in ("", "Z"):
             os.kill(child, signal.SIGKILL)
+    assert not (tmp_path / "vit" / "config.json").exists()
+
+
+TERMINATED = """
+import sys, time
+from pathlib import Path
+from glassformer.studio.app import sigterm_as_interrupt
+from glassformer.studio.jobs import ModelSlot, TrainCommand
+
+slot = ModelSlot("vision", Path(sys.argv[1]), "", lambda d: None, TrainCommand("vit", "quick", {"max_steps": 500}))
+slot.start_training()
+while slot.job.process is None:
+    time.sleep(0.05)
+print(slot.job.process.pid, flush=True)
+try:
+    with sigterm_as_interrupt():
+        time.sleep(600)
+except KeyboardInterrupt:
+    pass
+finally:
+    slot.stop_training()
+"""
+
+
+@LINUX
+@pytest.mark.slow
+def test_sigterm_ends_the_studio_s_child_and_waits_for_it(tmp_path):
+    """`kill PID` stops a studio as Ctrl+C does: its training child ends and is waited for by the studio, so the
+    child's CPU time reaches whoever waits for the studio (getrusage(RUSAGE_CHILDREN), as benchmarks/headline.py
+    counts its own work) instead of vanishing with a child the kernel ended."""
+    import resource
+
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    before = children_cpu()
+    parent = subprocess.Popen([sys.executable, "-c", TERMINATED, str(tmp_path / "vit")], stdout=subprocess.PIPE,
+                              env=env)
+    try:
+        child = int(parent.stdout.readline())
+        wait_for(lambda: (tmp_path / "vit" / "run" / "metrics.jsonl").is_file(), "the child to train")
+        child_cpu, parent_cpu = cpu_seconds(child), cpu_seconds(parent.pid)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(WAIT) == 0  # the finally block ran: a clean exit, not death by SIGTERM (-15)
+    finally:
+        parent.kill()
+        parent.wait(WAIT)
+        parent.stdout.close()
+    assert state(child) == ""  # reaped, not a zombie left to init
+    assert child_cpu > 0 and children_cpu() - before >= parent_cpu + child_cpu
     assert not (tmp_path / "vit" / "config.json").exists()
 
 

@@ -14,8 +14,11 @@ import os
 # Gradio reads this when it is imported: no usage statistics are sent anywhere.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from pathlib import Path  # noqa: E402 - the environment must be set before gradio is imported
-from typing import Any  # noqa: E402
+import contextlib  # noqa: E402 - the environment must be set before gradio is imported
+import signal  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Iterator  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
@@ -141,12 +144,35 @@ def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, sentim
         print(f"glassformer studio: http://{host}:{port} (Ctrl+C stops it); for programs: POST "
               f"http://{host}:{port}/api/predict. Requests use {torch_threads()} torch threads; background "
               "training runs in a process of its own, stopped while one is answered.", flush=True)
-        launch(app, host, port, share, api=api)
+        with sigterm_as_interrupt():
+            launch(app, host, port, share, api=api)
     finally:  # the training processes end with the studio (and on Linux when it is killed: jobs.ends_with_parent)
         if queue is not None:
             queue.stop()
         for slot in slots:
             slot.stop_training()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, ``docker stop``, a supervisor) stops the studio as Ctrl+C does.
+
+    Python's default SIGTERM ends the process at once, without ``finally`` blocks: the training
+    child would then be ended by the kernel (``PR_SET_PDEATHSIG``) and never waited for, leaving a
+    zombie's CPU time out of every account of the studio's own work.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def torch_threads() -> int:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from glassformer.studio.answering import Answering
 
 log = logging.getLogger("glassformer.studio")
+STOP_TIMEOUT = 30.0  # seconds a training child gets to end on SIGTERM before it is killed
 
 
 @dataclass
@@ -320,6 +321,13 @@ class TrainingJob:
         process.terminate()
         if hasattr(signal, "SIGCONT"):  # a child stopped for a request acts on SIGTERM only once continued
             process.send_signal(signal.SIGCONT)
+        # Waited for here, not only by the job's daemon thread, which dies with the interpreter: a child
+        # never waited for leaves its CPU time out of this process's account (and a zombie behind).
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
