@@ -24,7 +24,7 @@ def kernel(request, monkeypatch):
 def test_kernel_linear_equals_torch(kernel, activation):
     """Reference: torch.nn.functional.linear then the activation, float32 and (where oneDNN runs it) bfloat16."""
     torch.manual_seed(0)
-    x, weight, bias = torch.randn(3, 7, 24) * 3, torch.randn(40, 24), torch.randn(40)
+    x, weight, bias = torch.randn(3, 100, 24) * 3, torch.randn(40, 24), torch.randn(40)  # float32 fuses from 256 rows
     expected = torch.nn.functional.linear(x, weight, bias)
     if activation == "relu":
         expected = expected.relu()
@@ -42,8 +42,8 @@ def test_fast_attention_matches_torch_and_follows_weight_changes(kernel):
     ours = MultiHeadAttention(32, 4, fast=True).eval()
     assert type(ours) is MultiHeadAttention and ours.fast and type(ours.q_proj) is torch.nn.Linear
     reference = torch.nn.MultiheadAttention(32, 4, batch_first=True).eval()
-    x = torch.randn(3, 9, 32)
-    keep = torch.ones(3, 9, dtype=torch.bool)
+    x = torch.randn(3, 90, 32)  # 270 rows: float32 fuses from 256 on
+    keep = torch.ones(3, 90, dtype=torch.bool)
     keep[1, 6:] = False
 
     def compare():
@@ -68,7 +68,7 @@ def test_fast_feed_forward_matches_torch(kernel, activation):
     torch.manual_seed(0)
     ffn = FeedForward(16, 48, activation=activation, fast=True).eval()
     assert type(ffn) is FeedForward and ffn.fast
-    x = torch.randn(2, 5, 16) * 3
+    x = torch.randn(2, 130, 16) * 3  # 260 rows: float32 fuses from 256 on
     with torch.no_grad():
         pre = x @ ffn.fc1.weight.T + ffn.fc1.bias
         hidden = pre.relu() if activation == "relu" else torch.nn.functional.gelu(
@@ -102,7 +102,7 @@ def test_layers_decide_at_construction_and_plain_turns_the_kernels_off(monkeypat
     plain_attention.load_state_dict(attention.state_dict())
     ffn, plain_ffn = FeedForward(16, 32, activation="gelu", fast=True), FeedForward(16, 32, activation="gelu", fast=False)
     plain_ffn.load_state_dict(ffn.state_dict())
-    x = torch.randn(2, 5, 16)
+    x = torch.randn(2, 130, 16)  # 260 rows: float32 fuses from 256 on
 
     def refuse(*args):
         raise AssertionError("a fused kernel ran within kernels.plain()")
@@ -113,3 +113,4 @@ def test_layers_decide_at_construction_and_plain_turns_the_kernels_off(monkeypat
             monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", refuse, raising=False)
             assert torch.equal(attention(x)[0], plain_attention(x)[0]) and torch.equal(ffn(x), plain_ffn(x))
         assert kernels.fusable(x, ffn.fc1.weight) == onednn_linear_available()  # the block ended
+        assert not kernels.fusable(x[:, :4], ffn.fc1.weight)  # 8 rows of float32: the plain op is faster there

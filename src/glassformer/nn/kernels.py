@@ -62,11 +62,20 @@ def plain() -> Iterator[None]:
         _PLAIN.reset(token)
 
 
+# In float32 oneDNN's linear only pays from a few hundred rows on: for one row (a token generated at a time) it
+# took 25-51 us against F.linear's 8-29 us, and it drew level near 256 rows (AVX512 Xeon, 2 threads; measured
+# 7 December 2026, benchmarks/RESULTS.md). In bfloat16 it was faster at every size measured, from one row up.
+FP32_MIN_ROWS = 256
+
+
 def fusable(x: Tensor, weight: Tensor, activation: str | None = None) -> bool:
     """Whether :func:`linear` takes the oneDNN kernel for these operands (never within :func:`plain`)."""
+    if torch.compiler.is_compiling():  # torch.export / compile trace the public ops (shapes may be symbolic there)
+        return False
     return (not _PLAIN.get() and activation in _ONEDNN_ACTIVATIONS and x.device.type == "cpu"
             and x.dtype == weight.dtype
-            and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and onednn_bf16_available()))
+            and ((x.dtype == torch.float32 and x.numel() >= FP32_MIN_ROWS * x.shape[-1])
+                 or (x.dtype == torch.bfloat16 and onednn_bf16_available()))
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
             and onednn_linear_available())
 
