@@ -101,25 +101,28 @@ def test_a_failing_child_gives_one_line_with_its_error_and_exit_code(tmp_path):
     assert "glassformer: error:" in slot.job.log.read_text()
 
 
-PARENT = """
+# A stand-in studio: starts a ViT run of sys.argv[2] steps into sys.argv[1] and prints the training child's pid.
+STARTS_A_CHILD = """
 import sys, time
 from pathlib import Path
 from glassformer.studio.jobs import ModelSlot, TrainCommand
 
-slot = ModelSlot("vision", Path(sys.argv[1]), "", lambda d: None, TrainCommand("vit", "quick", {"max_steps": 2}))
+slot = ModelSlot("vision", Path(sys.argv[1]), "", lambda d: None,
+                 TrainCommand("vit", "quick", {"max_steps": int(sys.argv[2])}))
 slot.start_training()
 while slot.job.process is None:
     time.sleep(0.05)
 print(slot.job.process.pid, flush=True)
-time.sleep(600)
 """
+PARENT = STARTS_A_CHILD + "time.sleep(600)\n"
 
 
 @LINUX
 @pytest.mark.slow
 def test_a_killed_studio_takes_its_training_child_with_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path / "vit")], stdout=subprocess.PIPE, env=env)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path / "vit"), "2"], stdout=subprocess.PIPE,
+                              env=env)
     child = 0
     try:
         child = int(parent.stdout.readline())
@@ -136,17 +139,9 @@ def test_a_killed_studio_takes_its_training_child_with_it(tmp_path):
     assert not (tmp_path / "vit" / "config.json").exists()
 
 
-TERMINATED = """
-import sys, time
-from pathlib import Path
+TERMINATED = STARTS_A_CHILD + """
 from glassformer.studio.app import sigterm_as_interrupt
-from glassformer.studio.jobs import ModelSlot, TrainCommand
 
-slot = ModelSlot("vision", Path(sys.argv[1]), "", lambda d: None, TrainCommand("vit", "quick", {"max_steps": 500}))
-slot.start_training()
-while slot.job.process is None:
-    time.sleep(0.05)
-print(slot.job.process.pid, flush=True)
 try:
     with sigterm_as_interrupt():
         time.sleep(600)
@@ -171,7 +166,7 @@ def test_sigterm_ends_the_studio_s_child_and_waits_for_it(tmp_path):
 
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     before = children_cpu()
-    parent = subprocess.Popen([sys.executable, "-c", TERMINATED, str(tmp_path / "vit")], stdout=subprocess.PIPE,
+    parent = subprocess.Popen([sys.executable, "-c", TERMINATED, str(tmp_path / "vit"), "500"], stdout=subprocess.PIPE,
                               env=env)
     try:
         child = int(parent.stdout.readline())
