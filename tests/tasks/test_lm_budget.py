@@ -81,9 +81,17 @@ def test_a_budgeted_run_records_its_steps_the_chain_and_the_curve(tmp_path):
                            minutes=0.2, bpe_vocab_size=300, eval_points=4, precision="fp32")
     run = lm.train_transformer(preset, data=split, out=tmp_path / "lm", progress=False)
     saved = read_config(run.out_dir)["extra"]["metrics"]
-    assert saved["steps"] == run.steps == run.budget["steps"]
+    assert saved["steps"] == run.steps
     assert saved["budget"]["minutes"] == 0.2 and saved["budget"]["step_seconds"] > 0
-    assert f"--max-steps {run.steps}" in run.report()
+    if "out_of_time_at_step" in run.budget:
+        # A busy machine ran the steps slower than when they were timed: the deadline stops the run, and the
+        # report names both the steps done and the planned schedule to repeat.
+        assert run.steps == run.budget["out_of_time_at_step"] < run.budget["steps"]
+        assert saved["budget"]["out_of_time_at_step"] == run.steps
+        assert f"--max-steps {run.budget['steps']}" in run.report() and f"after {run.steps}" in run.report()
+    else:
+        assert run.steps == run.budget["steps"]
+        assert f"--max-steps {run.steps}" in run.report()
     # The chain of the best order for BPE, fitted on the same works: its figure is the one score_markov gives.
     assert run.chain["order"] == lm.BEST_MARKOV_ORDER["bpe"] and run.chain["from"] == "fitted now"
     assert len(saved["curve"]) >= 2 and saved["curve"][-1]["step"] == run.steps

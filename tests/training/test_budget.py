@@ -99,6 +99,7 @@ def test_a_run_slower_than_timed_stops_at_the_deadline():
     result = trainer.fit()
     assert result.steps < result.budget["steps"]
     assert result.budget["out_of_time_at_step"] == result.steps
+    assert result.evaluations[-1]["step"] == result.steps  # the model the run ends with is scored
     assert clock() - started <= 30.0 + 3 * FORWARD_SECONDS * 6  # at most one step and its evaluation late
 
 

@@ -460,15 +460,17 @@ class Trainer:
             group_loss = 0.0
             record = self._log_step(run)
             end_of_epoch = state.batch == run.batches_per_epoch
-            evaluated = self._maybe_evaluate(run, end_of_epoch)
+            out_of_time = run.deadline is not None and distributed.broadcast_object(self.clock() > run.deadline)
+            if out_of_time:  # slower than timed: stop in time rather than finish the schedule
+                self.should_stop = True
+                run.budget["out_of_time_at_step"] = state.step
+            # The step a deadline stops at is scored like the last step of the schedule (the reserve pays for it).
+            evaluated = self._maybe_evaluate(run, end_of_epoch, last=out_of_time)
             if end_of_epoch:
                 state.epoch, state.batch = state.epoch + 1, 0
             self._maybe_checkpoint(run, evaluated)
             for callback in self.callbacks:
                 callback(self, record)
-            if run.deadline is not None and distributed.broadcast_object(self.clock() > run.deadline):
-                self.should_stop = True  # slower than timed: stop in time rather than finish the schedule
-                run.budget["out_of_time_at_step"] = state.step
             if self.should_stop or state.step >= run.total_steps:
                 return
 
@@ -526,11 +528,11 @@ class Trainer:
                                 lr=f"{record['lr']:.2e}", refresh=False)
         return record
 
-    def _maybe_evaluate(self, run: _Run, end_of_epoch: bool) -> bool:
+    def _maybe_evaluate(self, run: _Run, end_of_epoch: bool, last: bool = False) -> bool:
         """Score the validation data every ``eval_every`` steps (or at each epoch's end) and at the last step."""
         step = run.state.step
         due = (run.eval_every and step % run.eval_every == 0) or (not run.eval_every and end_of_epoch)
-        if self.eval_data is None or not (due or step == run.total_steps):
+        if self.eval_data is None or not (due or last or step == run.total_steps):
             return False
         self._evaluate_and_track(run.model, run.log)
         return True
