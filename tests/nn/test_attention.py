@@ -130,6 +130,30 @@ def test_fully_masked_row_gives_zeros_not_nan(fused: bool) -> None:
         assert torch.isfinite(tensor.grad).all()
 
 
+def test_bfloat16_training_on_cpu_takes_the_explicit_path_with_the_fused_kernels_gradients() -> None:
+    """Reference: PyTorch's fused kernel in float32; ours trains bf16 short sequences through the formula."""
+    from glassformer.nn.attention import EXPLICIT_TRAINING_MAX_KEYS, fused_is_slower
+
+    torch.manual_seed(7)
+    q, k, v = (torch.randn(2, 4, 8, 16) for _ in range(3))
+    mask = MASKS["padding+causal"]()
+    low = [t.bfloat16().requires_grad_() for t in (q, k, v)]
+    assert fused_is_slower(*low)
+    with torch.no_grad():
+        assert not fused_is_slower(*low)  # inference keeps the fused kernel
+    assert not fused_is_slower(*(t.float().detach().requires_grad_() for t in low))  # so does float32
+    long = torch.randn(1, 1, EXPLICIT_TRAINING_MAX_KEYS + 1, 16, dtype=torch.bfloat16, requires_grad=True)
+    assert not fused_is_slower(long, long, long)  # and long sequences, where it is the faster
+    ours, _ = scaled_dot_product_attention(*low, mask, fused=True)
+    ours.float().square().sum().backward()
+    high = [t.detach().float().requires_grad_() for t in low]
+    theirs = torch.nn.functional.scaled_dot_product_attention(*high, attn_mask=mask)
+    theirs.square().sum().backward()
+    torch.testing.assert_close(ours.float(), theirs, atol=3e-2, rtol=2e-2)
+    for a, b in zip(low, high):
+        torch.testing.assert_close(a.grad.float(), b.grad, atol=6e-2, rtol=5e-2)
+
+
 def test_gradcheck_explicit_attention() -> None:
     """torch.autograd.gradcheck (float64) through softmax(QKᵀ/√d)V with a padding + causal mask."""
     torch.manual_seed(6)

@@ -5,7 +5,9 @@ Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V.
 Two paths compute it behind one switch (``fused``): the explicit path below spells out the
 formula and can return the attention weights; the fused path calls
 ``torch.nn.functional.scaled_dot_product_attention``, which is faster and lighter on memory.
-Asking for the weights always takes the explicit path. Masks follow :mod:`glassformer.nn.masks`.
+Asking for the weights always takes the explicit path, and so does training in bfloat16 on a CPU over
+short sequences, where the explicit path is the faster (:func:`fused_is_slower`). Masks follow
+:mod:`glassformer.nn.masks`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,19 @@ def _guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor | None]:
     return mask | ~has_key, has_key
 
 
+# On a CPU, PyTorch's fused attention is slow to train through in bfloat16: with gradients recorded, its
+# forward and backward took 4–9× the explicit formula's time up to 128 keys and 1.1–1.3× at 256, and were
+# faster only from 512 (benchmarks/attention_backward.py, AVX512-BF16 and AMX). Without gradients, or in
+# float32, the fused kernel is the faster one, so only this case takes the explicit path.
+EXPLICIT_TRAINING_MAX_KEYS = 256
+
+
+def fused_is_slower(q: Tensor, k: Tensor, v: Tensor) -> bool:
+    """Whether the explicit formula trains faster than the fused kernel here: CPU, bfloat16, gradients, short keys."""
+    return (q.device.type == "cpu" and q.dtype == torch.bfloat16 and k.shape[-2] <= EXPLICIT_TRAINING_MAX_KEYS
+            and torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad))
+
+
 def scaled_dot_product_attention(
     q: Tensor,
     k: Tensor,
@@ -65,7 +80,7 @@ def scaled_dot_product_attention(
         mask, has_key = _guard_empty_rows(mask)
     scale = 1.0 / math.sqrt(d_k) if scale is None else scale
 
-    if fused and not need_weights:
+    if fused and not need_weights and not fused_is_slower(q, k, v):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
         if has_key is not None:
             out = out.masked_fill(~has_key, 0.0)
