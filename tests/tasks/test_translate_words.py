@@ -243,7 +243,8 @@ def test_tiny_run_with_the_curriculum_trains_scores_and_reports_the_baselines(tm
     run = T.train("quick", tmp_path / "model", corpus=corpus, progress=False, vocab_size=300, d_model=64,
                   n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=128, dropout=0.0, max_length=32,
                   max_tokens=1000, max_steps=80, warmup_steps=10, eval_every=80, lr=3e-3, precision="fp32",
-                  beam_size=2, tune_alpha=False, dictionary_words=12, dictionary_steps=30, dictionary_share=0.2)
+                  beam_size=2, tune_alpha=False, dictionary_words=12, dictionary_steps=30, dictionary_share=0.2,
+                  word_dropout=0.0)
     extra = json.loads((tmp_path / "model" / "config.json").read_text())["extra"]
     assert (extra["seed"], extra["train_seed"]) == (7, 0)  # the split's seed, which `evaluate` splits again with
     saved = extra["metrics"]
@@ -264,3 +265,34 @@ def test_tiny_run_with_the_curriculum_trains_scores_and_reports_the_baselines(tm
     result = T.evaluate(tmp_path / "model", data=str(data), beam_size=1)
     assert {key: result[key] for key in expected} == pytest.approx(expected)
     assert result["beats_retrieval"] == (result["bleu"] >= expected["retrieval_bleu"])
+
+
+def test_word_dropout_hides_real_tokens_at_its_rate_and_only_in_training() -> None:
+    import torch
+
+    torch.manual_seed(0)
+    mask = torch.ones(400, 50, dtype=torch.long)
+    mask[:, 40:] = 0  # padding stays padding
+    dropped = T.drop_words(mask, 0.25)
+    assert (dropped[:, 0] == 1).all() and (dropped[:, 40:] == 0).all()
+    rate = 1 - dropped[:, 1:40].float().mean().item()
+    assert abs(rate - 0.25) < 0.01  # 15,600 draws: the standard error is 0.0035
+
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, src_ids, tgt_ids, src_mask, tgt_mask):
+            seen.append((src_mask.clone(), tgt_mask.clone()))
+            return type("Out", (), {"logits": torch.zeros(*tgt_ids.shape, 5, requires_grad=True)})()
+
+    batch = {"src_ids": torch.ones(8, 30, dtype=torch.long), "tgt_ids": torch.ones(8, 30, dtype=torch.long),
+             "src_attention_mask": torch.ones(8, 30, dtype=torch.long),
+             "tgt_attention_mask": torch.ones(8, 30, dtype=torch.long), "labels": torch.ones(8, 30, dtype=torch.long)}
+    loss_fn, model = T.smoothed_loss(0.1, word_dropout=0.5), Recorder()
+    loss_fn(model.train(), batch)
+    assert all(0 < int((m == 0).sum()) < m.numel() for m in seen[-1])  # both sides lose words in training
+    loss_fn(model.eval(), batch)
+    assert all((m == 1).all() for m in seen[-1])  # scoring sees every word
+    assert (batch["src_attention_mask"] == 1).all()  # the batch itself is not changed
+    with pytest.raises(ValueError, match="word_dropout"):
+        T.get_preset("quick", word_dropout=1.0)

@@ -32,18 +32,20 @@ class StudioModels:
 # figure here is there), so that a learner knows what the background run or the button will give.
 QUICK_QUALITY = {
     # Measured by benchmarks/headline.py (the whole `train` command, 2 idle cores of an Intel Xeon with
-    # AVX512-BF16 and AMX, bf16, 6 December 2026) and benchmarks/first_launch.py (the same run in the studio).
-    "translate": "What to expect from the quick preset: BLEU 2.70 with beam search and chrF 19.6 on the 1,003 test "
-                 "sentences, below the retrieval baseline's 3.51: it does not translate yet. The command took 4.6 "
-                 "minutes on 2 idle cores of an Intel Xeon with AVX512-BF16 (6 December 2026); in the studio, about "
-                 "8 minutes.",
+    # AVX512-BF16 and AMX, bf16, 6 December 2026) and benchmarks/first_launch.py (the same run in the studio);
+    # translation by its `train` command on 7 December (benchmarks/RESULTS.md, third session).
+    "translate": "What to expect from the quick preset: BLEU 3.42 with beam search and chrF 21.82 on the 1,003 test "
+                 "sentences, against the retrieval baseline's 3.51 and 20.75: about as good as looking up the nearest "
+                 "training sentence, and no better yet. The preset is a 4.5-minute budget: the command took 4.4 "
+                 "minutes on 2 idle cores of an Intel Xeon with AVX512-BF16 (7 December 2026); in the studio, which "
+                 "shares the cores with the page, it trains fewer steps in the same minutes.",
     "vit": "What to expect from the quick preset: 85.4% test accuracy on Fashion-MNIST (chance: 10%). The command "
            "took 1.6 minutes on 2 idle cores of an Intel Xeon with AVX512-BF16 (6 December 2026); in the studio, "
            "about 2.4 minutes.",
-    "lm": "What to expect from the quick preset: 2.221 bits per character on the held-out works after its 5-minute "
-          "budget on 2 idle cores of an Intel Xeon with AVX512-BF16 (6 December 2026), just above the best Markov "
-          "chain's 2.159; the full preset (`--preset full`, 30 minutes) crosses the chain at minute 11.5 and ends "
-          "at 1.986.",
+    "lm": "What to expect from the quick preset: 2.1659 bits per character on the held-out works after its "
+          "5-minute budget (1,464 steps) on 2 idle cores of an Intel Xeon with AVX512-BF16 (7 December 2026), level "
+          "with the best Markov chain's 2.159; the full preset (`--preset full`, 30 minutes) crosses the chain at minute 7.2 and ends "
+          "at 1.9718.",
 }
 
 # The background runs' presets: "quick" (what the README documents), or "tiny", a few steps of each family on

@@ -81,7 +81,7 @@ from glassformer.data.dictionary import (
     word_tokens,
 )
 from glassformer.data.parallel import Columns, load_parallel, read_pairs
-from glassformer.errors import UsageError
+from glassformer.errors import ConfigError, UsageError
 from glassformer.inference.generate import Hypothesis, beam_search, greedy_search, target_ids
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.tasks.base import (
@@ -128,13 +128,15 @@ class TranslatePreset(TrainingSettings):
     extra_pairs: int = 0  # dictionary phrase pairs added to the training sentences (0: none)
     tag_phrases: bool = True  # start each phrase pair's source with <phrase>
     max_tokens: int = 4000  # padded source + target tokens per batch
-    max_steps: int = 1000
+    max_steps: int | None = 1000  # None: the steps that fit in `minutes`
     lr: float = 1e-3
     warmup_steps: int = 200
     schedule: str = "cosine"
     min_lr_ratio: float = 0.05
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
+    word_dropout: float = setting(0.0, "in training, hide each source token and each earlier target token from "
+                                       "attention with this probability (word dropout; 0: off)")
     eval_every: int = 500
     beam_size: int = 4  # the default for `evaluate` and the translator; 1 is greedy
     alpha: float = 0.6  # GNMT length-penalty exponent (replaced by the tuned one when tune_alpha)
@@ -153,8 +155,12 @@ class TranslatePreset(TrainingSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.max_steps is None and self.minutes is None:
+            raise ConfigError(f"preset {self.name!r} sets neither max_steps nor minutes: the run needs a length")
         if self.max_tokens < 2 * self.max_length:
             raise ValueError(f"max_tokens={self.max_tokens} cannot hold one pair of max_length={self.max_length}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1) (a probability per token), got {self.word_dropout}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.beam_size < 1:
@@ -187,24 +193,24 @@ class TranslatePreset(TrainingSettings):
 
 
 PRESETS: dict[str, TranslatePreset] = {
-    # A small model that learns the frequent words and phrases within minutes: d 128, 2+2 layers, 2,500 steps
-    # of 1,200 tokens. Measured on 2 idle cores (Intel Xeon, AVX512-BF16 and AMX, bf16; benchmarks/RESULTS.md,
-    # 6 December): test BLEU 2.70, chrF 19.6 in 4:27, with the shared embedding drawn at d^-1/2 and the joined
-    # training alternatives split; the word-first curriculum (--dictionary-words 5000 --dictionary-steps 600
-    # --dictionary-share 0.1) LOWERED the same run to 1.01 BLEU (1.18 without the share), and validation loss
-    # agreed (3.545 and 3.560 against 3.365), so it is off by default. Earlier recipes: 1.80 (issue text).
+    # A small model that learns the frequent words and phrases within minutes: d 128, 2+2 layers, batches of
+    # 1,200 tokens, as many steps as fit in 4.5 minutes with the scoring after them (about 5,800 on 2 idle
+    # cores of an Intel Xeon with AVX512-BF16 and AMX; benchmarks/RESULTS.md, 7 December). It trains in float32:
+    # on batches of varying shape bfloat16 recompiled oneDNN's matrix kernels at every new shape and ran at
+    # 9.5 steps a second against float32's 22. Word dropout 0.2 lowered the validation loss from 3.28 (none)
+    # to 3.16 at the same budget; model dropout 0.1 (3.37: its steps are slower), a d-192 model (3.46), the
+    # word-first curriculum and 20,000 dictionary phrase pairs mixed in all scored below it.
     "quick": TranslatePreset("quick", vocab_size=2000, d_model=128, n_heads=4, n_encoder_layers=2,
-                             n_decoder_layers=2, d_ff=512, dropout=0.0, max_tokens=1200, max_steps=2500,
-                             warmup_steps=100, eval_every=1250, lr=2e-3),
-    # The brief's small Transformer (d 256, 3+3 layers, tied embeddings) on the same 2,000-id BPE, about
-    # 11 passes over the sentences in small batches. Before this session's changes: validation loss 3.14 and
-    # test BLEU 2.40 (beam, alpha 2.0 picked on validation) / 2.46 (greedy) in 22:44 on 2 idle cores of the
-    # AMD EPYC. With the old 8,000-id BPE and 1,800 steps it reached 0.8. Adding 100,000 tagged phrase pairs
-    # to the quick model's 8,000 steps cut BLEU from 2.4 to 0.4. The curriculum is off, as for quick. With this
-    # session's initialisation and split targets: test BLEU 4.74, chrF 22.9 in 23:53, above retrieval (3.51).
+                             n_decoder_layers=2, d_ff=512, dropout=0.0, max_tokens=1200, max_steps=None,
+                             minutes=4.5, warmup_steps=100, eval_every=1000, lr=2e-3, word_dropout=0.2,
+                             precision="fp32"),
+    # The brief's small Transformer (d 256, 3+3 layers, tied embeddings) on the same 2,000-id BPE, in small
+    # batches, for as many steps as fit in 28 minutes. With 5,000 steps in bfloat16 it scored test BLEU 4.74,
+    # chrF 22.9 in 23:53 (6 December); float32 and word dropout 0.1 are this session's changes (see quick).
     "full": TranslatePreset("full", vocab_size=2000, d_model=256, n_heads=4, n_encoder_layers=3,
-                            n_decoder_layers=3, d_ff=1024, dropout=0.1, max_tokens=1500, max_steps=5000,
-                            warmup_steps=300, eval_every=1000, lr=1e-3),
+                            n_decoder_layers=3, d_ff=1024, dropout=0.1, max_tokens=1500, max_steps=None,
+                            minutes=28.0, warmup_steps=300, eval_every=1000, lr=1e-3, word_dropout=0.1,
+                            precision="fp32"),
 }
 
 
@@ -227,8 +233,8 @@ class Measured:
 
 # The figures of each preset as it stands; None until the current recipe has been measured.
 MEASURED: dict[str, Measured | None] = {
-    "quick": Measured(2.70, 19.57, 3.51, 267, "2 idle cores of an Intel Xeon with AVX512-BF16 and AMX, bf16"),
-    "full": Measured(4.74, 22.93, 3.51, 1433, "2 idle cores of an Intel Xeon with AVX512-BF16 and AMX, bf16"),
+    "quick": Measured(3.42, 21.82, 3.51, 261, "2 idle cores of an Intel Xeon with AVX512-BF16 and AMX, fp32"),
+    "full": Measured(4.83, 23.01, 3.51, 1651, "2 idle cores of an Intel Xeon with AVX512-BF16 and AMX, fp32"),
 }
 
 
@@ -444,14 +450,30 @@ def _logits(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor
 LossFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
 
 
-def smoothed_loss(label_smoothing: float) -> LossFn:
+def drop_words(mask: torch.Tensor, p: float) -> torch.Tensor:
+    """Hide each real token of a ``(B, T)`` attention mask from attention with probability `p` (never position 0).
+
+    Word dropout (Sennrich, Haddow and Birch, 2016; Gal and Ghahramani, 2016) on the token level: the dropped
+    token is not seen as a key by any query, so the model must translate from the rest of the sentence.
+    """
+    keep = torch.rand(mask.shape) >= p
+    keep[:, 0] = True  # the first source token, and the decoder's <s>, stay: every query keeps a key
+    return mask * keep.to(mask.dtype)
+
+
+def smoothed_loss(label_smoothing: float, word_dropout: float = 0.0) -> LossFn:
     """A trainer loss_fn: cross-entropy against (1 − ε)·one-hot + ε/V, averaged over the real target tokens.
 
     The loss is taken in float32 whatever precision the trainer runs the forward pass in (its
-    ``precision`` setting: bf16 autocast where the hardware computes bf16 natively).
+    ``precision`` setting: bf16 autocast where the hardware computes bf16 natively). With `word_dropout`,
+    a model in training mode sees each source token and each earlier target token with that probability
+    hidden (:func:`drop_words`); what it must predict is unchanged.
     """
 
     def loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        if word_dropout > 0.0 and model.training:
+            batch = {**batch, "src_attention_mask": drop_words(batch["src_attention_mask"], word_dropout),
+                     "tgt_attention_mask": drop_words(batch["tgt_attention_mask"], word_dropout)}
         logits = _logits(model, batch)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch["labels"].reshape(-1),
                                ignore_index=PAD_LABEL, label_smoothing=label_smoothing)
@@ -664,7 +686,7 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
             config = replace(config, batch_size=info.world_size)
         trainer = Trainer(model, config, train_batches,
                           collate_fn=Seq2SeqCollator(special[PAD], special[BOS]),
-                          loss_fn=smoothed_loss(recipe.label_smoothing), eval_data=valid_batches,
+                          loss_fn=smoothed_loss(recipe.label_smoothing, recipe.word_dropout), eval_data=valid_batches,
                           evaluate=token_nll)
         if isinstance(train_batches, CurriculumBatches):
             train_batches.follow(lambda: trainer.progress.step)
