@@ -456,7 +456,7 @@ def drop_words(mask: torch.Tensor, p: float) -> torch.Tensor:
     Word dropout (Sennrich, Haddow and Birch, 2016; Gal and Ghahramani, 2016) on the token level: the dropped
     token is not seen as a key by any query, so the model must translate from the rest of the sentence.
     """
-    keep = torch.rand(mask.shape) >= p
+    keep = torch.rand(mask.shape, device=mask.device) >= p
     keep[:, 0] = True  # the first source token, and the decoder's <s>, stay: every query keeps a key
     return mask * keep.to(mask.dtype)
 
