@@ -40,7 +40,7 @@ def _guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor | None]:
 
 
 # On a CPU, PyTorch's fused attention is slow to train through in bfloat16: with gradients recorded, its
-# forward and backward took 4–9× the explicit formula's time up to 128 keys and 1.1–1.3× at 256, and were
+# forward and backward took 3–10× the explicit formula's time up to 128 keys and 0.9–1.7× at 256, and were
 # faster only from 512 (benchmarks/attention_backward.py, AVX512-BF16 and AMX). Without gradients, or in
 # float32, the fused kernel is the faster one, so only this case takes the explicit path.
 EXPLICIT_TRAINING_MAX_KEYS = 256
