@@ -103,6 +103,18 @@ def test_a_run_slower_than_timed_stops_at_the_deadline():
     assert clock() - started <= 30.0 + 3 * FORWARD_SECONDS * 6  # at most one step and its evaluation late
 
 
+def test_a_preset_without_steps_epochs_or_minutes_is_refused():
+    from dataclasses import replace
+
+    from glassformer.tasks import translate
+
+    with pytest.raises(ConfigError, match="preset 'quick' sets neither max_steps nor minutes"):
+        replace(lm.get_preset("quick"), minutes=None)  # its max_steps is None: the budget was its length
+    with pytest.raises(ConfigError, match="preset 'quick' sets neither max_steps nor minutes"):
+        replace(translate.get_preset("quick"), minutes=None)
+    assert replace(lm.get_preset("quick"), minutes=None, max_steps=10).max_steps == 10
+
+
 def test_asking_for_steps_replaces_a_presets_budget():
     quick = lm.get_preset("quick")
     assert quick.minutes == 5.0 and quick.max_steps is None

@@ -62,6 +62,10 @@ class TrainingSettings:
         check_range(self, "checkpoint_minutes", 0.0)
         if self.minutes is not None and not self.minutes > 0:
             raise ConfigError(f"minutes must be > 0, got {self.minutes}")
+        lengths = [name for name in LENGTH_SETTINGS if hasattr(self, name)]
+        if lengths and self.minutes is None and all(getattr(self, name) is None for name in lengths):
+            raise ConfigError(f"preset {getattr(self, 'name', '?')!r} sets neither {' nor '.join(lengths)} nor "
+                              "minutes: the run needs a length")
 
     def trainer_settings(self) -> dict[str, Any]:
         """These settings as ``TrainConfig`` keywords (``minutes`` as the budget ``max_minutes``)."""

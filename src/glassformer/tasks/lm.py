@@ -46,7 +46,7 @@ from glassformer._torch import evaluating
 from glassformer.data import cache_dir, lmtext
 from glassformer.data.corpora import PlaySplit, load_shakespeare
 from glassformer.data.lmtext import TextCorpus
-from glassformer.errors import ConfigError, UsageError, WrongModelError
+from glassformer.errors import UsageError, WrongModelError
 from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
 from glassformer.models.markov import MarkovChain
 from glassformer.precision import prepare_for_inference
@@ -509,8 +509,6 @@ class TransformerPreset(TrainingSettings):
         check_choice(self, "tokenizer", TOKENIZERS)
         check_positive(self, "d_model", "n_heads", "n_layers", "d_ff", "context", "batch_size", "max_steps",
                        "bpe_vocab_size", "eval_windows", "eval_points")
-        if self.max_steps is None and self.minutes is None:
-            raise ConfigError(f"preset {self.name!r} sets neither max_steps nor minutes: the run needs a length")
         check_range(self, "context", 2)
         check_range(self, "lr", 0.0)
         check_range(self, "warmup_steps", 0)

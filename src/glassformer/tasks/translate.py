@@ -81,7 +81,7 @@ from glassformer.data.dictionary import (
     word_tokens,
 )
 from glassformer.data.parallel import Columns, load_parallel, read_pairs
-from glassformer.errors import ConfigError, UsageError
+from glassformer.errors import UsageError
 from glassformer.inference.generate import Hypothesis, beam_search, greedy_search, target_ids
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.tasks.base import (
@@ -155,8 +155,6 @@ class TranslatePreset(TrainingSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.max_steps is None and self.minutes is None:
-            raise ConfigError(f"preset {self.name!r} sets neither max_steps nor minutes: the run needs a length")
         if self.max_tokens < 2 * self.max_length:
             raise ValueError(f"max_tokens={self.max_tokens} cannot hold one pair of max_length={self.max_length}")
         if not 0.0 <= self.word_dropout < 1.0:
