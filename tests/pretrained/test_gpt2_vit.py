@@ -127,3 +127,21 @@ def test_pytorch_bin_is_read_weights_only(hf_gpt2, tmp_path):
     ids = torch.randint(0, 101, (1, 9))
     with torch.inference_mode():
         assert (ours(ids).logits - hf(ids).logits).abs().max() <= 1e-5
+
+
+def test_gpt2_dropout_rates_travel_both_ways():
+    """GPT-2 keeps one rate for the residual branches and embeddings and another for the attention
+    probabilities: a model with only residual dropout leaves as a transformers GPT2Config with attn_pdrop 0,
+    and each rate comes back from one, both in glassformer's layers."""
+    from glassformer.models.decoder_lm import DecoderLM, DecoderLMConfig
+
+    config = DecoderLMConfig(vocab_size=101, max_position=64, d_model=48, n_heads=4, n_layers=2, d_ff=96,
+                             dropout=0.1, attn_dropout=0.0)
+    hf = transformers.GPT2Config(**gpt2.config_to_hf(config))
+    assert (hf.resid_pdrop, hf.embd_pdrop, hf.attn_pdrop) == (0.1, 0.1, 0.0)
+    back = gpt2.config_from_hf(transformers.GPT2Config(n_embd=48, n_layer=2, n_head=4, resid_pdrop=0.2,
+                                                       attn_pdrop=0.05).to_dict())
+    layer = DecoderLM(back).blocks.layers[0]
+    assert (layer.dropout1.p, layer.self_attn.dropout) == (0.2, 0.05)
+    one_rate = DecoderLM(DecoderLMConfig.preset("tiny")).blocks.layers[0]  # attn_dropout None: the one rate
+    assert one_rate.self_attn.dropout == one_rate.dropout1.p == 0.1

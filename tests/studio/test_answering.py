@@ -193,3 +193,35 @@ def test_the_pages_own_progress_timer_is_not_a_request_and_never_holds_training(
     handlers["clicked"]()
     handlers["ticked"]()
     assert seen == [1, 0]  # the click is counted while it runs; the tick is not
+
+
+def test_a_request_computes_with_the_threads_it_is_counted_with():
+    """The page's handlers compute with PAGE_THREADS torch threads, an /api batch with the count it is given;
+    each in a worker thread, as Gradio and the batcher run them."""
+    gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio)")
+    from glassformer.studio.answering import PAGE_THREADS
+
+    answering = Answering()
+
+    def threads_now() -> int:
+        return torch.get_num_threads()
+
+    with gr.Blocks() as app:
+        gr.Button().click(threads_now)
+    answering.install(app)
+    page = next(iter(app.fns.values())).fn
+    batch = answering.counted(threads_now, threads=2)
+    seen: list[int] = []
+    default = torch.get_num_threads()  # the main thread's count: what other threads start with here
+
+    def in_a_worker() -> None:
+        torch.set_num_threads(2)  # whatever the previous request left
+        seen.append(page())
+        seen.append(batch())
+        seen.append(page())
+        torch.set_num_threads(default)  # the count is shared by every thread but the main one: give it back
+
+    worker = threading.Thread(target=in_a_worker)
+    worker.start()
+    worker.join(WAIT)
+    assert PAGE_THREADS == 1 and seen == [1, 2, 1]

@@ -43,6 +43,7 @@ class DecoderLMConfig:
     n_layers: int = 12
     d_ff: int = 3072
     dropout: float = 0.1  # embeddings, attention probabilities, residual branches (GPT-2 uses one rate)
+    attn_dropout: float | None = None  # on the attention probabilities alone; None: `dropout`
     activation: str = "gelu_tanh"
     layer_norm_eps: float = 1e-5
     tie_embeddings: bool = True
@@ -53,7 +54,7 @@ class DecoderLMConfig:
     def __post_init__(self) -> None:
         check_types(self)
         check_positive(self, "vocab_size", "max_position", "d_model", "n_heads", "n_layers", "d_ff")
-        check_probabilities(self, "dropout")
+        check_probabilities(self, "dropout", "attn_dropout")
         check_range(self, "layer_norm_eps", 1e-30)
         check_range(self, "initializer_range", 0.0)
         check_choice(self, "activation", ACTIVATIONS)
@@ -93,6 +94,7 @@ class DecoderLM(nn.Module):
                 config.n_heads,
                 config.d_ff,
                 dropout=config.dropout,
+                attn_dropout=config.attn_dropout,
                 activation=config.activation,
                 norm_first=True,
                 layer_norm_eps=config.layer_norm_eps,

@@ -1,8 +1,19 @@
 """How the studio shares the cores between answering requests and training in the background.
 
 The policy: **a request comes first**. While any request is being answered, background training
-stands still, and the request computes with every torch thread (torch's default: one per core).
-When the last request in flight is answered, training goes on from where it stopped.
+stands still. A page's request computes with one torch thread (:data:`PAGE_THREADS`), a batch of
+``/api/predict`` requests with every thread (torch's default: one per core). When the last request in
+flight is answered, training goes on from where it stopped.
+
+Why one thread for the page: Gradio runs each handler in a worker thread, and in a thread other than
+the main one a two-thread computation of small pieces (a token at a time) was 2.5–3 times slower than
+the same computation with one thread (120 generated tokens: 0.50 s against 0.19 s; in the main thread
+two threads take 0.16 s). GNU OpenMP, which torch's CPU build uses, gives each thread that starts
+parallel work a team of its own; once the teams hold more threads than there are cores, its threads
+stop spinning between parallel regions and sleep, and each of the thousands of small regions then
+pays a wake-up. Every page interaction measured was as fast or faster with one thread (Explain the
+same); a batch of 50 sentences was not (83 ms with two against 145 ms with one), so ``/api`` batches
+keep every thread (benchmarks/RESULTS.md, "One torch thread for the page's requests").
 
 The studio trains in a child process (``glassformer train``, see :class:`~.jobs.TrainCommand`): run in
 a thread of the studio's own process, the same training went at about half its standalone speed
@@ -37,8 +48,13 @@ import subprocess
 import threading
 from typing import Any, Callable, Iterator
 
+import torch
+
 from glassformer.studio.jobs import TrainCommand
 from glassformer.training import pause_points
+
+# The torch threads a page's request (a Gradio handler) computes with: see the module's docstring.
+PAGE_THREADS = 1
 
 # None where the platform cannot stop a process (Windows): the child then trains on through requests.
 STOP, CONTINUE = getattr(signal, "SIGSTOP", None), getattr(signal, "SIGCONT", None)
@@ -59,8 +75,15 @@ class Answering:
         return self._in_flight
 
     @contextlib.contextmanager
-    def request(self) -> Iterator[None]:
-        """The block answers a request: training is held until the block (and every other) ends."""
+    def request(self, threads: int | None = None) -> Iterator[None]:
+        """The block answers a request: training is held until the block (and every other) ends.
+
+        With `threads`, the block computes with that many torch threads. torch's count is shared by every
+        thread but the main one, so each request sets its own on entry; two requests of different counts
+        that overlap only change each other's speed, never a result.
+        """
+        if threads is not None and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         with self._idle:
             self._in_flight += 1
             if self._in_flight == 1 and self._children:
@@ -131,43 +154,45 @@ class Answering:
                 return trainer(*args, **kwargs)
         return run
 
-    def counted(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """`fn` counted as a request while it runs (plain, coroutine, generator or async generator function)."""
+    def counted(self, fn: Callable[..., Any], threads: int | None = None) -> Callable[..., Any]:
+        """`fn` counted as a request while it runs (plain, coroutine, generator or async generator function),
+        computing with `threads` torch threads (None: whatever the count is)."""
         if inspect.isasyncgenfunction(fn):
             @functools.wraps(fn)
             async def agen(*args: Any, **kwargs: Any) -> Any:
-                with self.request():
+                with self.request(threads):
                     async for item in fn(*args, **kwargs):
                         yield item
             return agen
         if inspect.isgeneratorfunction(fn):
             @functools.wraps(fn)
             def gen(*args: Any, **kwargs: Any) -> Any:
-                with self.request():
+                with self.request(threads):
                     yield from fn(*args, **kwargs)
             return gen
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def coro(*args: Any, **kwargs: Any) -> Any:
-                with self.request():
+                with self.request(threads):
                     return await fn(*args, **kwargs)
             return coro
 
         @functools.wraps(fn)
         def plain(*args: Any, **kwargs: Any) -> Any:
-            with self.request():
+            with self.request(threads):
                 return fn(*args, **kwargs)
         return plain
 
-    def install(self, app: Any) -> Any:
-        """Count every event handler of the Gradio Blocks `app` as a request while it runs; returns `app`.
+    def install(self, app: Any, threads: int | None = PAGE_THREADS) -> Any:
+        """Count every event handler of the Gradio Blocks `app` as a request while it runs, computing with
+        `threads` torch threads; returns `app`.
 
         Handlers marked with :func:`not_a_request` (the page's own progress timers) are left alone.
         """
         for block_fn in app.fns.values():
             if block_fn.fn is not None and not getattr(block_fn.fn, "_glassformer_counted", False) \
                     and not getattr(block_fn.fn, "_glassformer_not_a_request", False):
-                block_fn.fn = self.counted(block_fn.fn)
+                block_fn.fn = self.counted(block_fn.fn, threads)
                 block_fn.fn._glassformer_counted = True
         return app
 

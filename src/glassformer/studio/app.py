@@ -15,6 +15,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import contextlib  # noqa: E402 - the environment must be set before gradio is imported
+import functools  # noqa: E402
 import signal  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -22,7 +23,7 @@ from typing import Any, Iterator  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from glassformer.studio.answering import Answering  # noqa: E402
+from glassformer.studio.answering import PAGE_THREADS, Answering  # noqa: E402
 from glassformer.studio.batching import api_app  # noqa: E402
 from glassformer.studio.jobs import TrainingQueue  # noqa: E402
 from glassformer.studio.models import StudioModels, default_models  # noqa: E402
@@ -139,11 +140,13 @@ def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, sentim
             print(f"Training the missing models in the background, one at a time ({names}; the {preset} preset, "
                   "once): their tabs show the progress and switch to each model when it is saved.", flush=True)
     try:
-        app = answering.install(build_app(models))
-        api = api_app(directory, counted=answering.counted)
+        app = answering.install(build_app(models), threads=PAGE_THREADS)
+        batch_threads = torch_threads()  # torch's default here, in the main thread: one per core
+        api = api_app(directory, counted=functools.partial(answering.counted, threads=batch_threads))
         print(f"glassformer studio: http://{host}:{port} (Ctrl+C stops it); for programs: POST "
-              f"http://{host}:{port}/api/predict. Requests use {torch_threads()} torch threads; background "
-              "training runs in a process of its own, stopped while one is answered.", flush=True)
+              f"http://{host}:{port}/api/predict. The page's requests compute with {PAGE_THREADS} torch "
+              f"thread, /api/predict's batches with {batch_threads}; background training runs in a process "
+              "of its own, stopped while a request is answered.", flush=True)
         with sigterm_as_interrupt():
             launch(app, host, port, share, api=api)
     finally:  # the training processes end with the studio (and on Linux when it is killed: jobs.ends_with_parent)
