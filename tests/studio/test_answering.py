@@ -196,10 +196,14 @@ def test_the_pages_own_progress_timer_is_not_a_request_and_never_holds_training(
 
 
 def test_a_request_computes_with_the_threads_it_is_counted_with():
-    """The page's handlers compute with PAGE_THREADS torch threads, an /api batch with the count it is given;
-    each in a worker thread, as Gradio and the batcher run them."""
+    """The page's handlers compute with PAGE_THREADS torch threads, an /api batch with the count it is given,
+    and a batch the page's /predict gathers with BATCH_THREADS; each in a worker thread, as Gradio and the
+    batchers run them."""
     gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio)")
-    from glassformer.studio.answering import PAGE_THREADS
+    import asyncio
+
+    from glassformer.studio.answering import BATCH_THREADS, PAGE_THREADS
+    from glassformer.studio.batching import LoopBatcher
 
     answering = Answering()
 
@@ -211,6 +215,7 @@ def test_a_request_computes_with_the_threads_it_is_counted_with():
     answering.install(app)
     page = next(iter(app.fns.values())).fn
     batch = answering.counted(threads_now, threads=2)
+    gathered = LoopBatcher(lambda items, _: [threads_now() for _ in items])
     seen: list[int] = []
     default = torch.get_num_threads()  # the main thread's count: what other threads start with here
 
@@ -219,9 +224,10 @@ def test_a_request_computes_with_the_threads_it_is_counted_with():
         seen.append(page())
         seen.append(batch())
         seen.append(page())
+        seen.append(asyncio.run(gathered.one("a sentence")))
         torch.set_num_threads(default)  # the count is shared by every thread but the main one: give it back
 
     worker = threading.Thread(target=in_a_worker)
     worker.start()
     worker.join(WAIT)
-    assert PAGE_THREADS == 1 and seen == [1, 2, 1]
+    assert PAGE_THREADS == 1 and seen == [1, 2, 1, BATCH_THREADS]

@@ -2,7 +2,7 @@
 
 The policy: **a request comes first**. While any request is being answered, background training
 stands still. A page's request computes with one torch thread (:data:`PAGE_THREADS`), a batch of
-``/api/predict`` requests with every thread (torch's default: one per core). When the last request in
+gathered requests (``/api/predict``, the page's ``/predict`` and ``/classify``) with every thread (torch's default: one per core). When the last request in
 flight is answered, training goes on from where it stopped.
 
 Why one thread for the page: Gradio runs each handler in a worker thread, and in a thread other than
@@ -53,8 +53,17 @@ import torch
 from glassformer.studio.jobs import TrainCommand
 from glassformer.training import pause_points
 
-# The torch threads a page's request (a Gradio handler) computes with: see the module's docstring.
+# The torch threads a page's request (a Gradio handler) computes with, and a batch of gathered requests
+# (/api/predict, the page's /predict and /classify): see the module's docstring. torch's default count,
+# one per core, is read here, when the studio is imported (in the main thread, whose count is its own).
 PAGE_THREADS = 1
+BATCH_THREADS = torch.get_num_threads()
+
+
+def compute_with(threads: int | None) -> None:
+    """Make the calling thread's torch computations use `threads` threads (None: leave the count alone)."""
+    if threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 # None where the platform cannot stop a process (Windows): the child then trains on through requests.
 STOP, CONTINUE = getattr(signal, "SIGSTOP", None), getattr(signal, "SIGCONT", None)
@@ -82,8 +91,7 @@ class Answering:
         thread but the main one, so each request sets its own on entry; two requests of different counts
         that overlap only change each other's speed, never a result.
         """
-        if threads is not None and torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+        compute_with(threads)
         with self._idle:
             self._in_flight += 1
             if self._in_flight == 1 and self._children:

@@ -23,7 +23,7 @@ from typing import Any, Iterator  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from glassformer.studio.answering import PAGE_THREADS, Answering  # noqa: E402
+from glassformer.studio.answering import BATCH_THREADS, PAGE_THREADS, Answering  # noqa: E402
 from glassformer.studio.batching import api_app  # noqa: E402
 from glassformer.studio.jobs import TrainingQueue  # noqa: E402
 from glassformer.studio.models import StudioModels, default_models  # noqa: E402
@@ -141,11 +141,10 @@ def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, sentim
                   "once): their tabs show the progress and switch to each model when it is saved.", flush=True)
     try:
         app = answering.install(build_app(models), threads=PAGE_THREADS)
-        batch_threads = torch_threads()  # torch's default here, in the main thread: one per core
-        api = api_app(directory, counted=functools.partial(answering.counted, threads=batch_threads))
+        api = api_app(directory, counted=functools.partial(answering.counted, threads=BATCH_THREADS))
         print(f"glassformer studio: http://{host}:{port} (Ctrl+C stops it); for programs: POST "
               f"http://{host}:{port}/api/predict. The page's requests compute with {PAGE_THREADS} torch "
-              f"thread, /api/predict's batches with {batch_threads}; background training runs in a process "
+              f"thread, batches of gathered requests with {BATCH_THREADS}; background training runs in a process "
               "of its own, stopped while a request is answered.", flush=True)
         with sigterm_as_interrupt():
             launch(app, host, port, share, api=api)
@@ -176,10 +175,3 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def torch_threads() -> int:
-    """The torch threads a request computes with (torch's default: one per core this process may use)."""
-    import torch
-
-    return torch.get_num_threads()

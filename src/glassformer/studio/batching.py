@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Hashable
 
 from glassformer.serve.batcher import MicroBatcher, RunFn
+from glassformer.studio.answering import BATCH_THREADS, compute_with
 from glassformer.serve.settings import ServeSettings
 
 # A burst of 50 sentences fits in one batch. A request that comes BURST_GAP_MS or more after the one
@@ -39,6 +40,10 @@ class LoopBatcher:
         self._batcher: MicroBatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def _run_batch(self, items: list[Any], options: Hashable) -> list[Any]:
+        compute_with(BATCH_THREADS)  # a page's request may have left one thread (studio/answering.py)
+        return self.run(items, options)
+
     @property
     def batches_run(self) -> int:
         """How many forward passes answered the requests so far (on the current loop)."""
@@ -48,7 +53,7 @@ class LoopBatcher:
         """The results for `items`, computed in one batch with whatever else arrived meanwhile."""
         loop = asyncio.get_running_loop()
         if self._batcher is None or self._loop is not loop:
-            self._batcher, self._loop = MicroBatcher(self.run, **self.settings), loop
+            self._batcher, self._loop = MicroBatcher(self._run_batch, **self.settings), loop
             await self._batcher.start()
         return await self._batcher.submit(items, options)
 
