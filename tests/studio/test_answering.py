@@ -188,7 +188,7 @@ def test_the_pages_own_progress_timer_is_not_a_request_and_never_holds_training(
         button = gr.Button()
         button.click(clicked)
         gr.Timer(3.0).tick(ticked)
-    answering.install(app)
+    answering.install(app, threads=None)  # called here in the main thread: leave its torch thread count alone
     handlers = {block_fn.fn.__name__: block_fn.fn for block_fn in app.fns.values()}
     handlers["clicked"]()
     handlers["ticked"]()

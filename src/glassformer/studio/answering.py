@@ -2,8 +2,9 @@
 
 The policy: **a request comes first**. While any request is being answered, background training
 stands still. A page's request computes with one torch thread (:data:`PAGE_THREADS`), a batch of
-gathered requests (``/api/predict``, the page's ``/predict`` and ``/classify``) with every thread (torch's default: one per core). When the last request in
-flight is answered, training goes on from where it stopped.
+gathered requests (``/api/predict``, the page's ``/predict`` and ``/classify``) with every thread
+(torch's default: one per core). When the last request in flight is answered, training goes on from
+where it stopped.
 
 Why one thread for the page: Gradio runs each handler in a worker thread, and in a thread other than
 the main one a two-thread computation of small pieces (a token at a time) was 2.5–3 times slower than
@@ -12,8 +13,8 @@ two threads take 0.16 s). GNU OpenMP, which torch's CPU build uses, gives each t
 parallel work a team of its own; once the teams hold more threads than there are cores, its threads
 stop spinning between parallel regions and sleep, and each of the thousands of small regions then
 pays a wake-up. Every page interaction measured was as fast or faster with one thread (Explain the
-same); a batch of 50 sentences was not (83 ms with two against 145 ms with one), so ``/api`` batches
-keep every thread (benchmarks/RESULTS.md, "One torch thread for the page's requests").
+same); a batch of 50 sentences was not (83 ms with two against 145 ms with one), so batches keep
+every thread (benchmarks/RESULTS.md, "One torch thread for the page's requests").
 
 The studio trains in a child process (``glassformer train``, see :class:`~.jobs.TrainCommand`): run in
 a thread of the studio's own process, the same training went at about half its standalone speed

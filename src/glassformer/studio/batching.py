@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Hashable
 
 from glassformer.serve.batcher import MicroBatcher, RunFn
-from glassformer.studio.answering import BATCH_THREADS, compute_with
 from glassformer.serve.settings import ServeSettings
+from glassformer.studio.answering import BATCH_THREADS, compute_with
 
 # A burst of 50 sentences fits in one batch. A request that comes BURST_GAP_MS or more after the one
 # before it runs at once (a click alone is not slowed down); one inside a burst waits up to MAX_WAIT_MS
