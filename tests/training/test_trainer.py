@@ -124,3 +124,55 @@ def test_bf16_autocast_on_cuda():
     result = trainer.fit()
     assert seen and all(dtype == torch.bfloat16 for dtype in seen)
     assert result.best_metric > 0.5
+
+
+def test_ema_equals_torch_averaged_model_and_is_what_is_scored_and_returned(tmp_path):
+    """With ema_decay the trainer keeps the average torch.optim.swa_utils.AveragedModel keeps (EMA of each step's
+    weights, started at the first step's), evaluates it, and returns it."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    decay = 0.8
+    reference: dict[str, AveragedModel] = {}
+    scored: list[dict] = []
+
+    def follow(trainer, record):  # after each step: the trainer's model holds the step's own weights here
+        if "model" not in reference:
+            reference["model"] = AveragedModel(trainer.model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+        reference["model"].update_parameters(trainer.model)
+        if trainer.progress.evaluations and trainer.progress.evaluations[-1]["step"] == record["step"]:
+            from tests.training.helpers import accuracy
+
+            averaged = reference["model"].module
+            loader = torch.utils.data.DataLoader(trainer.eval_data, batch_size=64, collate_fn=trainer.collate_fn)
+            averaged.eval()
+            with torch.no_grad():
+                scored.append(accuracy(averaged, loader))
+
+    config = TrainConfig(out_dir=str(tmp_path), max_steps=12, batch_size=8, lr=5e-2, eval_every=4, log_every=1,
+                         progress=False, load_best_at_end=False, ema_decay=decay, precision="fp32")
+    trainer = make_trainer(config, callbacks=[follow], dropout=0.0)
+    result = trainer.fit()
+    ours = dict(trainer.model.named_parameters())
+    for name, p in reference["model"].module.named_parameters():
+        assert torch.allclose(ours[name], p, atol=1e-6, rtol=0), name
+    assert [e["metrics"]["loss"] for e in result.evaluations] == pytest.approx([s["loss"] for s in scored], abs=1e-6)
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(ema_decay=1.0)
+
+
+def test_resume_with_ema_gives_bit_identical_weights(tmp_path):
+    """The average is part of the checkpoint: a killed run resumes with it, as with the weights."""
+    def config(out):
+        return TrainConfig(out_dir=str(out), max_steps=10, batch_size=8, lr=1e-2, eval_every=5, checkpoint_every=3,
+                           log_every=1, progress=False, load_best_at_end=False, ema_decay=0.9)
+
+    straight = make_trainer(config(tmp_path / "straight"))
+    straight.fit()
+    killed = make_trainer(config(tmp_path / "killed"), callbacks=[_kill_at(5)])
+    with pytest.raises(Killed):
+        killed.fit()
+    resumed = make_trainer(config(tmp_path / "killed"), model_seed=123)
+    resumed.fit(resume=True)
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name

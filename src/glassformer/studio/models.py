@@ -45,7 +45,7 @@ QUICK_QUALITY = {
     "lm": "What to expect from the quick preset: 2.1659 bits per character on the held-out works after its "
           "5-minute budget (1,464 steps) on 2 idle cores of an Intel Xeon with AVX512-BF16 (7 December 2026), level "
           "with the best Markov chain's 2.159; the full preset (`--preset full`, 30 minutes) crosses the chain at "
-          "minute 7.2 and ends at 1.9718.",
+          "minute 8.9 and ends at 1.9417.",
 }
 
 # The background runs' presets: "quick" (what the README documents), or "tiny", a few steps of each family on

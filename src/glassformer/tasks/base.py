@@ -52,6 +52,9 @@ class TrainingSettings:
     checkpoint_every: int | None = setting(None, "steps between checkpoints besides those after each evaluation")
     checkpoint_minutes: float | None = setting(10.0, "and at least this often in minutes (for long runs; a killed "
                                                      "or restarted run loses no more than this)")
+    ema_decay: float | None = setting(None, "keep an exponential moving average of the weights with this decay "
+                                            "(e.g. 0.999) and score, keep and save the average instead of the "
+                                            "last step's weights; off by default")
     minutes: float | None = setting(None, "a time budget for the whole run (data, training, scoring, saving): the "
                                           "steps are set from the measured step time, printed and saved, so "
                                           "--max-steps N repeats the run; replaces the preset's steps or epochs")
@@ -62,6 +65,8 @@ class TrainingSettings:
         check_range(self, "checkpoint_minutes", 0.0)
         if self.minutes is not None and not self.minutes > 0:
             raise ConfigError(f"minutes must be > 0, got {self.minutes}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         lengths = [name for name in LENGTH_SETTINGS if hasattr(self, name)]
         if lengths and self.minutes is None and all(getattr(self, name) is None for name in lengths):
             raise ConfigError(f"preset {getattr(self, 'name', '?')!r} sets neither {' nor '.join(lengths)} nor "
@@ -70,7 +75,8 @@ class TrainingSettings:
     def trainer_settings(self) -> dict[str, Any]:
         """These settings as ``TrainConfig`` keywords (``minutes`` as the budget ``max_minutes``)."""
         return {"precision": self.precision, "checkpoint_every": self.checkpoint_every,
-                "checkpoint_minutes": self.checkpoint_minutes, "max_minutes": self.minutes}
+                "checkpoint_minutes": self.checkpoint_minutes, "max_minutes": self.minutes,
+                "ema_decay": self.ema_decay}
 
 
 # The settings that fix a run's length in steps; asking for one of them replaces a preset's time budget.

@@ -126,6 +126,9 @@ class TrainConfig:
     warmup_steps: int | None = None
     min_lr_ratio: float = 0.0  # the learning rate at the last step, as a fraction of lr
     max_grad_norm: float | None = 1.0
+    # An exponential moving average of the weights, updated after every optimizer step (None: off): with it,
+    # evaluation, the best checkpoint and the returned model are the average's weights, not the last step's.
+    ema_decay: float | None = None
     eval_every: int | None = None  # steps between evaluations; None: at the end of every epoch
     eval_points: int | None = None  # evaluations spread evenly over the run (replaces eval_every)
     eval_batch_size: int | None = None  # defaults to batch_size
@@ -157,6 +160,9 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
         if self.eval_points is not None and self.eval_points < 1:
             raise ValueError(f"eval_points must be >= 1, got {self.eval_points}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) (the weight kept of the average at each step), got "
+                             f"{self.ema_decay}")
         self.betas = tuple(self.betas)
 
     @property
@@ -271,6 +277,7 @@ class Trainer:
         self.out_dir = Path(config.out_dir) if config.out_dir else None
         self.should_stop = False
         self.progress = _Progress()
+        self._ema: dict[str, torch.Tensor] | None = None  # the moving average of the weights (ema_decay)
         self.dist = distributed.DistInfo()
         self.device = torch.device("cpu")
         self.precision = "fp32"
@@ -341,6 +348,7 @@ class Trainer:
         log = MetricsLog(self.out_dir / "metrics.jsonl") if self.out_dir and info.is_main else None
 
         self.progress = _Progress()
+        self._ema = None
         if resume and self.last_checkpoint and self.last_checkpoint.is_file():
             self._restore(self.last_checkpoint, model, optimizer, scheduler)
             if log:
@@ -408,7 +416,8 @@ class Trainer:
         """Seconds per optimizer step (after two untimed ones) and per evaluation, leaving no trace on the run."""
         model, optimizer, cfg = run.model, run.optimizer, self.config
         saved = ({k: v.detach().clone() for k, v in model.state_dict().items()},
-                 copy.deepcopy(optimizer.state_dict()), run.scheduler.state_dict(), rng_state())
+                 copy.deepcopy(optimizer.state_dict()), run.scheduler.state_dict(), rng_state(),
+                 None if self._ema is None else {k: v.clone() for k, v in self._ema.items()})
         timed: list[float] = []
         epoch, at_step = run.state.epoch, run.state.step
         run.state.step = cfg.timing_step  # data that reads the trainer's step gives that step's batches
@@ -438,6 +447,7 @@ class Trainer:
         optimizer.load_state_dict(saved[1])
         run.scheduler.load_state_dict(saved[2])
         set_rng_state(saved[3])
+        self._ema = saved[4]
         run.state.step = at_step
         run.window = _Window(since=time.perf_counter())
         return {"step_seconds": sum(timed[_UNTIMED_STEPS:]) / _TIMED_STEPS, "eval_seconds": eval_seconds}
@@ -514,6 +524,41 @@ class Trainer:
         run.optimizer.step()
         run.scheduler.step()
         run.optimizer.zero_grad(set_to_none=True)
+        self._update_ema(run.model)
+
+    def _update_ema(self, model: nn.Module) -> None:
+        """average ← decay · average + (1 − decay) · weights, in float32, over every floating-point parameter;
+        the first step's weights start it (as ``torch.optim.swa_utils.AveragedModel`` with an EMA does)."""
+        decay = self.config.ema_decay
+        if decay is None:
+            return
+        with torch.no_grad():
+            params = {name: p for name, p in model.named_parameters() if p.is_floating_point()}
+            if self._ema is None:
+                self._ema = {name: p.detach().float().clone() for name, p in params.items()}
+                return
+            for name, average in self._ema.items():
+                average.lerp_(params[name].detach().float(), 1.0 - decay)
+
+    @contextlib.contextmanager
+    def _averaged(self, model: nn.Module) -> Iterator[None]:
+        """Within the block `model` holds the moving average of its weights (when there is one), then its own."""
+        if self._ema is None:
+            yield
+            return
+        own = {name: p.detach().clone() for name, p in model.named_parameters() if name in self._ema}
+        self._put(model, self._ema)
+        try:
+            yield
+        finally:
+            self._put(model, own)
+
+    @staticmethod
+    def _put(model: nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name in weights:
+                    p.copy_(weights[name])
 
     def _log_step(self, run: _Run) -> dict[str, Any]:
         """The step's record for the callbacks; every ``log_every`` steps also the window's means in the log."""
@@ -534,7 +579,8 @@ class Trainer:
         due = (run.eval_every and step % run.eval_every == 0) or (not run.eval_every and end_of_epoch)
         if self.eval_data is None or not (due or last or step == run.total_steps):
             return False
-        self._evaluate_and_track(run.model, run.log)
+        with self._averaged(run.model):  # the average is what is scored and kept as the best
+            self._evaluate_and_track(run.model, run.log)
         return True
 
     def _maybe_checkpoint(self, run: _Run, evaluated: bool) -> None:
@@ -558,6 +604,8 @@ class Trainer:
             run.log.plot(self.out_dir / "metrics.png")
         if self.config.load_best_at_end and state.best_step is not None:
             self._load_best(run.model)
+        elif self._ema is not None:
+            self._put(run.model, self._ema)
         distributed.barrier()
         return TrainResult(steps=state.step, epochs=round(state.epoch + state.batch / run.batches_per_epoch, 4),
                            best_metric=state.best, best_step=state.best_step,
@@ -626,7 +674,7 @@ class Trainer:
             state = self.progress
             save_checkpoint(self.last_checkpoint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": rng,
+                "scheduler": scheduler.state_dict(), "rng": rng, "ema": self._ema,
                 "position": {"step": state.step, "epoch": state.epoch, "batch": state.batch},
                 "trainer": {"best": state.best, "best_step": state.best_step, "bad_evals": state.bad_evals,
                             "evaluations": state.evaluations},
@@ -662,6 +710,7 @@ class Trainer:
         if self.config.max_minutes is not None and saved.get("max_steps"):
             self.config.max_steps = saved["max_steps"]  # the steps a budgeted run planned before it was stopped
         load_model_state(model, state["model"], str(path))
+        self._ema = state.get("ema")
         try:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
