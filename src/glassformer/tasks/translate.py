@@ -65,6 +65,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glassformer._config import check_probabilities
 from glassformer.data import cache_dir
 from glassformer.data.batching import PAD_LABEL, pad_sequences
 from glassformer.data.corpora import ParallelCorpus, load_de_en
@@ -157,10 +158,7 @@ class TranslatePreset(TrainingSettings):
         super().__post_init__()
         if self.max_tokens < 2 * self.max_length:
             raise ValueError(f"max_tokens={self.max_tokens} cannot hold one pair of max_length={self.max_length}")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise ValueError(f"word_dropout must be in [0, 1) (a probability per token), got {self.word_dropout}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        check_probabilities(self, "word_dropout", "label_smoothing")
         if self.beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
         if self.hints < 0:
