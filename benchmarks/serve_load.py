@@ -13,11 +13,17 @@ and throughput >= 5x one at a time.
 
 Without --url the server is a `glassformer serve` subprocess on a free port of 127.0.0.1, stopped with
 SIGTERM at the end; client and server share the machine's cores. Nothing leaves the loopback interface.
+
+The client is one asyncio event loop that opens a fresh connection per request (as the anchor does), so
+a burst of 50 is on the wire within about 3 ms and takes little of the 2 cores the server needs. The
+first version used a thread per request: starting 50 Python threads spread a burst over 20-50 ms and
+competed with the server for the cores (`--client threads` keeps it, for comparison).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -80,6 +86,28 @@ def request(host: str, port: int, path: str, body: bytes, method: str = "POST") 
         connection.close()
 
 
+async def post(host: str, port: int, path: str, body: bytes, timeout: float = 120) -> tuple[int, bytes]:
+    """One POST on a fresh connection, sent and read with asyncio streams: (status, body)."""
+
+    async def exchange() -> bytes:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            await writer.drain()
+            return await reader.read()  # Connection: close, so the server ends the answer by closing
+        finally:
+            writer.close()
+
+    answer = await asyncio.wait_for(exchange(), timeout)
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    status_line, *headers = head.decode("latin-1").split("\r\n")
+    length = next((int(line.split(":", 1)[1]) for line in headers if line.lower().startswith("content-length:")), None)
+    if length is None or length != len(payload):
+        raise RuntimeError(f"{path}: expected a Content-Length answer, got {answer[:200]!r}")
+    return int(status_line.split(" ", 2)[1]), payload
+
+
 def start_server(model: str, extra: list[str]) -> tuple[str, subprocess.Popen]:
     """`glassformer serve MODEL` in its own process on a free port (as a user runs it), once /health answers."""
     from glassformer._localhost import free_port
@@ -112,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="bursts per level")
     parser.add_argument("--alone", type=int, default=10, help="requests sent one at a time for the anchor")
     parser.add_argument("--precision", default="auto", help="passed to `glassformer serve` (default auto)")
+    parser.add_argument("--client", choices=("asyncio", "threads"), default="asyncio",
+                        help="one event loop (default), or a thread per request (the first version's client)")
     parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
                         help="one more argument for `glassformer serve` (repeatable), e.g. --serve-arg=--max-batch=64")
     args = parser.parse_args(argv)
@@ -133,19 +163,42 @@ def main(argv: list[str] | None = None) -> int:
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit(f"--url must be on this machine's loopback interface, got {host}")
 
-    def one(index: int) -> tuple[int, float]:
-        body = json.dumps({"text": SENTENCES[index % len(SENTENCES)]}).encode()
-        started = time.perf_counter()
-        status, answer = request(host, port, "/predict", body)
+    def body_of(index: int) -> bytes:
+        return json.dumps({"text": SENTENCES[index % len(SENTENCES)]}).encode()
+
+    def checked(index: int, status: int, answer: bytes, started: float) -> tuple[int, float]:
+        seconds = time.perf_counter() - started
         if status == 200 and "label" not in json.loads(answer)[0]:
             raise RuntimeError(f"request {index}: unexpected answer {answer[:200]!r}")
-        return status, time.perf_counter() - started
+        return status, seconds
+
+    async def one_async(index: int) -> tuple[int, float]:
+        body = body_of(index)
+        started = time.perf_counter()
+        return checked(index, *await post(host, port, "/predict", body), started)
+
+    def one(index: int) -> tuple[int, float]:
+        if args.client == "asyncio":
+            return asyncio.run(one_async(index))
+        body = body_of(index)
+        started = time.perf_counter()
+        return checked(index, *request(host, port, "/predict", body), started)
+
+    async def burst_async(n: int) -> list[tuple[int, float]]:
+        return list(await asyncio.gather(*(one_async(i) for i in range(n))))
+
+    def burst(n: int) -> list[tuple[int, float]]:
+        if args.client == "asyncio":
+            return asyncio.run(burst_async(n))
+        with ThreadPoolExecutor(max_workers=min(n, MAX_CONCURRENCY)) as pool:
+            return list(pool.map(one, range(n)))
 
     try:
         health = json.loads(request(host, port, "/health", b"", "GET")[1])
         print(f"# glassformer serve load test against {url}: {health.get('model')} ({health.get('family')}), "
               f"precision {health.get('precision')}")
-        print(f"# {os.cpu_count()} CPUs; CPU flags: {cpu_flags()}; load average before: {load_average()}")
+        print(f"# {os.cpu_count()} CPUs; CPU flags: {cpu_flags()}; load average before: {load_average()}; "
+              f"client: {args.client}")
         one(0)  # warm-up: first-call costs (threads, caches) are not what the bursts measure
         alone = statistics.median(one(i)[1] for i in range(args.alone))
         print(f"# one request alone: median {alone * 1e3:.1f} ms of {args.alone}, so {1 / alone:.1f} requests/s one "
@@ -159,8 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             latencies, refused, other, walls = [], 0, 0, []
             for _ in range(args.rounds):
                 started = time.perf_counter()
-                with ThreadPoolExecutor(max_workers=min(n, MAX_CONCURRENCY)) as pool:
-                    outcomes = list(pool.map(one, range(n)))
+                outcomes = burst(n)
                 walls.append(time.perf_counter() - started)
                 latencies += [seconds for status, seconds in outcomes if status == 200]
                 refused += sum(status == 503 for status, _ in outcomes)

@@ -146,3 +146,43 @@ def test_a_request_that_times_out_is_skipped_by_its_batch():
 
     assert asyncio.run(scenario()) == [10]
     assert model.batches == [([1], None)]  # the request that gave up never reached the model
+
+
+def test_the_wait_counts_from_arrival_so_a_request_that_queued_behind_a_batch_does_not_wait_again():
+    model = Doubler()
+
+    async def scenario():
+        batcher = MicroBatcher(model, max_batch=100, max_wait_ms=60_000, queue_size=16)
+        await batcher.start()
+        # Stands for a request that queued a minute ago while the previous batch ran: its wait is over. Counting
+        # the wait from when the gatherer took it (the first version) held it for another minute.
+        queued = batcher.enqueue([1])
+        queued.arrived -= 120
+        answer = await asyncio.wait_for(batcher.result(queued), 30)
+        await batcher.close()
+        return answer
+
+    assert asyncio.run(scenario()) == [10]
+
+
+def test_the_batches_run_in_the_thread_the_model_was_loaded_in_which_stays_the_callers():
+    from glassformer.serve.batcher import model_thread
+
+    worker, threads = model_thread(), []
+    loaded_in = worker.submit(threading.get_ident).result()
+
+    def model(items, options):
+        threads.append(threading.get_ident())
+        return items
+
+    async def scenario():
+        batcher = MicroBatcher(model, max_batch=4, max_wait_ms=0, queue_size=4, executor=worker)
+        await batcher.start()
+        answers = [await batcher.submit([1]), await batcher.submit([2])]
+        await batcher.close()
+        return answers
+
+    assert asyncio.run(scenario()) == [[1], [2]]
+    assert threads == [loaded_in, loaded_in] and loaded_in != threading.get_ident()
+    assert worker.submit(threading.get_ident).result() == loaded_in  # close() left it to its owner
+    worker.shutdown()

@@ -48,3 +48,35 @@ def test_serve_refuses_what_it_cannot_serve_in_one_line(tmp_path, capsys):
     assert "no directory" in capsys.readouterr().err
     assert main(["serve", str(tmp_path), "--port", "0"]) == 2
     assert "expected a value >= 1" in capsys.readouterr().err
+
+
+def test_serve_loads_the_model_in_the_thread_that_runs_its_batches(monkeypatch, capsys):
+    # Torch's OpenMP threads form one team per thread that computes: a model loaded in the main thread and run
+    # in another leaves two teams on the cores (serve/batcher.py). So `glassformer serve` loads where it runs.
+    import threading
+
+    from starlette.testclient import TestClient
+
+    import glassformer.serve.app as app_module
+    import glassformer.serve.endpoints as endpoints
+    from glassformer.serve.endpoints import classify_endpoint
+
+    threads = {}
+
+    def classifier(texts, special_tokens="raise"):
+        threads["ran"] = threading.get_ident()
+        return [{"text": text, "label": "positive", "score": 1.0} for text in texts]
+
+    def fake_load(model, precision="auto", verify=True):
+        threads["loaded"] = threading.get_ident()
+        return classify_endpoint(classifier)
+
+    def fake_run(app, host, port, timeout, announce):
+        with TestClient(app) as client:
+            threads["answer"] = client.post("/predict", json={"text": "fine"}).json()
+
+    monkeypatch.setattr(endpoints, "load_endpoint", fake_load)
+    monkeypatch.setattr(app_module, "run_server", fake_run)
+    assert main(["serve", "any-model"]) == 0
+    assert threads["answer"] == [{"text": "fine", "label": "positive", "score": 1.0}]
+    assert threads["loaded"] == threads["ran"] != threading.get_ident()

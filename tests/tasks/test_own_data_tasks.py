@@ -109,6 +109,8 @@ def test_translate_refuses_dictionary_settings_with_own_data(pair_files: dict[st
     out = tmp_path / "model"
     assert main(["train", "translate", "--data", str(pair_files["tsv"]), "--hints", "2", "--out", str(out)]) == 2
     assert "--hints read the de-en dictionary" in capsys.readouterr().err
+    assert main(["train", "translate", "--data", str(pair_files["tsv"]), "--fuzzy", "--out", str(out)]) == 2
+    assert "--fuzzy matches against the de-en training pairs" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -214,3 +214,40 @@ def test_dictionary_hints_are_appended_in_training_and_at_test_time_alike(traine
     # A hint that would push the source past max_length is left off, in training as at test time.
     assert T._hinted([("Der Hund.", "The dog.")], hints, base.tokenizer, 3) == [("Der Hund.", "The dog.")]
     assert T.get_preset("quick").hints == 0 and T.get_preset("full").hints == 0
+
+
+def test_fuzzy_matches_append_the_nearest_other_training_pair() -> None:
+    # Word weights log(N/df) over the 4 sources: der, hund, schläft 0.29 each; die, katze, bellt, laut 1.39 each.
+    pairs = [("Der Hund schläft.", "The dog sleeps."), ("Der Hund schläft.", "The dog is asleep."),
+             ("Die Katze schläft.", "The cat sleeps."), ("Der Hund bellt laut.", "The dog barks loudly.")]
+    fuzzy = T.FuzzyMatches(pairs)
+    # A training source never meets its own pairs (both alternatives): "der hund" (0.58) beats "schläft" (0.29).
+    assert fuzzy("Der Hund schläft.") == "Der Hund schläft. || The dog barks loudly."
+    # A new source gets what the retrieval baseline answers: "die katze" (2.77) beats "bellt" (1.39).
+    assert fuzzy("Die Katze bellt.") == "Die Katze bellt. || The cat sleeps."
+    assert fuzzy.match("Die Katze bellt.") == pairs[2]
+    with pytest.raises(ValueError, match="choose one"):
+        T.get_preset("quick", hints=2, fuzzy=True)
+
+
+def test_a_fuzzy_model_reads_its_matches_again_when_reloaded(trained: T.TranslateRun, monkeypatch, tmp_path) -> None:
+    # Reloading rebuilds the matches from the de-en training pairs of the recorded split (here the toy corpus).
+    import shutil
+
+    directory = tmp_path / "fuzzy"
+    shutil.copytree(trained.out_dir, directory)
+    path = directory / "config.json"
+    config = json.loads(path.read_text())
+    extra = config["extra"]
+    config["extra"] = {**extra, "data": "de-en", "preset": {**extra["preset"], "fuzzy": True}}
+    path.write_text(json.dumps(config))
+    seeds = []
+    monkeypatch.setattr(T, "load_de_en", lambda seed, quiet: seeds.append(seed) or _toy_corpus())
+    translator = T.Translator.load(directory, verify=False)
+    assert isinstance(translator.hints, T.FuzzyMatches) and seeds == [int(extra["seed"])]
+    source = "die rote katze."  # "die" is no toy word, so no training source is this one
+    eos = translator.tokenizer.special_tokens[T.EOS]
+    expected = translator.tokenizer.encode_ordinary(
+        source + " || " + T.RetrievalBaseline(_toy_corpus().train).translate([source])[0])
+    assert len(expected) < translator.max_length  # it fits, so the model reads it
+    assert translator._source_ids([source]) == [expected + [eos]]

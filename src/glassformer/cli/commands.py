@@ -486,18 +486,27 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from glassformer.precision import resolve
     from glassformer.serve.app import create_app, run_server
+    from glassformer.serve.batcher import model_thread
     from glassformer.serve.endpoints import load_endpoint
     from glassformer.serve.settings import ServeSettings
 
     settings = ServeSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, queue_size=args.queue_size,
                              timeout=args.timeout, max_body_bytes=args.max_body_bytes,
                              max_text_chars=args.max_text_chars)
-    endpoint = load_endpoint(args.model, precision=args.precision, verify=args.verify)
+    worker = model_thread()  # loaded where its batches run, so torch's threads work as one team
+    try:
+        endpoint = worker.submit(load_endpoint, args.model, precision=args.precision, verify=args.verify).result()
+    except BaseException:
+        worker.shutdown(wait=False)
+        raise
     precision = resolve(args.precision, "cpu")
-    app = create_app(endpoint, settings, {"model": str(args.model), "precision": precision})
-    run_server(app, args.host, args.port, timeout=settings.timeout,
-               announce=f"glassformer: serving {args.model} ({endpoint.family}, {precision}) at "
-                        f"http://{args.host}:{args.port}{endpoint.path}; Ctrl-C stops")
+    app = create_app(endpoint, settings, {"model": str(args.model), "precision": precision}, executor=worker)
+    try:
+        run_server(app, args.host, args.port, timeout=settings.timeout,
+                   announce=f"glassformer: serving {args.model} ({endpoint.family}, {precision}) at "
+                            f"http://{args.host}:{args.port}{endpoint.path}; Ctrl-C stops")
+    finally:
+        worker.shutdown()  # the server has finished every accepted request
     return 0
 
 

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import sys
+from concurrent.futures import Executor
 from dataclasses import asdict
 from typing import Any, AsyncIterator
 
@@ -89,10 +90,14 @@ def _sse(event: str, data: Any) -> str:
 
 
 def create_app(endpoint: Endpoint, settings: ServeSettings = ServeSettings(),
-               info: dict[str, Any] | None = None) -> Starlette:
-    """The app serving `endpoint` through a :class:`MicroBatcher`; `info` (model, precision) is shown by ``/health``."""
+               info: dict[str, Any] | None = None, executor: Executor | None = None) -> Starlette:
+    """The app serving `endpoint` through a :class:`MicroBatcher`; `info` (model, precision) is shown by ``/health``.
+
+    `executor`: where to run the batches, e.g. the :func:`~glassformer.serve.batcher.model_thread` the endpoint's
+    model was loaded in (it stays the caller's); without it the batcher starts a thread of its own.
+    """
     batcher = MicroBatcher(endpoint.run, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
-                           queue_size=settings.queue_size, burst_gap_ms=settings.burst_gap_ms)
+                           queue_size=settings.queue_size, burst_gap_ms=settings.burst_gap_ms, executor=executor)
     details = {"family": endpoint.family, "endpoint": endpoint.path, **(info or {})}
 
     async def predict(request: Request) -> Response:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class ServeSettings:
     """How the server batches and what it accepts: the flags of ``glassformer serve``."""
 
-    max_batch: int = 32  # inputs run together at most
+    max_batch: int = 64  # inputs run together at most (64: a burst of 50 is one forward pass)
     max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
     burst_gap_ms: float | None = None  # a request this long after the one before it runs at once (None: it waits)
     queue_size: int = 256  # requests waiting at most; one more gets 503

@@ -24,7 +24,7 @@ from typing import Any, Iterator  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from glassformer.studio.answering import BATCH_THREADS, PAGE_THREADS, Answering  # noqa: E402
-from glassformer.studio.batching import api_app  # noqa: E402
+from glassformer.studio.batching import MainThreadExecutor, api_app, use_executor  # noqa: E402
 from glassformer.studio.jobs import TrainingQueue  # noqa: E402
 from glassformer.studio.models import StudioModels, default_models  # noqa: E402
 from glassformer.studio.tabs import generate, sentiment, tokenizer, translate, vision, walkthrough  # noqa: E402
@@ -139,16 +139,27 @@ def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, sentim
             names = ", ".join(slot.name for slot in queue.slots)
             print(f"Training the missing models in the background, one at a time ({names}; the {preset} preset, "
                   "once): their tabs show the progress and switch to each model when it is saved.", flush=True)
+    # Batches of gathered requests compute in this (the main) thread, with the torch threads it has (batching.py).
+    batches = MainThreadExecutor()
+    use_executor(batches)
     try:
         app = answering.install(build_app(models), threads=PAGE_THREADS)
         api = api_app(directory, counted=functools.partial(answering.counted, threads=BATCH_THREADS))
         print(f"glassformer studio: http://{host}:{port} (Ctrl+C stops it); for programs: POST "
               f"http://{host}:{port}/api/predict. The page's requests compute with {PAGE_THREADS} torch "
-              f"thread, batches of gathered requests with {BATCH_THREADS}; background training runs in a process "
-              "of its own, stopped while a request is answered.", flush=True)
+              f"thread, batches of gathered requests with {BATCH_THREADS} in the main thread; background "
+              "training runs in a process of its own, stopped while a request is answered.", flush=True)
         with sigterm_as_interrupt():
-            launch(app, host, port, share, api=api)
+            launch(app, host, port, share, block=False, api=api)
+            try:
+                batches.run(lambda: app.is_running)  # until Ctrl+C or SIGTERM
+            except KeyboardInterrupt:
+                print("glassformer studio: stopping.", flush=True)
+            finally:
+                app.close()  # the requests it accepted finish in a worker thread (MainThreadExecutor)
     finally:  # the training processes end with the studio (and on Linux when it is killed: jobs.ends_with_parent)
+        use_executor(None)
+        batches.shutdown(wait=False)
         if queue is not None:
             queue.stop()
         for slot in slots:

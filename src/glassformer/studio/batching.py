@@ -9,11 +9,23 @@ concurrent requests took 14-18x one request alone; here they take a few times on
 
 The batcher lives on the event loop of the server that runs the handlers (Gradio's), so it starts
 there on the first request; a relaunched app (a new loop) gets a new one.
+
+Where the batches compute: in the main thread, when the studio runs as ``glassformer studio`` or
+``make demo`` (:class:`MainThreadExecutor`, installed by :func:`use_executor`). Torch's CPU threads
+(GNU OpenMP) form one team per thread that computes with several; the main thread has one already
+(``make demo`` fine-tunes there, and the models are loaded there), and a batch computed in another
+thread adds a second, after which the threads sleep between parallel regions instead of spinning
+(serve/batcher.py has the figures). Run in the main thread, a batch uses the team that exists.
+Without the main loop (an app launched without blocking, as the tests do), each batcher computes in
+a worker thread of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
@@ -27,6 +39,93 @@ from glassformer.studio.answering import BATCH_THREADS, compute_with
 MAX_BATCH = 64
 MAX_WAIT_MS = 5.0
 BURST_GAP_MS = 50.0
+
+
+class MainThreadExecutor(Executor):
+    """An executor whose calls run in the thread that calls :meth:`run` (the main thread), one at a time.
+
+    :meth:`run` returns when its `keep_going` turns false (the app stopped) or the thread is interrupted
+    (Ctrl+C, or SIGTERM under :func:`~glassformer.studio.app.sigterm_as_interrupt`; the call it was running
+    then fails). From then on (or after :meth:`shutdown`) the waiting calls and any later ones run in a
+    worker thread, so that a server shutting down can still finish the requests it accepted.
+    """
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple, dict] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._fallback: ThreadPoolExecutor | None = None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        with self._lock:
+            if self._fallback is not None:
+                return self._fallback.submit(fn, *args, **kwargs)
+            future: Future = Future()
+            self._calls.put((future, fn, args, kwargs))
+            return future
+
+    def run(self, keep_going: Callable[[], bool] = lambda: True, poll: float = 0.2) -> None:
+        """Run the submitted calls in this thread while `keep_going()` (checked every `poll` s when idle) and until
+        the thread is interrupted (KeyboardInterrupt is re-raised)."""
+        try:
+            while keep_going():
+                try:
+                    call = self._calls.get(timeout=poll)  # a timeout, so that Ctrl+C is seen promptly
+                except queue.Empty:
+                    continue
+                if call is None:
+                    return
+                future, fn, args, kwargs = call
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    result = fn(*args, **kwargs)
+                except KeyboardInterrupt:
+                    future.set_exception(RuntimeError("the studio was interrupted while computing this request"))
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the call
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+        finally:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """From now on calls run in a worker thread; those still waiting go there first."""
+        with self._lock:
+            if self._fallback is None:
+                self._fallback = ThreadPoolExecutor(max_workers=1, thread_name_prefix="glassformer-batch")
+            while True:
+                try:
+                    call = self._calls.get_nowait()
+                except queue.Empty:
+                    break
+                if call is not None:
+                    future, fn, args, kwargs = call
+                    self._fallback.submit(_settle, future, fn, args, kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._calls.put(None)  # a run() still looping returns
+        self._hand_over()
+        assert self._fallback is not None
+        self._fallback.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _settle(future: Future, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    if future.set_running_or_notify_cancel():
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the call
+            future.set_exception(exc)
+
+
+# Where the studio's batches compute: None (a worker thread per batcher) unless use_executor() installed one.
+_EXECUTOR: Executor | None = None
+
+
+def use_executor(executor: Executor | None) -> None:
+    """Make the batchers created from now on compute in `executor` (None: a worker thread of their own)."""
+    global _EXECUTOR
+    _EXECUTOR = executor
 
 
 class LoopBatcher:
@@ -53,7 +152,7 @@ class LoopBatcher:
         """The results for `items`, computed in one batch with whatever else arrived meanwhile."""
         loop = asyncio.get_running_loop()
         if self._batcher is None or self._loop is not loop:
-            self._batcher, self._loop = MicroBatcher(self._run_batch, **self.settings), loop
+            self._batcher, self._loop = MicroBatcher(self._run_batch, executor=_EXECUTOR, **self.settings), loop
             await self._batcher.start()
         return await self._batcher.submit(items, options)
 
@@ -67,13 +166,14 @@ API_SETTINGS = ServeSettings(max_batch=MAX_BATCH, max_wait_ms=MAX_WAIT_MS, burst
 
 
 def api_app(sentiment_dir: str | Path, settings: ServeSettings = API_SETTINGS, *, precision: str = "auto",
-            counted: Callable[[RunFn], RunFn] | None = None) -> Any:
+            counted: Callable[[RunFn], RunFn] | None = None, executor: Executor | None = None) -> Any:
     """`glassformer serve`'s app for the sentiment model in `sentiment_dir`: ``POST /predict``, ``/health``, ``/openapi.json``.
 
     Mounted at ``/api`` beside the Gradio app, it answers outside Gradio's queue, whose bookkeeping
     per request (about 10 ms of a core each) is most of a burst's time. The model is loaded as
     ``glassformer serve`` loads it (`precision` ``auto``: bf16 where the CPU computes it natively).
-    `counted` wraps the batch function, so that the thread policy sees these requests too.
+    `counted` wraps the batch function, so that the thread policy sees these requests too; `executor` is
+    where its batches compute (default: what :func:`use_executor` installed, else a worker thread).
     """
     from dataclasses import replace
 
@@ -83,4 +183,5 @@ def api_app(sentiment_dir: str | Path, settings: ServeSettings = API_SETTINGS, *
     endpoint = load_endpoint(str(sentiment_dir), precision=precision)
     if counted is not None:
         endpoint = replace(endpoint, run=counted(endpoint.run))
-    return create_app(endpoint, settings, {"model": str(sentiment_dir), "precision": precision})
+    return create_app(endpoint, settings, {"model": str(sentiment_dir), "precision": precision},
+                      executor=executor if executor is not None else _EXECUTOR)

@@ -33,10 +33,12 @@ class StudioModels:
 QUICK_QUALITY = {
     # Measured by benchmarks/headline.py (the whole `train` command, 2 idle cores of an Intel Xeon with
     # AVX512-BF16 and AMX, bf16, 6 December 2026) and benchmarks/first_launch.py (the same run in the studio);
-    # translation by its `train` command on 7 December (benchmarks/RESULTS.md, third session).
-    "translate": "What to expect from the quick preset: BLEU 3.42 with beam search and chrF 21.82 on the 1,003 test "
-                 "sentences, against the retrieval baseline's 3.51 and 20.75: about as good as looking up the nearest "
-                 "training sentence, and no better yet. The preset is a 4.5-minute budget: the command took 4.4 "
+    # translation by five runs of its `train` command on 7 December (benchmarks/RESULTS.md: the third session's
+    # 3.42, 3.54, the 05:12 and 08:05 headline tables, and the sixth session's tries).
+    "translate": "What to expect from the quick preset: BLEU between 3.175 and 3.683 with beam search over five runs "
+                 "(chrF between 19.78 and 21.82) on the 1,003 test sentences, against the retrieval baseline's 3.51 "
+                 "and 20.75: about as good as looking up the nearest training sentence, a little above it in some "
+                 "runs and a little below in others. The preset is a 4.5-minute budget: the command took 4.4 "
                  "minutes on 2 idle cores of an Intel Xeon with AVX512-BF16 (7 December 2026); in the studio, which "
                  "shares the cores with the page, it trains fewer steps in the same minutes.",
     "vit": "What to expect from the quick preset: 85.4% test accuracy on Fashion-MNIST (chance: 10%). The command "

@@ -38,7 +38,10 @@
    one reference, is reported beside it;
 7. optional dictionary hints (``hints=K``): K phrase pairs looked up by the source's own words, rarest
    first (:class:`glassformer.data.dictionary.HintRetriever`), appended to each source in training and
-   at test time alike ("Ich rufe dich morgen an. || jdn. anrufen = to call sb. || …");
+   at test time alike ("Ich rufe dich morgen an. || jdn. anrufen = to call sb. || …"), or instead
+   (``fuzzy=True``, Neural Fuzzy Repair, Bulte & Tezcan 2019) the English side of the training pair the
+   retrieval baseline finds for the source, a pair with the very same source excepted, so that in
+   training a sentence never reads its own translation (:class:`FuzzyMatches`);
 8. baselines (:class:`Baselines`), scored on the same split exactly as the model: retrieval (the
    English of the training pair sharing the rarest German words) and word by word (each German word
    replaced by its dictionary translation). ``train`` and ``evaluate`` print them beside the model.
@@ -146,6 +149,8 @@ class TranslatePreset(TrainingSettings):
                             "word first, looked up by the source's words; 0: none")
     hint_max_count: int = setting(100, "with --hints: words seen more often than this in the training sources get "
                                        "no hint")
+    fuzzy: bool = setting(False, "Neural Fuzzy Repair: append to every source (training and test alike) the English "
+                                 "side of the nearest other training pair, as the retrieval baseline finds it")
     dictionary_words: int = setting(0, "word-first curriculum: train on the dictionary pairs (German word = its "
                                        "one-word English translation) of this many of the most frequent "
                                        "training-source words; 0: no dictionary pairs, no curriculum")
@@ -163,6 +168,8 @@ class TranslatePreset(TrainingSettings):
             raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
         if self.hints < 0:
             raise ValueError(f"hints must be >= 0 (0: no dictionary hints), got {self.hints}")
+        if self.hints and self.fuzzy:
+            raise ValueError("hints and fuzzy both append to the source; choose one")
         if self.dictionary_words < 0 or self.dictionary_steps < 0:
             raise ValueError(f"dictionary_words and dictionary_steps must be >= 0, got {self.dictionary_words} and "
                              f"{self.dictionary_steps}")
@@ -601,7 +608,30 @@ class SourceHints:
         return self.retriever.annotate(source, self.k, self.max_count)
 
 
-def _hinted(pairs: Sequence[tuple[str, str]], hints: SourceHints | None, tokenizer: Any,
+class FuzzyMatches:
+    """Neural Fuzzy Repair's input (Bulte & Tezcan 2019): a source, then the English side of the training pair
+    that :class:`RetrievalBaseline` finds for it, after `separator`.
+
+    A training pair whose source is the very same sentence is never the match: in training a sentence
+    would otherwise read its own translation, and no validation or test source is a training source.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[str, str]], separator: str = " || ") -> None:
+        self.retrieval = RetrievalBaseline(pairs)
+        self.separator = separator
+        self._same: dict[str, list[int]] = {}
+        for index, (source, _) in enumerate(self.retrieval.pairs):
+            self._same.setdefault(source, []).append(index)
+
+    def match(self, source: str) -> tuple[str, str]:
+        """The training pair matched to `source`."""
+        return self.retrieval.pairs[self.retrieval.nearest(source, skip=self._same.get(source, ()))]
+
+    def __call__(self, source: str) -> str:
+        return source + self.separator + self.match(source)[1]
+
+
+def _hinted(pairs: Sequence[tuple[str, str]], hints: Callable[[str], str] | None, tokenizer: Any,
             max_length: int) -> list[tuple[str, str]]:
     """`pairs` with hints appended to each source, unless that would make the source longer than `max_length`."""
     if hints is None:
@@ -617,6 +647,9 @@ def _hinted(pairs: Sequence[tuple[str, str]], hints: SourceHints | None, tokeniz
 def _own_corpus(recipe: TranslatePreset, data: str, validation_data: str | None, test_data: str | None,
                 columns: Columns, seed: int, progress: bool) -> ParallelCorpus:
     """The user's pairs, refused with one line before anything is written when they (or the settings) cannot work."""
+    if recipe.fuzzy:
+        raise UsageError(f"--fuzzy matches against the de-en training pairs, which a model saved from your own data "
+                         f"(--data {data}) could not find again when reloaded; leave it off")
     needs = [name for name in ("hints", "dictionary_words", "extra_pairs") if getattr(recipe, name)]
     if needs:
         flags = ", ".join("--" + name.replace("_", "-") for name in needs)
@@ -665,7 +698,11 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
         # Under DDP rank 0 learns the BPE and every rank receives it, so all train on the same ids.
         tokenizer = distributed.on_main(lambda: train_tokenizer(sentences + phrases, recipe.vocab_size,
                                                                 [PHRASE] if tagged else []))
-        hints = SourceHints(corpus, recipe.hints, recipe.hint_max_count) if recipe.hints else None
+        hints: Callable[[str], str] | None = None
+        if recipe.hints:
+            hints = SourceHints(corpus, recipe.hints, recipe.hint_max_count)
+        elif recipe.fuzzy:
+            hints = FuzzyMatches(sentences)
         examples = training_examples(tokenizer, _hinted(sentences, hints, tokenizer, recipe.max_length), phrases,
                                      recipe.max_length)
         word_examples = encode_pairs(tokenizer, _hinted(words, hints, tokenizer, recipe.max_length), recipe.max_length)
@@ -768,13 +805,17 @@ class Translator:
                        model_max_length(loaded.path, limit) if loaded.path is not None else limit)
         extra = loaded.extra
         preset = extra.get("preset") or {}
-        hints = None
-        if int(preset.get("hints", 0)):
+        hints: Callable[[str], str] | None = None
+        if int(preset.get("hints", 0)) or preset.get("fuzzy"):
             if extra.get("data", "de-en") != "de-en":
-                raise ValueError(f"{loaded.path} reads dictionary hints from {extra.get('data')!r} data, which is not "
-                                 f"stored with the model; only de-en models with hints can be reloaded")
+                raise ValueError(f"{loaded.path} reads dictionary hints or fuzzy matches from {extra.get('data')!r} "
+                                 f"data, which is not stored with the model; only de-en models with them can be "
+                                 f"reloaded")
             corpus = load_de_en(seed=int(extra.get("seed", 0)), quiet=True)
-            hints = SourceHints(corpus, int(preset["hints"]), int(preset.get("hint_max_count", 100)))
+            if preset.get("fuzzy"):
+                hints = FuzzyMatches(training_pairs(corpus.train))
+            else:
+                hints = SourceHints(corpus, int(preset["hints"]), int(preset.get("hint_max_count", 100)))
         return cls(loaded.model, loaded.tokenizer, int(extra.get("max_length", 64)),
                    beam_size=int(preset.get("beam_size", 4)), alpha=float(preset.get("alpha", 0.6)), info=extra,
                    hints=hints)
@@ -972,8 +1013,8 @@ class RetrievalBaseline:
         self.idf = {word: math.log(len(self.pairs) / len(rows)) for word, rows in postings.items()}
         self.lengths = torch.tensor([len(target.split()) for _, target in self.pairs])
 
-    def nearest(self, source: str) -> int:
-        """The index of the training pair retrieved for `source`."""
+    def nearest(self, source: str, skip: Sequence[int] = ()) -> int:
+        """The index of the training pair retrieved for `source`, never one of the indices in `skip`."""
         # Weights added in increasing order: pairs whose shared words have equal weights get bit-equal sums and tie.
         words = sorted((w for w in set(word_tokens(source)) if self.idf.get(w, 0.0) > 0.0),
                        key=lambda w: (self.idf[w], w))
@@ -981,6 +1022,8 @@ class RetrievalBaseline:
         for word in words:
             scores.index_add_(0, self.postings[word],
                               torch.full((len(self.postings[word]),), self.idf[word], dtype=torch.float64))
+        if skip:
+            scores[list(skip)] = -1.0  # below every score a pair can have
         best = torch.nonzero(scores == scores.max())[:, 0]
         return int(best[torch.argmin(self.lengths[best])])  # argmin: the first of the shortest
 
