@@ -56,3 +56,45 @@ def test_an_interrupt_during_a_call_fails_that_call_and_stops_the_loop():
         call.result(30)
     assert isinstance(after.result(30), float)  # handed to the worker thread, not lost
     executor.shutdown()
+
+
+def test_the_studio_process_answers_its_batches_and_stops_on_sigterm(sentiment_dir):
+    """`glassformer studio` as a user runs it: the main thread runs the batches, so /api/predict must answer (as the
+    classifier itself answers) and SIGTERM must still stop the process cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    from glassformer._localhost import free_port
+    from glassformer.tasks.sentiment import SentimentClassifier
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    port = free_port()
+    studio = subprocess.Popen([sys.executable, "-m", "glassformer.cli", "studio", "--port", str(port),
+                               "--no-background-training", "--sentiment-model", str(sentiment_dir)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    texts = ["A gorgeous, witty film.", "Dull and far too long.", "It's fine."]
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert studio.poll() is None and time.monotonic() < deadline, studio.stdout.read()
+            time.sleep(0.2)
+        answer = httpx.post(f"http://127.0.0.1:{port}/api/predict", json={"texts": texts}, timeout=60).json()
+    finally:
+        studio.send_signal(signal.SIGTERM)
+        out, _ = studio.communicate(timeout=120)
+    expected = SentimentClassifier.load(sentiment_dir, precision="auto")(texts)
+    assert [(a["text"], a["label"]) for a in answer] == [(e["text"], e["label"]) for e in expected]
+    assert [a["score"] for a in answer] == pytest.approx([e["score"] for e in expected], abs=1e-6)
+    assert studio.returncode == 0, out
+    assert "glassformer studio: stopping." in out
