@@ -3,9 +3,11 @@
 Anchor: one request alone (the median of several, sent one at a time), measured in the same run before
 the bursts; its inverse is the one-at-a-time throughput. Each burst level (1, 20, 50 and 200 concurrent
 requests by default) is sent ``--rounds`` times; the table gives p50 and p99 over all its requests, p99 as
-a ratio to one request alone, and requests per second as a ratio to one at a time. Past the queue bound
-the server answers 503 (counted, never retried). Targets (issue 26): at 50 concurrent, p99 <= 3x alone
-and throughput >= 5x one at a time.
+a ratio to one request alone, and requests per second as a ratio to one at a time. The target is judged on
+all of them; the last column, p99 over every burst but the level's first, shows what the first costs (a
+batch shape the server has not seen yet makes oneDNN build its kernels, about 25 ms at bfloat16). Past the
+queue bound the server answers 503 (counted, never retried). Targets (issue 26): at 50 concurrent, p99 <= 3x
+alone and throughput >= 5x one at a time.
 
     .venv/bin/python benchmarks/serve_load.py                      # the quick sentiment model in the cache
     .venv/bin/python benchmarks/serve_load.py --model DIR --levels 1 5 --rounds 1   # any text classifier
@@ -205,16 +207,19 @@ def main(argv: list[str] | None = None) -> int:
               f"at a time")
         print()
         print(f"| {'concurrent':>10} | {'ok':>5} | {'503':>5} | {'other':>5} | {'p50 ms':>8} | {'p99 ms':>8} | "
-              f"{'p99 / alone':>11} | {'req/s':>7} | {'vs one at a time':>16} |")
-        print(f"|{'-' * 12}|{'-' * 7}|{'-' * 7}|{'-' * 7}|{'-' * 10}|{'-' * 10}|{'-' * 13}|{'-' * 9}|{'-' * 18}|")
+              f"{'p99 / alone':>11} | {'req/s':>7} | {'vs one at a time':>16} | {'p99 after 1st':>13} |")
+        print(f"|{'-' * 12}|{'-' * 7}|{'-' * 7}|{'-' * 7}|{'-' * 10}|{'-' * 10}|{'-' * 13}|{'-' * 9}|{'-' * 18}"
+              f"|{'-' * 15}|")
         verdicts = {}
         for n in args.levels:
-            latencies, refused, other, walls = [], 0, 0, []
-            for _ in range(args.rounds):
+            latencies, refused, other, walls, warm = [], 0, 0, [], []
+            for round_ in range(args.rounds):
                 started = time.perf_counter()
                 outcomes = burst(n)
                 walls.append(time.perf_counter() - started)
                 latencies += [seconds for status, seconds in outcomes if status == 200]
+                if round_:  # every burst but the level's first, whose new batch shape builds oneDNN's kernels
+                    warm += [seconds for status, seconds in outcomes if status == 200]
                 refused += sum(status == 503 for status, _ in outcomes)
                 other += sum(status not in (200, 503) for status, _ in outcomes)
             if not latencies:
@@ -223,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             p99 = percentile(latencies, 99)
             rate = len(latencies) / sum(walls)
             print(f"| {n:>10} | {len(latencies):>5} | {refused:>5} | {other:>5} | {percentile(latencies, 50) * 1e3:>8.1f} "
-                  f"| {p99 * 1e3:>8.1f} | {p99 / alone:>10.2f}x | {rate:>7.1f} | {rate * alone:>15.2f}x |")
+                  f"| {p99 * 1e3:>8.1f} | {p99 / alone:>10.2f}x | {rate:>7.1f} | {rate * alone:>15.2f}x | "
+                  + (f"{percentile(warm, 99) / alone:>12.2f}x |" if warm else f"{'':>13} |"))
             verdicts[n] = (p99 / alone, rate * alone)
         print()
         if 50 in verdicts:
