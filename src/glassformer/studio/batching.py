@@ -74,18 +74,7 @@ class MainThreadExecutor(Executor):
                     continue
                 if call is None:
                     return
-                future, fn, args, kwargs = call
-                if not future.set_running_or_notify_cancel():
-                    continue
-                try:
-                    result = fn(*args, **kwargs)
-                except KeyboardInterrupt:
-                    future.set_exception(RuntimeError("the studio was interrupted while computing this request"))
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the call
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
+                _settle(*call)
         finally:
             self._hand_over()
 
@@ -100,8 +89,7 @@ class MainThreadExecutor(Executor):
                 except queue.Empty:
                     break
                 if call is not None:
-                    future, fn, args, kwargs = call
-                    self._fallback.submit(_settle, future, fn, args, kwargs)
+                    self._fallback.submit(_settle, *call)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._calls.put(None)  # a run() still looping returns
@@ -111,11 +99,18 @@ class MainThreadExecutor(Executor):
 
 
 def _settle(future: Future, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
-    if future.set_running_or_notify_cancel():
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the call
-            future.set_exception(exc)
+    """Run one call into its future (unless it was cancelled); an interrupt fails the call and goes on up."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = fn(*args, **kwargs)
+    except KeyboardInterrupt:
+        future.set_exception(RuntimeError("the studio was interrupted while computing this request"))
+        raise
+    except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the call
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 # Where the studio's batches compute: None (a worker thread per batcher) unless use_executor() installed one.
@@ -166,14 +161,14 @@ API_SETTINGS = ServeSettings(max_batch=MAX_BATCH, max_wait_ms=MAX_WAIT_MS, burst
 
 
 def api_app(sentiment_dir: str | Path, settings: ServeSettings = API_SETTINGS, *, precision: str = "auto",
-            counted: Callable[[RunFn], RunFn] | None = None, executor: Executor | None = None) -> Any:
+            counted: Callable[[RunFn], RunFn] | None = None) -> Any:
     """`glassformer serve`'s app for the sentiment model in `sentiment_dir`: ``POST /predict``, ``/health``, ``/openapi.json``.
 
     Mounted at ``/api`` beside the Gradio app, it answers outside Gradio's queue, whose bookkeeping
     per request (about 10 ms of a core each) is most of a burst's time. The model is loaded as
     ``glassformer serve`` loads it (`precision` ``auto``: bf16 where the CPU computes it natively).
-    `counted` wraps the batch function, so that the thread policy sees these requests too; `executor` is
-    where its batches compute (default: what :func:`use_executor` installed, else a worker thread).
+    `counted` wraps the batch function, so that the thread policy sees these requests too. Its batches
+    compute where :func:`use_executor` says (else in a worker thread), as the page's do.
     """
     from dataclasses import replace
 
@@ -183,5 +178,4 @@ def api_app(sentiment_dir: str | Path, settings: ServeSettings = API_SETTINGS, *
     endpoint = load_endpoint(str(sentiment_dir), precision=precision)
     if counted is not None:
         endpoint = replace(endpoint, run=counted(endpoint.run))
-    return create_app(endpoint, settings, {"model": str(sentiment_dir), "precision": precision},
-                      executor=executor if executor is not None else _EXECUTOR)
+    return create_app(endpoint, settings, {"model": str(sentiment_dir), "precision": precision}, executor=_EXECUTOR)
