@@ -220,3 +220,38 @@ def test_marian_check_fails_on_a_broken_mapping(hf_marian, monkeypatch):
     broken_mapping(monkeypatch, marian, drop="decoder.layers.1.cross_attn.v_proj.bias")
     with pytest.raises(AssertionError, match=r"assert .* <= 1e-05"):
         check_marian(*hf_marian)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_packed_logits_match_transformers_on_a_padded_batch(hf_classifier, monkeypatch, pooling):
+    """Reference: BertForSequenceClassification (CLS through its pooler), or its BertModel's hidden states averaged
+    over the real tokens (mean pooling) into the same head; ours computes only the real tokens (nn.packed)."""
+    from dataclasses import replace
+
+    from glassformer.nn import packed
+
+    hf, hf_tokenizer, directory = hf_classifier
+    loaded = from_pretrained(directory)
+    model = loaded.model
+    model.config = replace(model.config, pooling=pooling)
+    batch = hf_tokenizer(TEXTS, padding=True, return_tensors="pt")
+    assert not bool(batch["attention_mask"].all())  # the batch has padding to leave out
+    calls = []
+    monkeypatch.setattr(packed, "encode", lambda *args, _encode=packed.encode: calls.append(1) or _encode(*args))
+    with torch.no_grad():
+        if pooling == "cls":
+            expected = hf(**batch).logits
+        else:
+            hidden = hf.bert(**batch).last_hidden_state
+            weights = batch["attention_mask"][..., None].float()
+            expected = hf.classifier((hidden * weights).sum(1) / weights.sum(1))
+        got = model.predict_logits(batch["input_ids"], batch["attention_mask"])
+    assert calls == [1]  # the packed path ran
+    assert (got - expected).abs().max().item() <= 1e-5
+    handle = model.encoder.encoder.layers[0].hook_resid_post.register_forward_hook(lambda m, i, o: o * 0)
+    try:
+        with torch.no_grad():
+            hooked = model.predict_logits(batch["input_ids"], batch["attention_mask"])
+    finally:
+        handle.remove()
+    assert calls == [1] and (hooked - expected).abs().max().item() > 1e-3  # a hook: the forward pass, hook applied

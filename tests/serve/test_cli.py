@@ -67,6 +67,12 @@ def test_serve_loads_the_model_in_the_thread_that_runs_its_batches(monkeypatch, 
         threads["ran"] = threading.get_ident()
         return [{"text": text, "label": "positive", "score": 1.0} for text in texts]
 
+    def warm_up():
+        threads["warmed"] = threading.get_ident()
+        return 1
+
+    classifier.warm_up = warm_up
+
     def fake_load(model, precision="auto", verify=True):
         threads["loaded"] = threading.get_ident()
         return classify_endpoint(classifier)
@@ -80,3 +86,4 @@ def test_serve_loads_the_model_in_the_thread_that_runs_its_batches(monkeypatch, 
     assert main(["serve", "any-model"]) == 0
     assert threads["answer"] == [{"text": "fine", "label": "positive", "score": 1.0}]
     assert threads["loaded"] == threads["ran"] != threading.get_ident()
+    assert threads["warmed"] == threads["ran"]  # the batch sizes' kernels are built before serving, in that thread

@@ -496,6 +496,8 @@ def _serve(args: argparse.Namespace) -> int:
     worker = model_thread()  # loaded where its batches run, so torch's threads work as one team
     try:
         endpoint = worker.submit(load_endpoint, args.model, precision=args.precision, verify=args.verify).result()
+        if endpoint.warm_up is not None:
+            worker.submit(endpoint.warm_up).result()
     except BaseException:
         worker.shutdown(wait=False)
         raise

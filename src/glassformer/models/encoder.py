@@ -22,6 +22,7 @@ from glassformer.nn import (
     EncoderLayer,
     LearnedPositionalEmbedding,
     TokenEmbedding,
+    packed,
     padding_mask,
 )
 from glassformer.nn.hooks import HookPoint, hook
@@ -176,6 +177,19 @@ class TransformerEncoderModel(nn.Module):
         pooled = hook(self.hook_pooler, torch.tanh(self.pooler(hidden[:, 0]))) if self.pooler is not None else None
         return EncoderOutput(hidden, pooled, out.hidden_states, out.attentions)
 
+    def can_pack(self, attention_mask: Tensor | None) -> bool:
+        """Whether :meth:`forward_packed` applies: inference, nothing hooked, a right-padded ``attention_mask``."""
+        return (attention_mask is not None and packed.can_pack(self, self.encoder)
+                and packed.right_padded(attention_mask))
+
+    def forward_packed(self, input_ids: Tensor, attention_mask: Tensor,
+                       token_type_ids: Tensor | None = None) -> tuple[Tensor, packed.Packing]:
+        """Inference on packed tokens (:mod:`glassformer.nn.packed`): each real token's last hidden state
+        ``(rows, D)`` and where it sits, the numbers of :meth:`forward` to float rounding without computing padding."""
+        packing = packed.Packing.of(attention_mask)
+        x = packing.pack(self.embeddings(input_ids, token_type_ids))  # (rows, D)
+        return packed.encode(self.encoder, x, packing), packing
+
 
 class EncoderClassifier(nn.Module):
     """Sequence classifier: BERT backbone, CLS or mean pooling, dropout, linear head; cross-entropy loss."""
@@ -225,3 +239,19 @@ class EncoderClassifier(nn.Module):
             hidden_states=enc.hidden_states,
             attentions=enc.attentions,
         )
+
+    def predict_logits(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                       token_type_ids: Tensor | None = None) -> Tensor:
+        """Class logits ``(B, num_labels)`` for inference: on packed tokens where they apply (no padding
+        computed; see :meth:`TransformerEncoderModel.can_pack`), else through :meth:`forward`; the same
+        numbers to float rounding."""
+        if not self.encoder.can_pack(attention_mask):
+            return self(input_ids, attention_mask, token_type_ids).logits
+        hidden, packing = self.encoder.forward_packed(input_ids, attention_mask, token_type_ids)  # (rows, D)
+        if self.config.pooling == "mean":
+            features = packing.mean(hidden)  # (B, D)
+        else:
+            first = hidden.index_select(0, packing.starts)  # (B, D): each [CLS]
+            pooler = self.encoder.pooler
+            features = torch.tanh(pooler(first)) if pooler is not None else first
+        return self.classifier(features)  # (B, num_labels)

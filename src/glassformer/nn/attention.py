@@ -174,8 +174,8 @@ class MultiHeadAttention(nn.Module):
             return kernels.linear(x, layer.weight, layer.bias)
         return layer(x)
 
-    def _stacked_qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Q, K, V ``(B, H, T, d_head)`` from one matmul against [W_Q; W_K; W_V] (rebuilt when a weight changes)."""
+    def stacked_qkv_weights(self) -> tuple[Tensor, Tensor | None]:
+        """[W_Q; W_K; W_V] ``(3D, D)`` and the three biases ``(3D,)`` (or None), rebuilt when a weight changes."""
         projections = (self.q_proj, self.k_proj, self.v_proj)
         params = [p for proj in projections for p in (proj.weight, proj.bias) if p is not None]
         # Inference tensors keep no version counter; for them the storage address is the key.
@@ -185,8 +185,12 @@ class MultiHeadAttention(nn.Module):
             has_bias = all(proj.bias is not None for proj in projections)
             bias = torch.cat([proj.bias.detach() for proj in projections]) if has_bias else None
             self._stacked = (key, weight, bias)
+        return self._stacked[1], self._stacked[2]
+
+    def _stacked_qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Q, K, V ``(B, H, T, d_head)`` from one matmul against [W_Q; W_K; W_V]."""
         batch, t, _ = x.shape
-        qkv = kernels.linear(x, self._stacked[1], self._stacked[2]).view(batch, t, 3, self.n_heads, self.d_head)
+        qkv = kernels.linear(x, *self.stacked_qkv_weights()).view(batch, t, 3, self.n_heads, self.d_head)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, T, d_head), views into qkv
         return q, k, v
 

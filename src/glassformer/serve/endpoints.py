@@ -53,6 +53,9 @@ class Endpoint:
     answer: Callable[[list[Any]], Any] = list
     fields: dict[str, Any] = field(default_factory=dict)  # the body's JSON-schema properties, for /openapi.json
     streams: bool = False  # answers {"stream": true} with server-sent events
+    # Run once before serving, where the batches will run: builds what the first batches would otherwise pay
+    # for (a text classifier's per-size matmul kernels); returns how many batch sizes it ran.
+    warm_up: Callable[[], int] | None = None
 
 
 # --- reading bodies --------------------------------------------------------------------------------
@@ -133,7 +136,7 @@ def classify_endpoint(classifier: Any) -> Endpoint:
 
     return Endpoint("/predict", "text-classification", "Classify texts: each text's label and its probability",
                     parse, lambda texts, policy: classifier(texts, special_tokens=policy),
-                    fields={**TEXT_FIELDS, **SPECIAL_FIELD})
+                    fields={**TEXT_FIELDS, **SPECIAL_FIELD}, warm_up=getattr(classifier, "warm_up", None))
 
 
 def translate_endpoint(translator: Any) -> Endpoint:

@@ -176,6 +176,8 @@ def api_app(sentiment_dir: str | Path, settings: ServeSettings = API_SETTINGS, *
     from glassformer.serve.endpoints import load_endpoint
 
     endpoint = load_endpoint(str(sentiment_dir), precision=precision)
+    if endpoint.warm_up is not None:
+        endpoint.warm_up()  # here: the studio's batches compute in the thread that builds the app
     if counted is not None:
         endpoint = replace(endpoint, run=counted(endpoint.run))
     return create_app(endpoint, settings, {"model": str(sentiment_dir), "precision": precision}, executor=_EXECUTOR)
