@@ -134,3 +134,20 @@ def test_warm_up_runs_every_bucket_size_once_through_the_packed_path(tmp_path, m
     assert rows == [16]
     classifier.model.train()
     assert classifier.warm_up(max_rows=200) == 0  # not an inference model: nothing to build
+
+
+def test_sentence_encoder_warm_up_embeds_every_bucket_size(tmp_path, monkeypatch):
+    from glassformer.pretrained.sentence import SentenceConfig, SentenceEncoder
+    from glassformer.tasks.sentiment import SentimentClassifier
+    from tests.pretrained.helpers import sentiment_dir
+
+    classifier = SentimentClassifier.load(sentiment_dir(tmp_path / "sentiment"))
+    encoder = SentenceEncoder(classifier.model.encoder, classifier.tokenizer, SentenceConfig(48, "mean"))
+    rows = []
+    monkeypatch.setattr(packed, "encode", lambda stack, x, p, _encode=packed.encode: rows.append(p.rows) or
+                        _encode(stack, x, p))
+    assert encoder.warm_up(max_rows=64) == 4
+    assert rows == [16, 32, 48, 64]
+    rows.clear()
+    encoder.encode(["a fine film", "bad", "a film"], batch_size=2)  # two batches, each packed
+    assert rows == [16, 16]

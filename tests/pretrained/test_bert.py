@@ -121,11 +121,17 @@ def test_attention_weights_switch_to_the_explicit_path_and_back(minilm, batch, m
 
 
 @pytest.mark.slow
-def test_sentence_embeddings_match_sentence_transformers(minilm, minilm_dir):
+def test_sentence_embeddings_match_sentence_transformers(minilm, minilm_dir, monkeypatch):
     """Reference: sentence-transformers SentenceTransformer(dir).encode(normalize_embeddings=True),
-    including a text of ~600 tokens that both must truncate at max_seq_length=256."""
+    including a text of ~600 tokens that both must truncate at max_seq_length=256. Ours computes each
+    batch's real tokens only (nn.packed): the batches of 4 hold sentences of different lengths."""
     st = pytest.importorskip("sentence_transformers")
+    from glassformer.nn import packed
     from glassformer.pretrained import SentenceEncoder
+
+    batches = []
+    monkeypatch.setattr(packed, "encode", lambda stack, x, p, _encode=packed.encode: batches.append(p.tokens) or
+                        _encode(stack, x, p))
 
     long_text = " ".join(f"token{i} is part of a very long document about checkpoints." for i in range(60))
     texts = SENTENCES + [long_text]
@@ -133,6 +139,7 @@ def test_sentence_embeddings_match_sentence_transformers(minilm, minilm_dir):
     assert encoder.config.max_seq_length == 256
     assert len(minilm.tokenizer.encode(long_text)) > 256
     ours = encoder.encode(texts, batch_size=4)
+    assert len(batches) == -(-len(texts) // 4)  # every batch packed
     reference = st.SentenceTransformer(str(minilm_dir), device="cpu")
     ref = torch.as_tensor(reference.encode(texts, normalize_embeddings=True))
     cosine = torch.nn.functional.cosine_similarity(ours, ref, dim=-1)

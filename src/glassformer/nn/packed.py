@@ -17,6 +17,7 @@ both to each other and the models built on it to Hugging Face transformers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,8 @@ from glassformer.nn import kernels
 from glassformer.nn.attention import MultiHeadAttention
 from glassformer.nn.blocks import Encoder, EncoderLayer
 from glassformer.nn.feedforward import FeedForward
+
+WARM_ROWS = 2048  # tokens in the largest batch whose kernels a server builds before it answers: 64 sentences of 32
 
 
 def bucket_rows(rows: int) -> int:
@@ -175,3 +178,16 @@ def encode(stack: Encoder, x: Tensor, packing: Packing) -> Tensor:
             if layer.ffn is not None:
                 x = layer.norm2(x + _feed_forward(layer.ffn, x))
     return stack.norm(x) if stack.norm is not None else x
+
+
+def warm_up(run: Callable[[Tensor, Tensor], Any], max_rows: int, max_length: int, token: int,
+            device: torch.device | str = "cpu") -> int:
+    """Call ``run(input_ids, attention_mask)`` once for each packed size up to `max_rows` tokens (sentences of 16
+    tokens of id `token`, or of one where `max_length` < 16), so that the kernels of each size are built now, not
+    in the first request that needs them. Returns how many sizes ran."""
+    sizes = bucket_sizes(max_rows)
+    length = 16 if max_length >= 16 else 1  # every size is a multiple of 16: whole sentences fill it
+    for rows in sizes:
+        ids = torch.full((rows // length, length), token, dtype=torch.long, device=device)
+        run(ids, torch.ones_like(ids))
+    return len(sizes)

@@ -22,6 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from glassformer.errors import WrongModelError
+from glassformer.models.encoder import TransformerEncoderModel
+from glassformer.nn import packed
 from glassformer.pretrained.loading import CheckpointError
 
 POOLING_MODES = ("mean", "cls", "max")
@@ -127,12 +129,33 @@ class SentenceEncoder:
 
     @torch.inference_mode()
     def embed_ids(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        """Sentence vectors ``(B, D)`` for a batch that is already tokenized."""
-        hidden = self.model(input_ids, attention_mask=attention_mask).last_hidden_state.float()
-        vectors = pool(hidden, attention_mask, self.config.pooling)
+        """Sentence vectors ``(B, D)`` for a batch that is already tokenized.
+
+        Mean and CLS pooling compute the real tokens only (packed, :mod:`glassformer.nn.packed`) when the
+        model allows it (nothing hooked, a right-padded mask): the same vectors to float rounding.
+        """
+        if (self.config.pooling in ("mean", "cls") and isinstance(self.model, TransformerEncoderModel)
+                and self.model.can_pack(attention_mask)):
+            hidden, packing = self.model.forward_packed(input_ids, attention_mask)  # (rows, D): the real tokens
+            hidden = hidden.float()
+            vectors = packing.mean(hidden) if self.config.pooling == "mean" else hidden.index_select(0, packing.starts)
+        else:
+            hidden = self.model(input_ids, attention_mask=attention_mask).last_hidden_state.float()
+            vectors = pool(hidden, attention_mask, self.config.pooling)
         if self.config.normalize:
             vectors = torch.nn.functional.normalize(vectors, p=2.0, dim=-1)
         return vectors
+
+    def warm_up(self, max_rows: int = packed.WARM_ROWS) -> int:
+        """Embed one batch of every packed size up to `max_rows` tokens (:func:`glassformer.nn.packed.warm_up`):
+        the per-size matmul kernels are then built before a server's first request. Returns the sizes run."""
+        device = next(self.model.parameters()).device
+        with torch.inference_mode():
+            if (self.config.pooling not in ("mean", "cls") or not isinstance(self.model, TransformerEncoderModel)
+                    or not self.model.can_pack(torch.ones(1, 1, dtype=torch.long, device=device))):
+                return 0
+            return packed.warm_up(self.embed_ids, max_rows, self.config.max_seq_length,
+                                  self.model.config.pad_token_id + 1, device)
 
     def encode(self, texts: Sequence[str] | str, batch_size: int = 32, *, special_tokens: str = "raise") -> Tensor:
         """Sentence vectors ``(N, D)`` in the order of ``texts``.

@@ -198,7 +198,8 @@ def embed_endpoint(encoder: Any, batch_size: int = 32) -> Endpoint:
         return encoder.encode(texts, batch_size=batch_size, special_tokens=policy).tolist()
 
     return Endpoint("/embed", "sentence-embedding", "Sentence embeddings", parse, run,
-                    answer=lambda vectors: {"embeddings": vectors}, fields={**TEXT_FIELDS, **SPECIAL_FIELD})
+                    answer=lambda vectors: {"embeddings": vectors}, fields={**TEXT_FIELDS, **SPECIAL_FIELD},
+                    warm_up=getattr(encoder, "warm_up", None))
 
 
 @dataclass

@@ -34,7 +34,7 @@ from glassformer._torch import evaluating
 from glassformer.data import PaddingCollator, TextDataset, TextSplit, cache_dir, load_text
 from glassformer.errors import ConfigError
 from glassformer.models.encoder import EncoderClassifier, EncoderConfig
-from glassformer.nn.packed import bucket_sizes
+from glassformer.nn import packed
 from glassformer.tasks.base import (
     ModelInputs,
     Option,
@@ -53,7 +53,6 @@ from glassformer.training.metrics import classification_scores
 from glassformer.training.schedules import SCHEDULES
 
 TASK = "sentiment"
-WARM_ROWS = 2048  # tokens in the largest batch whose kernels `warm_up` builds: 64 sentences of 32
 DESCRIPTION = "fine-tune MiniLM (or train from scratch) on labelled sentences"
 INITS = ("minilm", "scratch")
 SCRATCH_TOKENIZERS = ("wordpiece", "bpe")
@@ -452,21 +451,17 @@ class SentimentClassifier:
                 probs.append(self.model.predict_logits(**inputs.tensors).float().softmax(-1).cpu())
         return torch.cat(probs) if probs else torch.empty(0, len(self.label_names))
 
-    def warm_up(self, max_rows: int = WARM_ROWS) -> int:
-        """Run one batch of every packed size up to `max_rows` tokens (:func:`glassformer.nn.packed.bucket_sizes`),
-        so that the matmul kernels oneDNN builds per size (about 25 ms each in bfloat16) are built before a
-        server's first request rather than inside it. Returns the sizes run (0 where batches are not packed)."""
+    def warm_up(self, max_rows: int = packed.WARM_ROWS) -> int:
+        """Run one batch of every packed size up to `max_rows` tokens (:func:`glassformer.nn.packed.warm_up`), so
+        that the matmul kernels oneDNN builds per size (about 25 ms each in bfloat16) are built before a server's
+        first request rather than inside it. Returns the sizes run (0 where batches are not packed)."""
         device = next(self.model.parameters()).device
-        sizes = bucket_sizes(max_rows)
-        token = self.model.config.pad_token_id + 1  # any id but padding; its value does not change the kernels
         with torch.no_grad():
-            if not sizes or not self.model.encoder.can_pack(torch.ones(1, 1, dtype=torch.long, device=device)):
+            if not self.model.encoder.can_pack(torch.ones(1, 1, dtype=torch.long, device=device)):
                 return 0
-            for rows in sizes:
-                length = 16 if self.max_length >= 16 else 1  # every size is a multiple of 16: whole sentences fill it
-                ids = torch.full((rows // length, length), token, dtype=torch.long, device=device)
-                self.model.predict_logits(ids, torch.ones_like(ids))
-        return len(sizes)
+            # Any id but padding: its value does not change the kernels.
+            return packed.warm_up(self.model.predict_logits, max_rows, self.max_length,
+                                  self.model.config.pad_token_id + 1, device)
 
     def analyse(self, texts: Sequence[str], *, special_tokens: str = "raise") -> "SentimentAnalysis":
         """One forward pass over `texts` that keeps the attention weights: what the studio shows for a batch.
