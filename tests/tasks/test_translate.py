@@ -251,3 +251,52 @@ def test_a_fuzzy_model_reads_its_matches_again_when_reloaded(trained: T.Translat
         source + " || " + T.RetrievalBaseline(_toy_corpus().train).translate([source])[0])
     assert len(expected) < translator.max_length  # it fits, so the model reads it
     assert translator._source_ids([source]) == [expected + [eos]]
+
+
+def test_dictionary_bias_favours_the_translations_of_the_less_common_source_words() -> None:
+    from glassformer.data.dictionary import Lexicon
+
+    lexicon = Lexicon([("Hund", "dog"), ("Tisch", "table; desk"), ("unter", "under"), ("schlafen", "to sleep")],
+                      ["the dog is under the table", "a desk"])
+    tokenizer = T.train_tokenizer(_toy_pairs(200, 3), 300)
+    # "Hund" is seen three times in training: more than max_count=2, so the model is left to it.
+    dictionary = T.DictionaryBias(lexicon, ["Der Hund bellt.", "Ein Hund.", "Hund!", "unter"], tokenizer, max_count=2)
+    pieces = dictionary.words("Der Hund schläft unter den Tischen.")  # "Tischen" → "Tisch" without its ending
+    assert pieces == [tuple(tokenizer.encode_ordinary(" under")), tuple(tokenizer.encode_ordinary(" table"))]
+    assert dictionary.translation("Tischen") == "table" and dictionary.translation("Hunde") == "dog"
+    assert dictionary.translation("schläft") is None  # no headword, no ending that makes one
+    with pytest.raises(ValueError, match="dictionary_bias must be >= 0"):
+        T.get_preset("quick", dictionary_bias=-1.0)
+
+
+def test_the_dictionary_weight_is_the_grid_value_with_the_best_validation_bleu(monkeypatch, tmp_path) -> None:
+    """A toy corpus whose dictionary knows a word the training pairs never show: validation decides the weight, the
+    saved model records it with every weight's BLEU, and reloading rebuilds the dictionary from the recorded split."""
+    corpus = _toy_corpus()
+    corpus = ParallelCorpus(corpus.train, corpus.validation, corpus.test, [("Vogel", "bird"), ("Maus", "mouse")],
+                            corpus.info)
+    with torch_threads(1):
+        run = T.train("quick", tmp_path / "model", corpus=corpus, progress=False, **{**TINY, "max_steps": 40})
+    extra = json.loads((run.out_dir / "config.json").read_text())["extra"]
+    by_weight = extra["metrics"]["validation_bleu_by_dictionary_bias"]
+    assert [float(w) for w in by_weight] == list(T.DICTIONARY_BIAS_GRID)
+    best = max(T.DICTIONARY_BIAS_GRID, key=lambda w: (by_weight[str(w)], -T.DICTIONARY_BIAS_GRID.index(w)))
+    assert run.preset.dictionary_bias == extra["metrics"]["dictionary_bias"] == best
+    # Reloading rebuilds the dictionary when a weight was chosen (the toy corpus stands for de-en here).
+    path = run.out_dir / "config.json"
+    config = json.loads(path.read_text())
+    config["extra"] = {**extra, "data": "de-en", "preset": {**extra["preset"], "dictionary_bias": 2.0}}
+    path.write_text(json.dumps(config))
+    monkeypatch.setattr(T, "load_de_en", lambda seed, quiet: corpus)
+    monkeypatch.setattr(T, "de_en_baselines", lambda seed: T.Baselines(corpus))
+    translator = T.Translator.load(run.out_dir, verify=False)
+    assert translator.dictionary_weight == 2.0
+    # "maus" is in the toy training sources far more than 100 times: the model is left to translate it.
+    assert translator.dictionary.words("der vogel sieht die maus.") == [
+        tuple(translator.tokenizer.encode_ordinary(" bird"))]
+    # "vogel" never occurs in training: only a strong bias makes the model write the dictionary's "bird".
+    translator.dictionary_weight = 0.0
+    assert "bird" not in translator.translate(["der vogel sieht die katze."])[0]
+    translator.dictionary_weight = 50.0
+    assert "bird" in translator.translate(["der vogel sieht die katze."])[0]
+    assert "bird" in translator.translate(["der vogel sieht die katze."], beam_size=1)[0]

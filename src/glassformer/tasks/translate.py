@@ -86,7 +86,7 @@ from glassformer.data.dictionary import (
 )
 from glassformer.data.parallel import Columns, load_parallel, read_pairs
 from glassformer.errors import UsageError
-from glassformer.inference.generate import Hypothesis, beam_search, greedy_search, target_ids
+from glassformer.inference.generate import Hypothesis, WordBias, beam_search, greedy_search, target_ids
 from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, shift_right
 from glassformer.tasks.base import (
     ModelInputs,
@@ -151,6 +151,10 @@ class TranslatePreset(TrainingSettings):
                                        "no hint")
     fuzzy: bool = setting(False, "Neural Fuzzy Repair: append to every source (training and test alike) the English "
                                  "side of the nearest other training pair, as the retrieval baseline finds it")
+    dictionary_bias: float = setting(0.0, "dictionary-guided decoding: the search adds this to the log-probability "
+                                          "of each next piece of the dictionary translation of every source word seen "
+                                          "at most 100 times in training, until it is written (0: off); after "
+                                          "training it is picked from DICTIONARY_BIAS_GRID by validation BLEU")
     dictionary_words: int = setting(0, "word-first curriculum: train on the dictionary pairs (German word = its "
                                        "one-word English translation) of this many of the most frequent "
                                        "training-source words; 0: no dictionary pairs, no curriculum")
@@ -173,6 +177,8 @@ class TranslatePreset(TrainingSettings):
         if self.dictionary_words < 0 or self.dictionary_steps < 0:
             raise ValueError(f"dictionary_words and dictionary_steps must be >= 0, got {self.dictionary_words} and "
                              f"{self.dictionary_steps}")
+        if self.dictionary_bias < 0:
+            raise ValueError(f"dictionary_bias must be >= 0 (0: off), got {self.dictionary_bias}")
         if not 0.0 <= self.dictionary_share < 1.0:
             raise ValueError(f"dictionary_share must be in [0, 1) (a fraction of each batch), got "
                              f"{self.dictionary_share}")
@@ -205,15 +211,15 @@ PRESETS: dict[str, TranslatePreset] = {
     # word-first curriculum and 20,000 dictionary phrase pairs mixed in all scored below it.
     "quick": TranslatePreset("quick", vocab_size=2000, d_model=128, n_heads=4, n_encoder_layers=2,
                              n_decoder_layers=2, d_ff=512, dropout=0.0, max_tokens=1200, max_steps=None,
-                             minutes=4.5, warmup_steps=100, eval_every=1000, lr=2e-3, word_dropout=0.2,
-                             precision="fp32"),
+                             minutes=4.3, warmup_steps=100, eval_every=1000, lr=2e-3, word_dropout=0.2,
+                             precision="fp32", dictionary_bias=3.0),
     # The brief's small Transformer (d 256, 3+3 layers, tied embeddings) on the same 2,000-id BPE, in small
     # batches, for as many steps as fit in 28 minutes. With 5,000 steps in bfloat16 it scored test BLEU 4.74,
     # chrF 22.9 in 23:53 (6 December); float32 and word dropout 0.1 are this session's changes (see quick).
     "full": TranslatePreset("full", vocab_size=2000, d_model=256, n_heads=4, n_encoder_layers=3,
                             n_decoder_layers=3, d_ff=1024, dropout=0.1, max_tokens=1500, max_steps=None,
                             minutes=28.0, warmup_steps=300, eval_every=1000, lr=1e-3, word_dropout=0.1,
-                            precision="fp32"),
+                            precision="fp32", dictionary_bias=3.0),
 }
 
 
@@ -650,7 +656,7 @@ def _own_corpus(recipe: TranslatePreset, data: str, validation_data: str | None,
     if recipe.fuzzy:
         raise UsageError(f"--fuzzy matches against the de-en training pairs, which a model saved from your own data "
                          f"(--data {data}) could not find again when reloaded; leave it off")
-    needs = [name for name in ("hints", "dictionary_words", "extra_pairs") if getattr(recipe, name)]
+    needs = [name for name in ("hints", "dictionary_words", "extra_pairs", "dictionary_bias") if getattr(recipe, name)]
     if needs:
         flags = ", ".join("--" + name.replace("_", "-") for name in needs)
         raise UsageError(f"{flags} read the de-en dictionary; with your own data (--data {data}) leave them at 0")
@@ -737,6 +743,13 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
                 alpha, tried = choose_alpha(translator, corpus.validation, beam_size=beam, alternatives=not own)
                 chosen, translator.alpha = replace(chosen, alpha=alpha), alpha
                 validation_bleu = {str(a): round(b, 3) for a, b in tried.items()}
+            bias_bleu: dict[str, float] = {}
+            if chosen.dictionary_bias and baselines.lexicon is not None:
+                translator.dictionary = DictionaryBias(baselines.lexicon, [source for source, _ in sentences],
+                                                       tokenizer)
+                weight, tried = choose_dictionary_weight(translator, corpus.validation, beam_size=beam)
+                chosen, translator.dictionary_weight = replace(chosen, dictionary_bias=weight), weight
+                bias_bleu = {str(w): round(b, 3) for w, b in tried.items()}
             test = score(translator, corpus.test, beam_size=beam, alternatives=not own)
             greedy = score(translator, corpus.test, beam_size=1, alternatives=not own) if beam > 1 else test
             looked_up = baselines.scores(corpus.test)
@@ -753,6 +766,7 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
                             "test_chrf_single": test["chrf_single"], "bleu_signature": test["bleu_signature"],
                             "test_bleu_greedy": greedy["bleu"], "test_chrf_greedy": greedy["chrf"],
                             "validation_bleu_by_alpha": validation_bleu, "alpha": chosen.alpha,
+                            "validation_bleu_by_dictionary_bias": bias_bleu, "dictionary_bias": chosen.dictionary_bias,
                             "n_test": test["n"], "beam_size": beam, **run.figures(),
                             "train_pairs": len(examples), "dictionary_pairs": len(word_examples),
                             "train_batches": len(train_batches), **looked_up},
@@ -772,14 +786,58 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
 
 # --- a model at work -----------------------------------------------------------------------------
 
+DICTIONARY_BIAS_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)  # weights tried on validation after training (0: the plain search)
+DICTIONARY_BIAS_MAX_COUNT = 100  # source words seen more often in training are left to the model
+# German endings tried when a word is not a headword as written: "Tagen" → "Tag", "Katzen" → "Katze".
+_ENDINGS = ("en", "n", "e", "s", "es", "er", "em", "ern")
+
+
+class DictionaryBias:
+    """The words a search should favour for a German source: the one-word :class:`Lexicon` translation of each
+    of its words seen at most `max_count` times in the training sources (the model knows the frequent ones),
+    as `tokenizer`'s pieces of the word after a space (:class:`~glassformer.inference.generate.WordBias`).
+
+    A word is looked up as written, then without a plural or case ending ("Tagen" → "Tag").
+    """
+
+    def __init__(self, lexicon: Lexicon, training_sources: Iterable[str], tokenizer: Any,
+                 max_count: int = DICTIONARY_BIAS_MAX_COUNT) -> None:
+        self.lexicon = lexicon
+        self.tokenizer = tokenizer
+        self.max_count = max_count
+        self.counts = Counter(word.lower() for source in training_sources for word in headword_tokens(source))
+
+    def translation(self, word: str) -> str | None:
+        """The one-word English translation of `word` (or of it without an ending), or None."""
+        lowered = word.lower()
+        forms = [lowered] + [lowered[: -len(e)] for e in _ENDINGS if lowered.endswith(e) and len(lowered) > len(e) + 2]
+        return next((t for t in map(self.lexicon.word_translation, forms) if t is not None), None)
+
+    def words(self, source: str) -> list[tuple[int, ...]]:
+        """The pieces of each favoured translation for `source`, once each, in the source's order."""
+        out: dict[tuple[int, ...], None] = {}
+        for word in headword_tokens(source):
+            if self.counts[word.lower()] > self.max_count:
+                continue
+            translation = self.translation(word)
+            if translation is not None:
+                out[tuple(self.tokenizer.encode_ordinary(" " + translation))] = None
+        return list(out)
+
+
+
 class Translator:
     """A trained German→English model with its vocabulary: text in, detokenised translation out."""
 
     def __init__(self, model: Seq2SeqTransformer, tokenizer: Any, max_length: int, *, beam_size: int = 4,
                  alpha: float = 0.6, info: dict[str, Any] | None = None,
-                 hints: Callable[[str], str] | None = None) -> None:
+                 hints: Callable[[str], str] | None = None, dictionary: DictionaryBias | None = None,
+                 dictionary_weight: float = 0.0) -> None:
         self.model = model.eval()
         self.hints = hints  # what the model was trained to read after each source (dictionary hints), if anything
+        # Dictionary-guided decoding: the words `dictionary` finds in a source get `dictionary_weight` in the search.
+        self.dictionary = dictionary
+        self.dictionary_weight = dictionary_weight
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.beam_size = beam_size
@@ -816,9 +874,18 @@ class Translator:
                 hints = FuzzyMatches(training_pairs(corpus.train))
             else:
                 hints = SourceHints(corpus, int(preset["hints"]), int(preset.get("hint_max_count", 100)))
+        weight = float(preset.get("dictionary_bias", 0.0))
+        dictionary = None
+        if weight:
+            if extra.get("data", "de-en") != "de-en":
+                raise ValueError(f"{loaded.path} favours dictionary words, but was trained on {extra.get('data')!r} "
+                                 f"data, which has no dictionary")
+            seed = int(extra.get("seed", 0))
+            dictionary = DictionaryBias(de_en_baselines(seed).lexicon, [source for source, _ in training_pairs(
+                load_de_en(seed=seed, quiet=True).train)], loaded.tokenizer)
         return cls(loaded.model, loaded.tokenizer, int(extra.get("max_length", 64)),
                    beam_size=int(preset.get("beam_size", 4)), alpha=float(preset.get("alpha", 0.6)), info=extra,
-                   hints=hints)
+                   hints=hints, dictionary=dictionary, dictionary_weight=weight)
 
     @property
     def languages(self) -> tuple[str | None, str | None]:
@@ -870,12 +937,24 @@ class Translator:
         """How many tokens a search may produce (EOS included) for a padded source of `source_length` tokens."""
         return min(int(1.5 * source_length) + 10, self.model.config.max_position)
 
+    def word_bias(self, rows: Sequence[Sequence[int]]) -> WordBias | None:
+        """The words the search favours for sources read as `rows` of ids (None without dictionary-guided decoding).
+
+        Found from the text the ids spell (the tokenizer decodes its pieces back exactly), so that a search over
+        prepared inputs favours what :meth:`translate` favours for the same texts.
+        """
+        if self.dictionary is None or not self.dictionary_weight:
+            return None
+        eos = self.model.config.eos_token_id
+        texts = [self.tokenizer.decode([i for i in row if i != eos]) for row in rows]
+        return WordBias([self.dictionary.words(text) for text in texts], self.dictionary_weight)
+
     def greedy_target(self, inputs: ModelInputs) -> torch.Tensor:
         """``(B, 2 + n)``: ``[BOS, y_1 … y_n, EOS]``, the greedy translation of prepared sources as
         :meth:`translate` with ``beam_size=1`` finds it (the same search and limit), which explanations read along."""
         src, mask = inputs.tensors["src_ids"], inputs.tensors["src_attention_mask"]
         return target_ids(self.model, greedy_search(self.model, src, mask, max_len=self.decode_steps(src.shape[1]),
-                                                    alpha=self.alpha))
+                                                    alpha=self.alpha, bias=self.word_bias(inputs.ids)))
 
     def translate(self, texts: Sequence[str], *, beam_size: int | None = None, alpha: float | None = None,
                   batch_size: int = 64, special_tokens: str = "text") -> list[str]:
@@ -894,11 +973,12 @@ class Translator:
             inputs = self._batch([rows[i] for i in chunk])
             src, mask = inputs.tensors["src_ids"], inputs.tensors["src_attention_mask"]
             max_len = self.decode_steps(src.shape[1])
+            bias = self.word_bias(inputs.ids)
             if beam > 1:
                 hyps: list[Hypothesis] = beam_search(self.model, src, mask, beam_size=beam, max_len=max_len,
-                                                     alpha=alpha)
+                                                     alpha=alpha, bias=bias)
             else:
-                hyps = greedy_search(self.model, src, mask, max_len=max_len, alpha=alpha)
+                hyps = greedy_search(self.model, src, mask, max_len=max_len, alpha=alpha, bias=bias)
             for i, hyp in zip(chunk, hyps):
                 out[i] = self.tokenizer.decode(hyp.tokens).strip()
         return out
@@ -948,20 +1028,43 @@ def as_items(pairs: Sequence[tuple[str, str]], alternatives: bool = True) -> lis
     return [ReferenceItem(source, (reference,), index) for index, (source, reference) in enumerate(pairs)]
 
 
+def _best_by_bleu(translate: Callable[[list[str], float], list[str]], pairs: Sequence[tuple[str, str]],
+                  grid: Sequence[float], alternatives: bool) -> tuple[float, dict[float, float]]:
+    """The value in `grid` whose translations score the best multi-reference BLEU on `pairs`, and each one's BLEU
+    (ties go to the earlier value)."""
+    if not grid:
+        raise ValueError("grid must hold at least one value")
+    items = as_items(pairs, alternatives)
+    sources, references = [item.source for item in items], [item.references for item in items]
+    bleu = {float(value): corpus_scores(translate(sources, value), references)["bleu"] for value in grid}
+    best = max(bleu, key=lambda value: (bleu[value], -list(bleu).index(value)))
+    return best, bleu
+
+
 def choose_alpha(translator: Translator, pairs: Sequence[tuple[str, str]], *, beam_size: int,
                  grid: Sequence[float] = ALPHA_GRID, alternatives: bool = True) -> tuple[float, dict[float, float]]:
     """The exponent in `grid` whose beam search scores the best multi-reference BLEU on `pairs`, and the BLEU of each.
 
     Ties go to the earlier exponent in `grid`. `pairs` must not be the test split.
     """
-    if not grid:
-        raise ValueError("grid must hold at least one length-penalty exponent")
-    items = as_items(pairs, alternatives)
-    sources, references = [item.source for item in items], [item.references for item in items]
-    bleu = {float(alpha): corpus_scores(translator.translate(sources, beam_size=beam_size, alpha=alpha),
-                                        references)["bleu"] for alpha in grid}
-    best = max(bleu, key=lambda alpha: (bleu[alpha], -list(bleu).index(alpha)))
-    return best, bleu
+    return _best_by_bleu(lambda sources, alpha: translator.translate(sources, beam_size=beam_size, alpha=alpha),
+                         pairs, grid, alternatives)
+
+
+def choose_dictionary_weight(translator: Translator, pairs: Sequence[tuple[str, str]], *, beam_size: int,
+                             grid: Sequence[float] = DICTIONARY_BIAS_GRID) -> tuple[float, dict[float, float]]:
+    """The dictionary-guided decoding weight in `grid` (0: off) whose search scores the best multi-reference BLEU on
+    `pairs`, and the BLEU of each; `translator` keeps its weight. `pairs` must not be the test split."""
+    kept = translator.dictionary_weight
+
+    def translate(sources: list[str], weight: float) -> list[str]:
+        translator.dictionary_weight = weight
+        return translator.translate(sources, beam_size=beam_size)
+
+    try:
+        return _best_by_bleu(translate, pairs, grid, alternatives=True)
+    finally:
+        translator.dictionary_weight = kept
 
 
 def score(translator: Translator, pairs: Sequence[tuple[str, str]], *, beam_size: int | None = None,
