@@ -33,14 +33,14 @@ class StudioModels:
 QUICK_QUALITY = {
     # Measured by benchmarks/headline.py (the whole `train` command, 2 idle cores of an Intel Xeon with
     # AVX512-BF16 and AMX, bf16, 6 December 2026) and benchmarks/first_launch.py (the same run in the studio);
-    # translation by five runs of its `train` command on 7 December (benchmarks/RESULTS.md: the third session's
-    # 3.42, 3.54, the 05:12 and 08:05 headline tables, and the sixth session's tries).
-    "translate": "What to expect from the quick preset: BLEU between 3.175 and 3.683 with beam search over five runs "
-                 "(chrF between 19.78 and 21.82) on the 1,003 test sentences, against the retrieval baseline's 3.51 "
-                 "and 20.75: about as good as looking up the nearest training sentence, a little above it in some "
-                 "runs and a little below in others. The preset is a 4.5-minute budget: the command took 4.4 "
-                 "minutes on 2 idle cores of an Intel Xeon with AVX512-BF16 (7 December 2026); in the studio, which "
-                 "shares the cores with the page, it trains fewer steps in the same minutes.",
+    # translation by two runs of its `train` command with dictionary-guided decoding on 7 December (the seventh
+    # session's "Dictionary-guided decoding" in benchmarks/RESULTS.md).
+    "translate": "What to expect from the quick preset: BLEU 4.14 and 4.70 with beam search in two runs (chrF 24.17 "
+                 "and 23.65) on the 1,003 test sentences, against the retrieval baseline's 3.51 and 20.75: above "
+                 "looking up the nearest training sentence, with the dictionary's words favoured in the search. "
+                 "The preset trains for 4.3 minutes: the command took 4.4 and 4.5 minutes on 2 idle cores of an "
+                 "Intel Xeon with AVX512-BF16 (7 December 2026); in the studio, which shares the cores with the "
+                 "page, it trains fewer steps in the same minutes.",
     "vit": "What to expect from the quick preset: 85.4% test accuracy on Fashion-MNIST (chance: 10%). The command "
            "took 1.6 minutes on 2 idle cores of an Intel Xeon with AVX512-BF16 (6 December 2026); in the studio, "
            "about 2.4 minutes.",
