@@ -111,6 +111,9 @@ def test_translate_refuses_dictionary_settings_with_own_data(pair_files: dict[st
     assert "--hints read the de-en dictionary" in capsys.readouterr().err
     assert main(["train", "translate", "--data", str(pair_files["tsv"]), "--fuzzy", "--out", str(out)]) == 2
     assert "--fuzzy matches against the de-en training pairs" in capsys.readouterr().err
+    assert main(["train", "translate", "--data", str(pair_files["tsv"]), "--dictionary-bias", "2", "--out",
+                 str(out)]) == 2
+    assert "--dictionary-bias favours the de-en dictionary's words" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -658,7 +658,7 @@ def _own_corpus(recipe: TranslatePreset, data: str, validation_data: str | None,
     if recipe.fuzzy:
         raise UsageError(f"--fuzzy matches against the de-en training pairs, which a model saved from your own data "
                          f"(--data {data}) could not find again when reloaded; leave it off")
-    needs = [name for name in ("hints", "dictionary_words", "extra_pairs", "dictionary_bias") if getattr(recipe, name)]
+    needs = [name for name in ("hints", "dictionary_words", "extra_pairs") if getattr(recipe, name)]
     if needs:
         flags = ", ".join("--" + name.replace("_", "-") for name in needs)
         raise UsageError(f"{flags} read the de-en dictionary; with your own data (--data {data}) leave them at 0")
@@ -689,6 +689,10 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
         raise UsageError("--validation-data, --test-data, --source-column and --target-column apply to your own "
                          "pairs (--data FILE, SRC,TGT or hf:NAME), not to de-en")
     if own:
+        if overrides.get("dictionary_bias"):
+            raise UsageError(f"--dictionary-bias favours the de-en dictionary's words; with your own data (--data "
+                             f"{data}) leave it at 0")
+        recipe = replace(recipe, dictionary_bias=0.0)  # the presets' dictionary-guided decoding: de-en's dictionary
         corpus = _own_corpus(recipe, data, validation_data, test_data, columns, seed, progress)
     with run.claim(out, overwrite=overwrite, resume=resume):
         # `seed` splits the data too, unless a corpus is given (its info's "seed" is the split's then).
