@@ -155,7 +155,7 @@ class SentenceEncoder:
                     or not self.model.can_pack(torch.ones(1, 1, dtype=torch.long, device=device))):
                 return 0
             return packed.warm_up(self.embed_ids, max_rows, self.config.max_seq_length,
-                                  self.model.config.pad_token_id + 1, device)
+                                  (self.model.config.pad_token_id + 1) % self.model.config.vocab_size, device)
 
     def encode(self, texts: Sequence[str] | str, batch_size: int = 32, *, special_tokens: str = "raise") -> Tensor:
         """Sentence vectors ``(N, D)`` in the order of ``texts``.

@@ -461,7 +461,7 @@ class SentimentClassifier:
                 return 0
             # Any id but padding: its value does not change the kernels.
             return packed.warm_up(self.model.predict_logits, max_rows, self.max_length,
-                                  self.model.config.pad_token_id + 1, device)
+                                  (self.model.config.pad_token_id + 1) % self.model.config.vocab_size, device)
 
     def analyse(self, texts: Sequence[str], *, special_tokens: str = "raise") -> "SentimentAnalysis":
         """One forward pass over `texts` that keeps the attention weights: what the studio shows for a batch.

@@ -831,7 +831,6 @@ class DictionaryBias:
         return list(out)
 
 
-
 class Translator:
     """A trained German→English model with its vocabulary: text in, detokenised translation out."""
 
