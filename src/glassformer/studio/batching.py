@@ -29,7 +29,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
-from glassformer.serve.batcher import MicroBatcher, RunFn
+from glassformer.serve.batcher import MicroBatcher, RunFn, model_thread
 from glassformer.serve.settings import ServeSettings
 from glassformer.studio.answering import BATCH_THREADS, compute_with
 
@@ -82,7 +82,7 @@ class MainThreadExecutor(Executor):
         """From now on calls run in a worker thread; those still waiting go there first."""
         with self._lock:
             if self._fallback is None:
-                self._fallback = ThreadPoolExecutor(max_workers=1, thread_name_prefix="glassformer-batch")
+                self._fallback = model_thread()
             while True:
                 try:
                     call = self._calls.get_nowait()

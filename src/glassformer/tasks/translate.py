@@ -885,9 +885,10 @@ class Translator:
             if extra.get("data", "de-en") != "de-en":
                 raise ValueError(f"{loaded.path} favours dictionary words, but was trained on {extra.get('data')!r} "
                                  f"data, which has no dictionary")
-            seed = int(extra.get("seed", 0))
-            dictionary = DictionaryBias(de_en_baselines(seed).lexicon, [source for source, _ in training_pairs(
-                load_de_en(seed=seed, quiet=True).train)], loaded.tokenizer)
+            # The baselines hold the split's lexicon and its training pairs (alternatives split, as in training).
+            baselines = de_en_baselines(int(extra.get("seed", 0)))
+            dictionary = DictionaryBias(baselines.lexicon, [source for source, _ in baselines.retrieval.pairs],
+                                        loaded.tokenizer)
         return cls(loaded.model, loaded.tokenizer, int(extra.get("max_length", 64)),
                    beam_size=int(preset.get("beam_size", 4)), alpha=float(preset.get("alpha", 0.6)), info=extra,
                    hints=hints, dictionary=dictionary, dictionary_weight=weight)
