@@ -113,7 +113,10 @@ def test_translate_refuses_dictionary_settings_with_own_data(pair_files: dict[st
     assert "--fuzzy matches against the de-en training pairs" in capsys.readouterr().err
     assert main(["train", "translate", "--data", str(pair_files["tsv"]), "--dictionary-bias", "2", "--out",
                  str(out)]) == 2
-    assert "--dictionary-bias favours the de-en dictionary's words" in capsys.readouterr().err
+    assert "--dictionary-bias and --dictionary-training favour the de-en dictionary's words" in capsys.readouterr().err
+    assert main(["train", "translate", "--data", str(pair_files["tsv"]), "--dictionary-training", "--out",
+                 str(out)]) == 2
+    assert "--dictionary-bias and --dictionary-training favour" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -269,6 +269,71 @@ def test_dictionary_bias_favours_the_translations_of_the_less_common_source_word
         T.get_preset("quick", dictionary_bias=-1.0)
 
 
+def test_dictionary_training_scores_each_reference_as_the_biased_search_would() -> None:
+    """The training loss with the lexicon bias equals the negative log-probability of each reference token under
+    WordBias.apply, the distribution the search ranks by, fed the reference prefix (the independent reference)."""
+    from glassformer.data.dictionary import Lexicon
+    from glassformer.inference.generate import WordBias
+    from glassformer.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer
+
+    lexicon = Lexicon([("Hund", "dog"), ("Tisch", "table"), ("Vogel", "bird")], ["the dog", "a table"])
+    tokenizer = T.train_tokenizer(_toy_pairs(200, 3), 300)
+    dictionary = T.DictionaryBias(lexicon, [], tokenizer)
+    pairs = [("Der Hund schläft unter dem Tisch.", "The dog sleeps under the table."),
+             ("Der Vogel singt.", "A bird is singing, not a dog."), ("Hallo.", "Hello.")]
+    examples = T.encode_pairs(tokenizer, pairs, 64)
+    bias = T.TrainingBias(dictionary, 2.5)
+    bias.add([source for source, _ in pairs], examples)
+    special = tokenizer.special_tokens
+    batch = T.Seq2SeqCollator(special[T.PAD], special[T.BOS], bias)([examples])
+    assert batch["bias_index"].shape[1] == 3 and len(batch["bias_index"]) == len(batch["bias_value"]) > 0
+    torch.manual_seed(0)
+    model = Seq2SeqTransformer(Seq2SeqConfig(vocab_size=tokenizer.vocab_size, d_model=32, n_heads=2,
+                                             n_encoder_layers=1, n_decoder_layers=1, d_ff=64, dropout=0.0,
+                                             pad_token_id=special[T.PAD], bos_token_id=special[T.BOS],
+                                             eos_token_id=special[T.EOS])).eval()
+    with torch.no_grad():
+        ours = T.token_nll(model, [batch])
+        plain = T.token_nll(model, [{k: v for k, v in batch.items() if not k.startswith("bias_")}])
+        logits = model(batch["src_ids"], batch["tgt_ids"], batch["src_attention_mask"],
+                       batch["tgt_attention_mask"]).logits.float()
+    total = 0.0
+    for row, ((source, _), (_, tgt)) in enumerate(zip(pairs, examples)):
+        search = WordBias([dictionary.words(source)], 2.5)
+        for t, label in enumerate(tgt):
+            logp = search.apply(logits[row, t].log_softmax(-1)[None], [0], [tgt[:t]])[0]
+            total -= float(logp[label])
+    assert ours["n_tokens"] == sum(len(tgt) for _, tgt in examples)
+    assert ours["loss"] == pytest.approx(total / ours["n_tokens"], rel=1e-5)
+    assert abs(ours["loss"] - plain["loss"]) > 1e-3  # the favoured words moved the loss
+    with pytest.raises(ValueError, match="set dictionary_bias > 0"):
+        T.get_preset("quick", dictionary_bias=0.0, dictionary_training=True)
+
+
+def test_dictionary_training_finds_the_words_in_the_sentence_and_keys_them_by_the_hinted_ids() -> None:
+    """With hints, training reads `sentence || hints`: the favoured pieces belong to that encoding, and the words
+    come from the sentence alone (the hint's "Tisch" is not favoured); a pair too long for training is skipped."""
+    from glassformer.data.dictionary import HINT_SEPARATOR, Lexicon
+
+    lexicon = Lexicon([("Vogel", "bird"), ("Tisch", "table")], ["the bird", "a table"])
+    tokenizer = T.train_tokenizer(_toy_pairs(200, 3), 300)
+    bias = T.TrainingBias(T.DictionaryBias(lexicon, [], tokenizer), 2.0)
+    pairs = [("Der Vogel singt.", "The bird sings."), ("Vogel " * 40, "bird " * 40)]
+
+    def hints(source: str) -> str:
+        return source + HINT_SEPARATOR + "Tisch = table"
+
+    T._add_bias(bias, pairs, hints, tokenizer, max_length=32)
+    hinted = T.encode_pairs(tokenizer, [(hints(pairs[0][0]), pairs[0][1])], 32)
+    plain = T.encode_pairs(tokenizer, [pairs[0]], 32)
+    bird = tokenizer.encode_ordinary(" bird")
+    index = T.Seq2SeqCollator(0, 1, bias)([hinted])["bias_index"]
+    assert {tuple(map(int, row[2:])) for row in index} <= {(token,) for token in bird}  # never " table"
+    assert int(index[0, 1]) == 0 and int(index[0, 2]) == bird[0]  # favoured from the first position
+    assert len(T.Seq2SeqCollator(0, 1, bias)([plain])["bias_index"]) == 0  # keyed by the ids training reads
+    assert len(bias._positions) == 1  # the 40-word pair is longer than max_length: training leaves it out
+
+
 def test_the_dictionary_weight_is_the_grid_value_with_the_best_validation_bleu(monkeypatch, tmp_path) -> None:
     """A toy corpus whose dictionary knows a word the training pairs never show: validation decides the weight, the
     saved model records it with every weight's BLEU, and reloading rebuilds the dictionary from the recorded split."""

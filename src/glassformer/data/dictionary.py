@@ -238,6 +238,9 @@ def _headword(german: str) -> str | None:
 
 
 
+HINT_SEPARATOR = " || "  # between a sentence and each hint (and a fuzzy match) appended to it
+
+
 class HintRetriever:
     """Dictionary phrase pairs for a German sentence, found by its words, rarest word first.
 
@@ -348,6 +351,7 @@ class HintRetriever:
         ranked.sort()
         return [" = ".join(self.entries[key]) for _, _, key in ranked[:k]]
 
-    def annotate(self, sentence: str, k: int = 3, max_count: int | None = 100, separator: str = " || ") -> str:
+    def annotate(self, sentence: str, k: int = 3, max_count: int | None = 100,
+                 separator: str = HINT_SEPARATOR) -> str:
         """`sentence` followed by its hints, each after `separator` (the sentence alone when there are none)."""
         return "".join([sentence, *(separator + hint for hint in self.hints(sentence, k, max_count))])
