@@ -323,7 +323,7 @@ def test_dictionary_training_finds_the_words_in_the_sentence_and_keys_them_by_th
     def hints(source: str) -> str:
         return source + HINT_SEPARATOR + "Tisch = table"
 
-    T._add_bias(bias, pairs, hints, tokenizer, max_length=32)
+    T._add_bias(bias, pairs, T._hinted(pairs, hints, tokenizer, 32), tokenizer, max_length=32)
     hinted = T.encode_pairs(tokenizer, [(hints(pairs[0][0]), pairs[0][1])], 32)
     plain = T.encode_pairs(tokenizer, [pairs[0]], 32)
     bird = tokenizer.encode_ordinary(" bird")
@@ -332,6 +332,22 @@ def test_dictionary_training_finds_the_words_in_the_sentence_and_keys_them_by_th
     assert int(index[0, 1]) == 0 and int(index[0, 2]) == bird[0]  # favoured from the first position
     assert len(T.Seq2SeqCollator(0, 1, bias)([plain])["bias_index"]) == 0  # keyed by the ids training reads
     assert len(bias._positions) == 1  # the 40-word pair is longer than max_length: training leaves it out
+
+
+def test_a_model_trained_with_the_favouring_is_searched_with_it(tmp_path) -> None:
+    """dictionary_training end to end on a toy corpus with one rare word: the run finishes, and the weight it keeps
+    comes from the grid without 0 (its logits assume the favouring; a weight of 0 once crashed the recording)."""
+    corpus = _toy_corpus()
+    corpus = ParallelCorpus(corpus.train + [("der vogel sieht die maus.", "the bird sees the mouse.")],
+                            corpus.validation, corpus.test, [("Vogel", "bird")], corpus.info)
+    with torch_threads(1):
+        run = T.train("quick", tmp_path / "model", corpus=corpus, progress=False,
+                      **{**TINY, "max_steps": 20, "eval_every": 10, "dictionary_training": True})
+    extra = json.loads((run.out_dir / "config.json").read_text())["extra"]
+    by_weight = extra["metrics"]["validation_bleu_by_dictionary_bias"]
+    assert [float(w) for w in by_weight] == [w for w in T.DICTIONARY_BIAS_GRID if w]
+    assert run.preset.dictionary_training and run.preset.dictionary_bias in T.DICTIONARY_BIAS_GRID[1:]
+    assert extra["preset"]["dictionary_training"] is True
 
 
 def test_the_dictionary_weight_is_the_grid_value_with_the_best_validation_bleu(monkeypatch, tmp_path) -> None:

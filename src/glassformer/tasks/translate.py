@@ -701,11 +701,12 @@ def _hinted(pairs: Sequence[tuple[str, str]], hints: Callable[[str], str] | None
     return out
 
 
-def _add_bias(bias: TrainingBias, pairs: Sequence[tuple[str, str]], hints: Callable[[str], str] | None,
+def _add_bias(bias: TrainingBias, pairs: Sequence[tuple[str, str]], hinted_pairs: Sequence[tuple[str, str]],
               tokenizer: Any, max_length: int) -> None:
-    """Teach `bias` the favoured pieces of `pairs` as training encodes them (hints appended where they fit)."""
+    """Teach `bias` the favoured pieces of `pairs` as training encodes them: `hinted_pairs` are the same pairs as
+    :func:`_hinted` gives them to training (the words come from each pair's own source)."""
     texts, examples = [], []
-    for (source, _), hinted in zip(pairs, _hinted(pairs, hints, tokenizer, max_length)):
+    for (source, _), hinted in zip(pairs, hinted_pairs, strict=True):
         encoded = encode_pairs(tokenizer, [hinted], max_length)
         if encoded:  # pairs too long for training are left out there too
             texts.append(source)
@@ -777,20 +778,23 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
             hints = SourceHints(corpus, recipe.hints, recipe.hint_max_count)
         elif recipe.fuzzy:
             hints = FuzzyMatches(sentences)
-        examples = training_examples(tokenizer, _hinted(sentences, hints, tokenizer, recipe.max_length), phrases,
-                                     recipe.max_length)
+        validation = split_pairs(corpus.validation)
+        hinted_sentences = _hinted(sentences, hints, tokenizer, recipe.max_length)
+        hinted_validation = _hinted(validation, hints, tokenizer, recipe.max_length)
+        examples = training_examples(tokenizer, hinted_sentences, phrases, recipe.max_length)
         word_examples = encode_pairs(tokenizer, _hinted(words, hints, tokenizer, recipe.max_length), recipe.max_length)
         info = distributed.env_info()
         train_batches = curriculum_data(examples, word_examples, recipe, seed, info.world_size, info.rank)
-        valid_examples = encode_pairs(tokenizer, _hinted(split_pairs(corpus.validation), hints, tokenizer,
-                                                         recipe.max_length), recipe.max_length)
+        valid_examples = encode_pairs(tokenizer, hinted_validation, recipe.max_length)
         valid_batches = token_batches(valid_examples, recipe.max_tokens, seed)
+        # Dictionary-guided decoding's words (and with dictionary_training, the same favouring in training).
+        dictionary = (DictionaryBias(baselines.lexicon, [source for source, _ in sentences], tokenizer)
+                      if recipe.dictionary_bias and baselines.lexicon is not None else None)
         training_bias = None
-        if recipe.dictionary_training and baselines.lexicon is not None:
-            training_bias = TrainingBias(DictionaryBias(baselines.lexicon, [source for source, _ in sentences],
-                                                        tokenizer), recipe.dictionary_bias)
-            for pairs in (sentences, split_pairs(corpus.validation)):
-                _add_bias(training_bias, pairs, hints, tokenizer, recipe.max_length)
+        if recipe.dictionary_training and dictionary is not None:
+            training_bias = TrainingBias(dictionary, recipe.dictionary_bias)
+            _add_bias(training_bias, sentences, hinted_sentences, tokenizer, recipe.max_length)
+            _add_bias(training_bias, validation, hinted_validation, tokenizer, recipe.max_length)
         torch.manual_seed(seed)
         model = Seq2SeqTransformer(recipe.model_config(tokenizer))
         special = tokenizer.special_tokens
@@ -818,10 +822,11 @@ def train(preset: str | TranslatePreset = "quick", out: str | Path | None = None
                 chosen, translator.alpha = replace(chosen, alpha=alpha), alpha
                 validation_bleu = {str(a): round(b, 3) for a, b in tried.items()}
             bias_bleu: dict[str, float] = {}
-            if chosen.dictionary_bias and baselines.lexicon is not None:
-                translator.dictionary = DictionaryBias(baselines.lexicon, [source for source, _ in sentences],
-                                                       tokenizer)
-                weight, tried = choose_dictionary_weight(translator, corpus.validation, beam_size=beam)
+            if dictionary is not None:
+                translator.dictionary = dictionary
+                # A model trained with the favouring searches with it: its logits assume the bias (no weight 0).
+                grid = [w for w in DICTIONARY_BIAS_GRID if w] if chosen.dictionary_training else DICTIONARY_BIAS_GRID
+                weight, tried = choose_dictionary_weight(translator, corpus.validation, beam_size=beam, grid=grid)
                 chosen, translator.dictionary_weight = replace(chosen, dictionary_bias=weight), weight
                 bias_bleu = {str(w): round(b, 3) for w, b in tried.items()}
             test = score(translator, corpus.test, beam_size=beam, alternatives=not own)
