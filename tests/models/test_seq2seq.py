@@ -119,3 +119,32 @@ def test_bad_inputs_raise_value_error() -> None:
         model(torch.tensor([[1, V]]), torch.tensor([[1]]))
     with pytest.raises(ValueError, match="sequence of length 65 is longer than the max_len=64 positions"):
         model.encode(torch.ones(1, 65, dtype=torch.long))
+
+
+def test_attention_and_feed_forward_dropout_are_set_apart_from_the_residual_dropout() -> None:
+    """fairseq's split: ``dropout`` on the embeddings and each sublayer's output, ``attention_dropout`` and
+    ``activation_dropout`` apart; None falls back to ``dropout``, as ``torch.nn.TransformerEncoderLayer`` does."""
+    model = _model(dropout=0.3, attn_dropout=0.0, ffn_dropout=0.2)
+    layers = list(model.encoder.layers) + list(model.decoder.layers)
+    residual = [m.p for layer in layers for name, m in layer.named_children() if name.startswith("dropout")]
+    assert residual and set(residual) == {0.3} and model.positional.dropout.p == 0.3
+    assert {m.dropout for layer in layers for m in layer.modules() if type(m).__name__ == "MultiHeadAttention"} == {0.0}
+    assert {layer.ffn.dropout.p for layer in layers} == {0.2}
+    plain = _model(dropout=0.3)
+    assert {m.dropout for m in plain.modules() if type(m).__name__ == "MultiHeadAttention"} == {0.3}
+    assert {layer.ffn.dropout.p for layer in list(plain.encoder.layers) + list(plain.decoder.layers)} == {0.3}
+    with pytest.raises(Exception, match="attn_dropout"):
+        _model(attn_dropout=1.0)
+
+
+@pytest.mark.parametrize("where", ["attn_dropout", "ffn_dropout"])
+def test_each_dropout_acts_in_training_alone(where: str) -> None:
+    """With the residual dropout 0, a training-mode pass equals the evaluation pass unless the one rate set acts."""
+    src, src_mask, tgt = _batch()
+    quiet = _model(dropout=0.0, attn_dropout=0.0, ffn_dropout=0.0)
+    torch.manual_seed(1)
+    assert torch.equal(quiet.train()(src, tgt, src_mask).logits, quiet.eval()(src, tgt, src_mask).logits)
+    noisy = _model(**{"dropout": 0.0, "attn_dropout": 0.0, "ffn_dropout": 0.0, where: 0.5})
+    evaluated = noisy.eval()(src, tgt, src_mask).logits
+    torch.manual_seed(1)
+    assert not torch.allclose(noisy.train()(src, tgt, src_mask).logits, evaluated)

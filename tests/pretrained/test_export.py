@@ -278,3 +278,18 @@ def test_export_refuses_what_it_must_not_replace(sentiment, tmp_path):
         export(sentiment, "tflite", tmp_path / "other")
     with pytest.raises(WrongModelError, match="sentence-transformers models are encoders"):
         export(lm_dir(tmp_path / "lm"), "sentence-transformers", tmp_path / "other")
+
+
+def test_marian_config_carries_the_three_dropout_rates_both_ways(transformers):
+    """MarianConfig names them dropout, attention_dropout and activation_dropout; unset rates fall back to dropout."""
+    from glassformer.models import Seq2SeqConfig
+
+    config = Seq2SeqConfig(vocab_size=50, max_position=64, d_model=32, n_heads=4, n_encoder_layers=1,
+                           n_decoder_layers=1, d_ff=64, dropout=0.3, attn_dropout=0.0, ffn_dropout=0.1)
+    theirs = transformers.MarianConfig(**marian.config_to_hf(config))
+    assert (theirs.dropout, theirs.attention_dropout, theirs.activation_dropout) == (0.3, 0.0, 0.1)
+    back = marian.config_from_hf(theirs.to_dict())
+    assert (back.dropout, back.attn_dropout, back.ffn_dropout) == (0.3, 0.0, 0.1)
+    plain = transformers.MarianConfig(**marian.config_to_hf(Seq2SeqConfig(**{**config.__dict__, "attn_dropout": None,
+                                                                            "ffn_dropout": None})))
+    assert (plain.attention_dropout, plain.activation_dropout) == (0.3, 0.3)

@@ -45,7 +45,9 @@ class Seq2SeqConfig:
     n_encoder_layers: int = 6
     n_decoder_layers: int = 6
     d_ff: int = 2048
-    dropout: float = 0.1
+    dropout: float = 0.1  # embeddings + positions, and each sublayer's output before the residual add
+    attn_dropout: float | None = None  # on the attention probabilities; None: `dropout`
+    ffn_dropout: float | None = None  # inside the feed-forward network, after the activation; None: `dropout`
     activation: str = "relu"
     layer_norm_eps: float = 1e-5
     norm_first: bool = False  # post-norm as in the paper; pre-norm adds a final LayerNorm per stack
@@ -58,7 +60,7 @@ class Seq2SeqConfig:
         check_types(self)
         check_positive(self, "vocab_size", "max_position", "d_model", "n_heads", "n_encoder_layers",
                        "n_decoder_layers", "d_ff")
-        check_probabilities(self, "dropout")
+        check_probabilities(self, "dropout", "attn_dropout", "ffn_dropout")
         check_range(self, "layer_norm_eps", 1e-30)
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
             check_range(self, name, 0, self.vocab_size - 1)
@@ -103,6 +105,8 @@ class Seq2SeqTransformer(nn.Module):
             n_heads=config.n_heads,
             d_ff=config.d_ff,
             dropout=config.dropout,
+            attn_dropout=config.attn_dropout,
+            ffn_dropout=config.ffn_dropout,
             activation=config.activation,
             norm_first=config.norm_first,
             layer_norm_eps=config.layer_norm_eps,

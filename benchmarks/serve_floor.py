@@ -1,0 +1,119 @@
+"""How far below 3x one request a burst of 50 can go on this CPU: the batch's linear layers against the matmul peak.
+
+Run:  .venv/bin/python benchmarks/serve_floor.py [--model DIR] [--repeats 20]
+
+Loads a text classifier as ``glassformer serve`` does (the quick sentiment model in the cache by default, at
+precision auto), builds its packed sizes (``warm_up``), and times the server's own ``endpoint.run`` on one
+sentence and on the 50 sentences of ``serve_load.py``'s burst (medians after warm-up). Torch's profiler then
+says how much of a 50-sentence batch the linear layers take, and the floor is worked out: the linear layers'
+floating-point operations for the batch's packed rows over the peak of a 2,048³ matmul in the same number format
+(the anchor, measured in the same run). Last, the same model quantised by PyTorch's dynamic int8
+(``torch.ao.quantization.quantize_dynamic``, the usual way to make a CPU model cheaper) is timed beside it, with
+the probabilities both give, to see whether cheaper multiplications are on offer. Prints the CPU flags, the
+precision and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.append(str(Path(__file__).resolve().parent))  # last: serve_load's sentences
+
+import torch  # noqa: E402
+from serve_load import SENTENCES  # noqa: E402
+
+
+def median_ms(fn, repeats: int) -> float:
+    for _ in range(5):
+        fn()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1e3
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048) -> float:
+    """FLOP/s of an n x n x n matmul in `dtype`, the best of 10."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(10):
+        began = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - began)
+    return 2 * n ** 3 / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a text classifier (default: the quick sentiment model in the cache)")
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    from glassformer.nn.packed import bucket_rows
+    from glassformer.precision import cpu_flags_summary
+    from glassformer.serve.endpoints import load_endpoint
+    from glassformer.tasks import sentiment
+
+    model = args.model or str(sentiment.default_out_dir(sentiment.get_preset("quick")))
+    if not Path(model).is_dir():
+        raise SystemExit(f"no text classifier at {model}; train one (`glassformer train sentiment`) or pass --model")
+    print(f"# CPU flags: {cpu_flags_summary()}; {torch.get_num_threads()} threads; load average at start "
+          f"{os.getloadavg()[0]:.2f}; torch {torch.__version__}")
+    endpoint = load_endpoint(model, precision="auto")
+    endpoint.warm_up()
+    classifier = sentiment.SentimentClassifier.load(model, precision="auto")
+    dtype = next(classifier.model.parameters()).dtype
+    texts = [SENTENCES[i % len(SENTENCES)] for i in range(50)]
+    one, fifty = (median_ms(lambda n=n: endpoint.run(texts[:n], "raise"), args.repeats) for n in (1, 50))
+    print(f"# serve's endpoint.run at {str(dtype).removeprefix('torch.')}: one sentence {one:.2f} ms, "
+          f"50 sentences {fifty:.1f} ms ({fifty / one:.1f}x)")
+
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(10):
+            endpoint.run(texts, "raise")
+    linear_names = ("mkldnn::_linear_pointwise", "aten::addmm", "aten::mm", "aten::linear")
+    self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    linear_ms = sum(v for k, v in self_us.items() if k in linear_names) / 10 / 1e3
+    attention_ms = sum(v for k, v in self_us.items() if "scaled_dot_product" in k) / 10 / 1e3
+
+    inputs = classifier.prepare(texts, special_tokens="raise")
+    real = int(inputs.tensors["attention_mask"].sum())
+    rows = bucket_rows(real)
+    config = classifier.model.config
+    flop = 2 * rows * config.n_layers * (4 * config.d_model ** 2 + 2 * config.d_model * config.d_ff)
+    peak = matmul_peak(dtype)
+    floor_ms = flop / peak * 1e3
+    print(f"# the 50 sentences: {real} real tokens, {rows} packed rows; linear layers {flop / 1e9:.2f} GFLOP")
+    print(f"# {str(dtype).removeprefix('torch.')} 2048^3 matmul (the anchor): {peak / 1e12:.3f} TFLOP/s, so the linear "
+          f"layers need at least {floor_ms:.1f} ms; they took {linear_ms:.1f} ms a batch "
+          f"({linear_ms / fifty:.0%} of the run), attention {attention_ms:.1f} ms")
+    print(f"# 3x one sentence in process is {3 * one:.1f} ms: the linear layers alone are {floor_ms / (3 * one):.2f}x that")
+
+    fp32 = sentiment.SentimentClassifier.load(model, precision="fp32")
+    int8 = sentiment.SentimentClassifier.load(model, precision="fp32")
+    int8.model = torch.ao.quantization.quantize_dynamic(int8.model, {torch.nn.Linear}, dtype=torch.qint8)
+    print("| model | 50 sentences ms | one ms | ratio | P(label 1) of the first four |")
+    print("|---|---:|---:|---:|---|")
+    with torch.no_grad():
+        for name, c in ((f"{str(dtype).removeprefix('torch.')}, packed (serve)", classifier),
+                        ("fp32, packed", fp32), ("int8 dynamic (padded: its layers are not nn.Linear)", int8)):
+            t50 = median_ms(lambda c=c: c.predict_proba(texts), args.repeats)
+            t1 = median_ms(lambda c=c: c.predict_proba(texts[:1]), args.repeats)
+            probs = c.predict_proba(texts[:4])[:, 1].tolist()
+            print(f"| {name} | {t50:.1f} | {t1:.2f} | {t50 / t1:.1f}x | {' / '.join(f'{p:.3f}' for p in probs)} |")
+    print(f"# load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

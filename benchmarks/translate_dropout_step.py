@@ -1,0 +1,96 @@
+"""Where translation's dropout goes, and what each place costs a training step on a CPU.
+
+Run:  .venv/bin/python benchmarks/translate_dropout_step.py [--repeats 20] [--preset full]
+
+Times whole training steps (forward, label-smoothed loss, backward, AdamW) of a translation preset's
+model in float32, as the presets train, on a synthetic batch of the preset's token budget (15-token
+pairs), with dropout in each place the model has one. The anchor is dropout 0.1 everywhere
+(``torch.nn.TransformerEncoderLayer``'s placement: embeddings, attention probabilities, inside the
+feed-forward network, each sublayer's output); the others drop on fewer tensors. Candidates are
+interleaved over two rounds and each keeps the lower median of `repeats` steps after warm-up. Prints the
+CPU flags and the load average, and the ratio of each step's time to the anchor's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+PLACEMENTS = {  # name -> (dropout, attn_dropout, ffn_dropout)
+    "0.1 everywhere (anchor)": (0.1, None, None),
+    "0.1 on residuals and attention, none in the FFN": (0.1, None, 0.0),
+    "0.1 on residuals only": (0.1, 0.0, 0.0),
+    "0.2 on residuals only": (0.2, 0.0, 0.0),
+    "none": (0.0, 0.0, 0.0),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="full", choices=("quick", "full"))
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--length", type=int, default=15, help="tokens a side of each synthetic pair")
+    args = parser.parse_args()
+    from dataclasses import replace
+
+    from glassformer.models.seq2seq import Seq2SeqTransformer
+    from glassformer.precision import cpu_flags_summary
+    from glassformer.tasks import translate
+
+    preset = translate.get_preset(args.preset)
+
+    class Vocabulary:  # the presets' 2,000 ids, the specials last
+        vocab_size = preset.vocab_size
+        special_tokens = {translate.PAD: 1997, translate.BOS: 1998, translate.EOS: 1999}
+
+    pairs = preset.max_tokens // (2 * args.length)
+    print(f"# CPU flags: {cpu_flags_summary()}; {torch.get_num_threads()} threads; float32; load average at start "
+          f"{os.getloadavg()[0]:.2f}; torch {torch.__version__}")
+    print(f"# the {args.preset} preset's model (d {preset.d_model}, {preset.n_encoder_layers}+{preset.n_decoder_layers} "
+          f"layers, FFN {preset.d_ff}), {pairs} pairs of {args.length} tokens a side, median of {args.repeats} steps")
+    steps = {}
+    for name, (dropout, attn, ffn) in PLACEMENTS.items():
+        torch.manual_seed(0)
+        config = replace(preset, dropout=dropout, attn_dropout=attn, ffn_dropout=ffn).model_config(Vocabulary())
+        model = Seq2SeqTransformer(config).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        src = torch.randint(0, 1996, (pairs, args.length))
+        tgt = torch.randint(0, 1996, (pairs, args.length))
+
+        def step(model=model, optimizer=optimizer, src=src, tgt=tgt):
+            logits = model(src, tgt).logits
+            F.cross_entropy(logits.flatten(0, 1), tgt.flatten(), label_smoothing=0.1).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        steps[name] = step
+    best: dict[str, float] = {}
+    for _ in range(2):  # interleaved rounds: a drift in the machine's speed touches every candidate
+        for name, step in steps.items():
+            for _ in range(3):
+                step()
+            times = []
+            for _ in range(args.repeats):
+                began = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - began)
+            best[name] = min(best.get(name, float("inf")), statistics.median(times))
+    anchor = best["0.1 everywhere (anchor)"]
+    print("| dropout | ms a step | steps in the same time, × the anchor |")
+    print("|---|---:|---:|")
+    for name, seconds in best.items():
+        print(f"| {name} | {seconds * 1e3:.1f} | {anchor / seconds:.2f}× |")
+    print(f"# load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
