@@ -2,13 +2,17 @@
 
 A benchmark run by hand prints its own tables and this does nothing; run by the headline script (which
 sets the variable), every figure it calls :func:`record` for also lands in the dated headline table,
-with the anchor it was measured against in the same run.
+with the anchor it was measured against in the same run. :func:`median_seconds` is the timing rule the
+micro-benchmarks share: the median of repeated calls after a few unmeasured ones.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ENV = "GLASSFORMER_FIGURES"
@@ -29,3 +33,17 @@ def record(figure: str, value: float, unit: str, *, anchor: str = "", anchor_val
            "load": round(os.getloadavg()[0], 2)}
     with Path(path).open("a", encoding="utf-8") as out:
         out.write(json.dumps(row) + "\n")
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    """The median wall time of `repeats` calls of `fn`, after `warmup` calls that are not timed."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)

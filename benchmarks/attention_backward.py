@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.append(str(Path(__file__).resolve().parent))  # last, for _figures only
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _figures import median_seconds  # noqa: E402
 
 
 def explicit(q, k, v, mask):
@@ -35,17 +35,6 @@ def explicit(q, k, v, mask):
 
 def fused(q, k, v, mask):
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-
-
-def timed(fn, repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def attention_rows(repeats: int) -> None:
@@ -62,7 +51,7 @@ def attention_rows(repeats: int) -> None:
                 def step(fn):
                     return lambda: fn(q, k, v, mask).float().sum().backward()
 
-                a, b = timed(step(fused), repeats), timed(step(explicit), repeats)
+                a, b = median_seconds(step(fused), repeats), median_seconds(step(explicit), repeats)
                 print(f"| {str(dtype).removeprefix('torch.')} | {width} × {heads} | {keys} | {batch} | "
                       f"{a * 1e3:.2f} | {b * 1e3:.2f} | {a / b:.2f}× |")
 
@@ -89,10 +78,10 @@ def training_steps(repeats: int) -> None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    ours = timed(step, repeats)
+    ours = median_seconds(step, repeats)
     with mock.patch.object(attention, "fused_is_slower", lambda q, k, v: False):
-        forced = timed(step, repeats)
-    ours = min(ours, timed(step, repeats))  # interleaved: a second look at ours after the anchor
+        forced = median_seconds(step, repeats)
+    ours = min(ours, median_seconds(step, repeats))  # interleaved: a second look at ours after the anchor
     print(f"\ntranslation quick model, one bf16 training step of 1,200 tokens: fused kernel forced "
           f"{forced * 1e3:.1f} ms (anchor), glassformer's rule {ours * 1e3:.1f} ms: {forced / ours:.2f}× faster")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 # Sibling scripts (benchmarks/tokenizers.py) must not shadow the packages of the same name.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.append(str(Path(__file__).resolve().parent))  # last, for serve_load's sentences only
+sys.path.append(str(Path(__file__).resolve().parent))  # last, for serve_load's sentences and _figures only
 
 import torch  # noqa: E402
 
@@ -41,6 +41,7 @@ def cpu_flags() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from _figures import median_seconds
     from serve_load import SENTENCES
 
     from glassformer.nn import kernels
@@ -61,13 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     def batch(n: int) -> dict[str, torch.Tensor]:
         return classifier.prepare([SENTENCES[i % len(SENTENCES)] for i in range(n)]).tensors
 
-    def ms(call, repeats: int = 1) -> float:
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - started)
-        return statistics.median(times) * 1e3
+    def ms(call, repeats: int = 1) -> float:  # no warm-up: the first call's cost is what some rows measure
+        return median_seconds(call, repeats, warmup=0) * 1e3
 
     reordered = kernels.reordered
     each_call = lambda weight: weight  # noqa: E731 - oneDNN then reorders the plain weight inside every call

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,18 +25,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.append(str(Path(__file__).resolve().parent))  # last: serve_load's sentences
 
 import torch  # noqa: E402
+from _figures import median_seconds  # noqa: E402
 from serve_load import SENTENCES  # noqa: E402
 
 
 def median_ms(fn, repeats: int) -> float:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) * 1e3
+    return median_seconds(fn, repeats, warmup=5) * 1e3
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048) -> float:
@@ -60,17 +53,19 @@ def main() -> None:
     args = parser.parse_args()
     from glassformer.nn.packed import bucket_rows
     from glassformer.precision import cpu_flags_summary
-    from glassformer.serve.endpoints import load_endpoint
+    from glassformer.pretrained import from_pretrained
+    from glassformer.serve.endpoints import endpoint_for
     from glassformer.tasks import sentiment
+    from glassformer.tasks.pipeline import loaded_predictor
 
     model = args.model or str(sentiment.default_out_dir(sentiment.get_preset("quick")))
     if not Path(model).is_dir():
         raise SystemExit(f"no text classifier at {model}; train one (`glassformer train sentiment`) or pass --model")
     print(f"# CPU flags: {cpu_flags_summary()}; {torch.get_num_threads()} threads; load average at start "
           f"{os.getloadavg()[0]:.2f}; torch {torch.__version__}")
-    endpoint = load_endpoint(model, precision="auto")
+    classifier = loaded_predictor(from_pretrained(model, precision="auto"))  # loaded as load_endpoint loads it
+    endpoint = endpoint_for(classifier)
     endpoint.warm_up()
-    classifier = sentiment.SentimentClassifier.load(model, precision="auto")
     dtype = next(classifier.model.parameters()).dtype
     texts = [SENTENCES[i % len(SENTENCES)] for i in range(50)]
     one, fifty = (median_ms(lambda n=n: endpoint.run(texts[:n], "raise"), args.repeats) for n in (1, 50))

@@ -1,13 +1,15 @@
 """Where translation's dropout goes, and what each place costs a training step on a CPU.
 
-Run:  .venv/bin/python benchmarks/translate_dropout_step.py [--repeats 20] [--preset full]
+Run:  .venv/bin/python benchmarks/translate_dropout_step.py [--repeats 20] [--rounds 4] [--preset full]
 
 Times whole training steps (forward, label-smoothed loss, backward, AdamW) of a translation preset's
 model in float32, as the presets train, on a synthetic batch of the preset's token budget (15-token
-pairs), with dropout in each place the model has one. The anchor is dropout 0.1 everywhere
-(``torch.nn.TransformerEncoderLayer``'s placement: embeddings, attention probabilities, inside the
-feed-forward network, each sublayer's output); the others drop on fewer tensors. Candidates are
-interleaved over two rounds and each keeps the lower median of `repeats` steps after warm-up. Prints the
+pairs), with dropout in each place the model has one. The anchor is dropout 0.1 everywhere (the full
+preset's until the tenth session; ``torch.nn.TransformerEncoderLayer``'s placement: embeddings, attention
+probabilities, inside the feed-forward network, each sublayer's output); the others drop on fewer tensors,
+0.15 on the residual branches alone being the full preset's now. Candidates are
+interleaved over `rounds` rounds and each keeps its lowest median of `repeats` steps after warm-up (a 2-vCPU
+machine's speed drifts by a fifth within minutes). Prints the
 CPU flags and the load average, and the ratio of each step's time to the anchor's.
 """
 
@@ -15,20 +17,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.append(str(Path(__file__).resolve().parent))  # last, for _figures only
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _figures import median_seconds  # noqa: E402
 
 PLACEMENTS = {  # name -> (dropout, attn_dropout, ffn_dropout)
     "0.1 everywhere (anchor)": (0.1, None, None),
     "0.1 on residuals and attention, none in the FFN": (0.1, None, 0.0),
     "0.1 on residuals only": (0.1, 0.0, 0.0),
+    "0.15 on residuals only (the full preset's)": (0.15, 0.0, 0.0),
     "0.2 on residuals only": (0.2, 0.0, 0.0),
     "none": (0.0, 0.0, 0.0),
 }
@@ -38,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="full", choices=("quick", "full"))
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds; each candidate keeps its best")
     parser.add_argument("--length", type=int, default=15, help="tokens a side of each synthetic pair")
     args = parser.parse_args()
     from dataclasses import replace
@@ -56,7 +60,8 @@ def main() -> None:
     print(f"# CPU flags: {cpu_flags_summary()}; {torch.get_num_threads()} threads; float32; load average at start "
           f"{os.getloadavg()[0]:.2f}; torch {torch.__version__}")
     print(f"# the {args.preset} preset's model (d {preset.d_model}, {preset.n_encoder_layers}+{preset.n_decoder_layers} "
-          f"layers, FFN {preset.d_ff}), {pairs} pairs of {args.length} tokens a side, median of {args.repeats} steps")
+          f"layers, FFN {preset.d_ff}), {pairs} pairs of {args.length} tokens a side, lowest of {args.rounds} "
+          f"interleaved medians of {args.repeats} steps")
     steps = {}
     for name, (dropout, attn, ffn) in PLACEMENTS.items():
         torch.manual_seed(0)
@@ -74,16 +79,9 @@ def main() -> None:
 
         steps[name] = step
     best: dict[str, float] = {}
-    for _ in range(2):  # interleaved rounds: a drift in the machine's speed touches every candidate
+    for _ in range(args.rounds):  # interleaved rounds: a drift in the machine's speed touches every candidate
         for name, step in steps.items():
-            for _ in range(3):
-                step()
-            times = []
-            for _ in range(args.repeats):
-                began = time.perf_counter()
-                step()
-                times.append(time.perf_counter() - began)
-            best[name] = min(best.get(name, float("inf")), statistics.median(times))
+            best[name] = min(best.get(name, float("inf")), median_seconds(step, args.repeats))
     anchor = best["0.1 everywhere (anchor)"]
     print("| dropout | ms a step | steps in the same time, × the anchor |")
     print("|---|---:|---:|")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -234,6 +236,22 @@ def test_report_says_when_the_model_loses_to_retrieval(monkeypatch: pytest.Monke
     assert T.expected_line(T.get_preset("quick", max_steps=10)).endswith("your settings differ from it")
 
 
+def test_a_run_of_the_preset_is_not_told_its_settings_differ_after_tuning(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `train` picks the length penalty and the dictionary weight on validation after training; the run's saved
+    # preset carries the picks, but it was trained as the preset, and the report compares what it trained with.
+    monkeypatch.setitem(T.MEASURED, "full", T.Measured(6.0, 27.0, 3.5, 1600, "2 idle cores, fp32"))
+    full = T.get_preset("full")
+    tuned = replace(full, alpha=2.0, dictionary_bias=full.dictionary_bias + 1.0)
+    figures = dict(out_dir=Path("m"), validation_loss=2.8, bleu=6.0, chrf=27.0, bleu_greedy=5.0, chrf_greedy=26.0,
+                   n_test=1015, beam_size=4, steps=5000, train_seconds=1500.0, total_seconds=1600.0)
+    assert T.expected_line(tuned).endswith("your settings differ from it")  # the tuned weight alone looks changed
+    report = T.TranslateRun(preset=tuned, trained=full, **figures).report()
+    assert "expected from the 'full' preset: test BLEU 6.00" in report and "differ" not in report
+    assert "length-penalty alpha 2.0" in report  # the picks are still what the report shows for the search
+    changed = T.TranslateRun(preset=tuned, trained=replace(full, dropout=0.2), **figures).report()
+    assert "your settings differ from it" in changed
+
+
 # --- a tiny run with the curriculum, end to end --------------------------------------------------------
 
 @pytest.mark.slow  # a ~15 s training run
@@ -265,6 +283,31 @@ def test_tiny_run_with_the_curriculum_trains_scores_and_reports_the_baselines(tm
     result = T.evaluate(tmp_path / "model", data=str(data), beam_size=1)
     assert {key: result[key] for key in expected} == pytest.approx(expected)
     assert result["beats_retrieval"] == (result["bleu"] >= expected["retrieval_bleu"])
+
+
+def test_a_budgeted_curriculum_times_the_sentence_batches(tmp_path, monkeypatch) -> None:
+    # The word-first steps train on short word pairs; a time budget must time (and plan from) the sentence batches
+    # after them, and so never plans again from the word steps at the warm-up's end.
+    seen: dict[str, object] = {}
+
+    class Planned(Exception):
+        pass
+
+    def trainer(model, config, *args, **kwargs):
+        seen["config"] = config
+        raise Planned
+
+    monkeypatch.setattr(T, "Trainer", trainer)
+    corpus = ParallelCorpus(_toy_pairs(200, 0), _toy_pairs(20, 1), _toy_pairs(20, 2), list(LEXICON.items()),
+                            {"source": "toy", "seed": 7})
+    settings = dict(corpus=corpus, progress=False, vocab_size=300, d_model=32, n_heads=2, n_encoder_layers=1,
+                    n_decoder_layers=1, d_ff=64, max_length=32, max_tokens=1000)  # the preset's 4.3-minute budget
+    with pytest.raises(Planned):
+        T.train("quick", tmp_path / "words", dictionary_words=12, dictionary_steps=30, **settings)
+    assert seen["config"].timing_step == 30 and seen["config"].max_minutes is not None
+    with pytest.raises(Planned):
+        T.train("quick", tmp_path / "plain", **settings)
+    assert seen["config"].timing_step == 0
 
 
 def test_word_dropout_hides_real_tokens_at_its_rate_and_only_in_training() -> None:

@@ -99,3 +99,31 @@ def ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
     if rank == 0:
         torch.save(trainer.model.state_dict(), f"{out_dir}/final.pt")
     distributed.cleanup()
+
+
+def ddp_budget_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    """One process of a 2-process job with a one-minute budget, whose simulated clock runs at its own rate."""
+    import json
+    import os
+
+    from glassformer.training import distributed
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    config = TrainConfig(batch_size=8, lr=1e-2, warmup_steps=20, max_minutes=1.0, metric="accuracy", log_every=1,
+                         progress=False, load_best_at_end=False, precision="fp32")
+    trainer = make_trainer(config, n_train=96, dropout=0.0)
+    now = [1000.0]
+
+    def tick(*_: object) -> None:
+        # A forward pass costs 0.25 simulated seconds on rank 0 and 0.4 on rank 1: planned from their own clocks,
+        # the two processes would stop at different steps (and the longer one would wait forever for the other).
+        now[0] += 0.25 if rank == 0 else 0.4
+
+    trainer.clock = lambda: now[0]
+    trainer.model.register_forward_pre_hook(tick)
+    result = trainer.fit()
+    with open(f"{out_dir}/rank{rank}.json", "w", encoding="utf-8") as out:
+        json.dump({"steps": result.steps, "budget": result.budget}, out)
+    distributed.cleanup()

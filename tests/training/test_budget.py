@@ -103,6 +103,52 @@ def test_a_run_slower_than_timed_stops_at_the_deadline():
     assert clock() - started <= 30.0 + 3 * FORWARD_SECONDS * 6  # at most one step and its evaluation late
 
 
+def _faster_after_the_first_step(clock: FakeClock):
+    def speed_up(trainer: Trainer, record: dict) -> None:
+        clock.factor = 0.5  # the training steps run twice as fast as the ten the plan timed
+
+    return speed_up
+
+
+def test_a_budget_plans_again_at_the_warmups_end_from_the_steps_taken():
+    clock = FakeClock()
+    records: list[dict] = []
+    trainer = _trainer(_config(max_minutes=1.0, warmup_steps=20), clock,
+                       callbacks=[_faster_after_the_first_step(clock), lambda _, record: records.append(record)])
+    started = clock()
+    result = trainer.fit()
+    budget, again = result.budget, result.budget["replanned"]
+    # The first plan, from the timed steps: (56.25 s · 0.92 − 1.25) / (0.25 + 1.25 / 12) = 142 steps.
+    assert budget["first_plan_steps"] == 142
+    # Steps 3–20 took 0.125 s each; the rest of the budget is planned again from them, with the timed evaluation.
+    assert again["at_step"] == 20 and again["step_seconds"] == pytest.approx(0.125)
+    assert result.steps == budget["steps"] == 20 + plan_steps(again["seconds_left"], 0.125, 1.25, steps_per_epoch=12)
+    assert result.steps > 142 and clock() - started <= 60.0
+    # The rate goes on from the warm-up's peak (not from the new schedule's step 0) and decays over the new total.
+    assert records[19]["lr"] == pytest.approx(1e-2)
+    assert records[-1]["lr"] == pytest.approx(1e-3)
+
+
+def test_max_steps_repeats_a_replanned_run_exactly():
+    clock = FakeClock()
+    budgeted = _trainer(_config(max_minutes=1.0, warmup_steps=20), clock,
+                        callbacks=[_faster_after_the_first_step(clock)])
+    result = budgeted.fit()
+    assert result.steps != result.budget["first_plan_steps"]
+    repeated = _trainer(_config(max_steps=result.steps, warmup_steps=20), FakeClock())
+    assert repeated.fit().steps == result.steps
+    for (name, a), (_, b) in zip(budgeted.model.state_dict().items(), repeated.model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_a_short_warmup_or_a_curriculum_keeps_the_first_plan():
+    for changes in ({"warmup_steps": 3}, {"warmup_steps": 20, "timing_step": 5}):
+        clock = FakeClock()
+        result = _trainer(_config(max_minutes=1.0, **changes), clock,
+                          callbacks=[_faster_after_the_first_step(clock)]).fit()
+        assert "replanned" not in result.budget and result.steps == result.budget["steps"] == 142
+
+
 def test_a_preset_without_steps_epochs_or_minutes_is_refused():
     from dataclasses import replace
 

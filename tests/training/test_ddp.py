@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from glassformer._localhost import free_port
 from glassformer.training.distributed import DistInfo, env_info
 
-from .helpers import ddp_config, ddp_worker, make_trainer
+from .helpers import ddp_budget_worker, ddp_config, ddp_worker, make_trainer
 
 
 def _losses(path):
@@ -40,6 +40,17 @@ def test_two_gloo_processes_match_one_process(tmp_path):
         torch.testing.assert_close(final[name], tensor, rtol=0, atol=1e-5, msg=name)
     last = torch.load(tmp_path / "two" / "checkpoints" / "last.pt", weights_only=True)
     assert last["world_size"] == 2 and len(last["rng"]) == 2  # every rank's generators, written by rank 0
+
+
+@pytest.mark.slow
+def test_every_process_follows_rank_0s_time_budget(tmp_path):
+    # Each process's clock runs at its own rate; both plans (the timed steps', and the second at the warm-up's end)
+    # and the deadline are rank 0's, so the processes train the same steps and stop together.
+    mp.spawn(ddp_budget_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    zero, one = (json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1))
+    assert zero == one
+    assert zero["steps"] == zero["budget"]["steps"] and zero["budget"]["replanned"]["at_step"] == 20
+    assert zero["budget"]["replanned"]["step_seconds"] == pytest.approx(0.25)
 
 
 def test_env_info_reads_torchrun_variables(monkeypatch):

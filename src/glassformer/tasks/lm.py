@@ -796,7 +796,7 @@ def train_transformer(preset: str | TransformerPreset = "quick", *, out: str | P
                 "model": "transformer", "tokenizer": tokenizer, "preset": asdict(recipe), **data_info,
                 "metrics": {"validation": metrics, **({"test": test} if test else {}), **run.figures(),
                             "train_tokens": train_tokens, "eval_seconds": round(eval_seconds, 1),
-                            "budget": result.budget, "markov": chain, "curve": curve, "crossing": crossing},
+                            "markov": chain, "curve": curve, "crossing": crossing},
             }
             run.save(model, extra, tokenizer=vocab)
             return metrics, eval_seconds

@@ -91,11 +91,13 @@ class TrainingRun:
         return time.perf_counter() - self.started
 
     def figures(self) -> dict[str, Any]:
-        """What every saved model records of its training: steps, seconds (training, whole run) and precision."""
+        """What every saved model records of its training: steps, seconds (training, whole run), precision, and with
+        a time budget what it measured and planned (``budget``)."""
         if self.result is None:
             raise RuntimeError("fit before asking for the training figures")
         return {"steps": self.result.steps, "train_seconds": round(self.result.seconds, 1),
-                "total_seconds": round(self.seconds(), 1), "precision": self.result.precision}
+                "total_seconds": round(self.seconds(), 1), "precision": self.result.precision,
+                **({"budget": self.result.budget} if self.result.budget is not None else {})}
 
     def save(self, model: Any, extra: dict[str, Any], **companions: Any) -> Path:
         """Save `model` in place of the claimed directory and its ``run/``: the task's name, the run's metrics log

@@ -64,6 +64,11 @@ Callback = Callable[["Trainer", dict], None]
 # 0.41-0.43 s from step 400 on, so a 3% margin ran out of time at 96% of the plan; benchmarks/RESULTS.md).
 _UNTIMED_STEPS, _TIMED_STEPS = 2, 8
 _BUDGET_MARGIN = 0.08
+# Eight steps are a small sample when batches differ in shape (translation's token-budgeted batches) or the
+# machine's speed drifts, so a budget with a warm-up of at least this many steps plans again at the warm-up's end
+# from every step taken by then (the schedule up to there does not depend on the total; benchmarks/RESULTS.md,
+# tenth session).
+_REPLAN_MIN_STEPS = 20
 
 # Settings that fix which examples make up each step; a run cannot resume under different ones.
 _POSITION_SETTINGS = ("batch_size", "grad_accum", "seed", "bucket_batches")
@@ -234,6 +239,9 @@ class _Run:
     deadline: float | None = None  # with a time budget: the clock reading by which training must stop
     budget: dict | None = None
     saved_at: int = -1
+    replan_at: int | None = None  # with a time budget: the step (the warm-up's end) at which the steps are planned again
+    step_clock: float = 0.0  # seconds inside optimizer steps since the untimed first ones, for the second plan
+    steps_clocked: int = 0
 
 
 def count_tokens(collate_fn: Any, batch: Any) -> int:
@@ -383,6 +391,10 @@ class Trainer:
         scheduler = make_scheduler(optimizer, cfg.schedule, min(warmup, total_steps), total_steps, cfg.min_lr_ratio)
         if state is not None:
             scheduler.load_state_dict(state)
+            # A new LambdaLR sets the rates of its step 0; the next optimizer step must use the rate of the step
+            # the schedule continues from.
+            for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+                group["lr"] = base * factor(scheduler.last_epoch)
         return scheduler
 
     def _eval_every(self, total_steps: int) -> int | None:
@@ -399,7 +411,7 @@ class Trainer:
         """
         cfg, started = self.config, self._run_started
         measured = distributed.broadcast_object(self._time_steps(run))
-        remaining = cfg.max_minutes * 60 - (self.clock() - started)
+        remaining = distributed.broadcast_object(cfg.max_minutes * 60 - (self.clock() - started))  # one plan for all
         steps = plan_steps(remaining, measured["step_seconds"], measured["eval_seconds"],
                            eval_every=cfg.eval_every, eval_points=cfg.eval_points,
                            steps_per_epoch=math.ceil(run.batches_per_epoch / cfg.grad_accum),
@@ -411,6 +423,38 @@ class Trainer:
         run.budget = {"minutes": cfg.max_minutes, "seconds_left_at_plan": round(remaining, 2),
                       **{k: round(v, 4) for k, v in measured.items()}, "steps": steps}
         run.bar.reset(total=steps)
+        # A curriculum's first batches (timing_step > 0) are not the run's, so they cannot correct the plan.
+        if cfg.warmup_steps is not None and cfg.timing_step == 0 and _REPLAN_MIN_STEPS <= cfg.warmup_steps < steps:
+            run.replan_at = cfg.warmup_steps
+
+    def _replan(self, run: _Run) -> None:
+        """Plan the steps again at the warm-up's end, from the mean time of every optimizer step taken since the
+        untimed first ones, and stretch or shrink the decay to them.
+
+        The warm-up's rates do not depend on the total, so the run equals one given the new total as ``max_steps``
+        from the start (which is what its checkpoints and saved settings record).
+        """
+        cfg = self.config
+        # Rank 0's clock decides for every process, so that all of them stop at the same step.
+        step_seconds, remaining = distributed.broadcast_object(
+            (run.step_clock / run.steps_clocked, cfg.max_minutes * 60 - (self.clock() - self._run_started)))
+        steps = run.state.step + plan_steps(remaining, step_seconds, run.budget["eval_seconds"],
+                                            eval_every=cfg.eval_every, eval_points=cfg.eval_points,
+                                            steps_per_epoch=math.ceil(run.batches_per_epoch / cfg.grad_accum),
+                                            reserve_evals=cfg.reserve_evals)
+        run.replan_at = None
+        run.budget.update(first_plan_steps=run.budget["steps"], steps=steps,
+                          replanned={"at_step": run.state.step, "step_seconds": round(step_seconds, 4),
+                                     "seconds_left": round(remaining, 2)})
+        if steps == run.total_steps:
+            return
+        cfg.max_steps = run.total_steps = steps
+        run.scheduler = self._schedule(run.optimizer, steps, state=run.scheduler.state_dict())
+        run.eval_every = self._eval_every(steps)
+        run.bar.total = steps
+        run.bar.refresh()
+        if run.log:
+            run.log.write({"kind": "plan", "step": run.state.step, "total_steps": steps})
 
     def _time_steps(self, run: _Run) -> dict[str, float]:
         """Seconds per optimizer step (after two untimed ones) and per evaluation, leaving no trace on the run."""
@@ -461,6 +505,7 @@ class Trainer:
             group_start = index - index % cfg.grad_accum
             if index == group_start:
                 _pause_point()
+                group_began = self.clock()
             group_len = min(cfg.grad_accum, run.batches_per_epoch - group_start)
             last_in_group = index == group_start + group_len - 1
             group_loss += self._backward(run, batch, group_len, sync=last_in_group)
@@ -468,6 +513,12 @@ class Trainer:
                 continue
             self._optimizer_step(run, group_loss, batch_index=index)
             group_loss = 0.0
+            if run.replan_at is not None:
+                if state.step > _UNTIMED_STEPS:
+                    run.step_clock += self.clock() - group_began
+                    run.steps_clocked += 1
+                if state.step == run.replan_at:
+                    self._replan(run)
             record = self._log_step(run)
             end_of_epoch = state.batch == run.batches_per_epoch
             out_of_time = run.deadline is not None and distributed.broadcast_object(self.clock() > run.deadline)
