@@ -18,32 +18,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.append(str(Path(__file__).resolve().parent))  # last: serve_load's sentences
+sys.path.append(str(Path(__file__).resolve().parent))  # last: serve_load's sentences, inference's matmul peak
 
 import torch  # noqa: E402
 from _figures import median_seconds  # noqa: E402
 from serve_load import SENTENCES  # noqa: E402
 
+from inference import matmul_gflops  # noqa: E402
+
 
 def median_ms(fn, repeats: int) -> float:
     return median_seconds(fn, repeats, warmup=5) * 1e3
-
-
-def matmul_peak(dtype: torch.dtype, n: int = 2048) -> float:
-    """FLOP/s of an n x n x n matmul in `dtype`, the best of 10."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    best = float("inf")
-    for _ in range(10):
-        began = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - began)
-    return 2 * n ** 3 / best
 
 
 def main() -> None:
@@ -87,7 +75,7 @@ def main() -> None:
     rows = bucket_rows(real)
     config = classifier.model.config
     flop = 2 * rows * config.n_layers * (4 * config.d_model ** 2 + 2 * config.d_model * config.d_ff)
-    peak = matmul_peak(dtype)
+    peak = matmul_gflops(dtype=dtype) * 1e9  # FLOP/s, the best of 10
     floor_ms = flop / peak * 1e3
     print(f"# the 50 sentences: {real} real tokens, {rows} packed rows; linear layers {flop / 1e9:.2f} GFLOP")
     print(f"# {str(dtype).removeprefix('torch.')} 2048^3 matmul (the anchor): {peak / 1e12:.3f} TFLOP/s, so the linear "
