@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds; each candidate keeps its best")
     parser.add_argument("--length", type=int, default=15, help="tokens a side of each synthetic pair")
     args = parser.parse_args()
+    if args.rounds < 1 or args.repeats < 1:
+        parser.error(f"--rounds and --repeats must be >= 1, got {args.rounds} and {args.repeats}")
     from dataclasses import replace
 
     from glassformer.models.seq2seq import Seq2SeqTransformer
