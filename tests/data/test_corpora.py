@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import shutil
 import struct
 import subprocess
@@ -32,8 +33,10 @@ from glassformer.data.corpora import (
     split_sentence_pairs,
     strip_gutenberg,
 )
+from glassformer.data.parallel import read_pairs
 
 EXAMPLE = ("Er versuchte, sich herauszureden.", "He tried to back out.")
+EVERYDAY = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "everyday_de_en.tsv"
 
 
 # --- .deb (ar + data.tar.*) -----------------------------------------------------------------------
@@ -367,6 +370,19 @@ def test_real_de_en():
     assert len(corpus.extra) > 300_000
     test_sources = {de for de, _ in corpus.test}
     assert not test_sources & {de for de, _ in corpus.train}
+    # The hand-written everyday check set (README, "Translation") is not taken from the dictionary: no German
+    # or English side of it is a sentence or an entry there (or an alternative of one), punctuation and case aside.
+    everyday = read_pairs(str(EVERYDAY))
+    assert len(everyday) == 60
+
+    def plain(text: str) -> str:
+        return " ".join(re.findall(r"\w+", text.lower()))
+
+    dictionary = {plain(alternative) for pair in corpus.train + corpus.validation + corpus.test + corpus.extra
+                  for side in pair for alternative in side.split(";")}
+    sides = [plain(source) for source, _ in everyday] + [plain(alternative) for _, target in everyday
+                                                        for alternative in target.split("; ")]
+    assert not [side for side in sides if side in dictionary]
 
 
 @pytest.mark.network

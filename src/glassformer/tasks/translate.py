@@ -229,7 +229,7 @@ PRESETS: dict[str, TranslatePreset] = {
     # batches, for as many steps as fit in 28 minutes (about 7,000, 16 passes), in float32 (see quick), with
     # the dictionary's favouring in training too (dictionary_training: chrF 26.0 → 27.1 and 28.0 in two runs,
     # BLEU 6.32 → 6.13 and 6.50, on an Intel Xeon with AMX; on a 2-core AMD EPYC the preset as it now stands trains
-    # about 5,700 steps and scored 5.78 / 26.51).
+    # about 5,600 steps and scored 5.78 / 26.51 and 5.12 / 26.66 in two runs).
     # Dropout 0.3 (the literature's for ~20k sentences) still lagged 0.33 in validation loss at step 5,000;
     # dropout 0 overfits after step 3,000; three dictionary hints per source halve the pairs a batch holds
     # (benchmarks/RESULTS.md, 7 December, eighth session). Dropout 0.15 on the residual branches alone (attn_dropout
@@ -265,7 +265,8 @@ class Measured:
 # The figures of each preset as it stands; None until the current recipe has been measured.
 MEASURED: dict[str, Measured | None] = {
     "quick": Measured(4.14, 24.17, 3.51, 262, "2 idle cores of an Intel Xeon with AVX512-BF16 and AMX, fp32"),
-    "full": Measured(5.78, 26.51, 3.51, 1714, "2 idle cores of an AMD EPYC with AVX512-BF16 (no AMX), fp32"),
+    # The lower of two runs of the preset as it stands on the EPYC (5.78 / 26.51 in 1,714 s the other).
+    "full": Measured(5.12, 26.66, 3.51, 1522, "2 idle cores of an AMD EPYC with AVX512-BF16 (no AMX), fp32"),
 }
 
 
