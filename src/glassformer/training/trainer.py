@@ -411,11 +411,7 @@ class Trainer:
         """
         cfg, started = self.config, self._run_started
         measured = distributed.broadcast_object(self._time_steps(run))
-        remaining = distributed.broadcast_object(cfg.max_minutes * 60 - (self.clock() - started))  # one plan for all
-        steps = plan_steps(remaining, measured["step_seconds"], measured["eval_seconds"],
-                           eval_every=cfg.eval_every, eval_points=cfg.eval_points,
-                           steps_per_epoch=math.ceil(run.batches_per_epoch / cfg.grad_accum),
-                           reserve_evals=cfg.reserve_evals)
+        remaining, steps = self._steps_that_fit(run, measured["step_seconds"], measured["eval_seconds"])
         cfg.max_steps = run.total_steps = steps  # checkpoints record the plan, so a resumed run keeps it
         run.scheduler = self._schedule(run.optimizer, steps)
         run.eval_every = self._eval_every(steps)
@@ -427,6 +423,16 @@ class Trainer:
         if cfg.warmup_steps is not None and cfg.timing_step == 0 and _REPLAN_MIN_STEPS <= cfg.warmup_steps < steps:
             run.replan_at = cfg.warmup_steps
 
+    def _steps_that_fit(self, run: _Run, step_seconds: float, eval_seconds: float) -> tuple[float, int]:
+        """The budget's seconds left by rank 0's clock (one plan for every process), and the optimizer steps that fit
+        in them at `step_seconds` a step with the run's evaluations at `eval_seconds` each."""
+        cfg = self.config
+        remaining = distributed.broadcast_object(cfg.max_minutes * 60 - (self.clock() - self._run_started))
+        return remaining, plan_steps(remaining, step_seconds, eval_seconds, eval_every=cfg.eval_every,
+                                     eval_points=cfg.eval_points,
+                                     steps_per_epoch=math.ceil(run.batches_per_epoch / cfg.grad_accum),
+                                     reserve_evals=cfg.reserve_evals)
+
     def _replan(self, run: _Run) -> None:
         """Plan the steps again at the warm-up's end, from the mean time of every optimizer step taken since the
         untimed first ones, and stretch or shrink the decay to them.
@@ -436,12 +442,9 @@ class Trainer:
         """
         cfg = self.config
         # Rank 0's clock decides for every process, so that all of them stop at the same step.
-        step_seconds, remaining = distributed.broadcast_object(
-            (run.step_clock / run.steps_clocked, cfg.max_minutes * 60 - (self.clock() - self._run_started)))
-        steps = run.state.step + plan_steps(remaining, step_seconds, run.budget["eval_seconds"],
-                                            eval_every=cfg.eval_every, eval_points=cfg.eval_points,
-                                            steps_per_epoch=math.ceil(run.batches_per_epoch / cfg.grad_accum),
-                                            reserve_evals=cfg.reserve_evals)
+        step_seconds = distributed.broadcast_object(run.step_clock / run.steps_clocked)
+        remaining, more = self._steps_that_fit(run, step_seconds, run.budget["eval_seconds"])
+        steps = run.state.step + more
         run.replan_at = None
         run.budget.update(first_plan_steps=run.budget["steps"], steps=steps,
                           replanned={"at_step": run.state.step, "step_seconds": round(step_seconds, 4),
