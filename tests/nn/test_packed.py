@@ -61,7 +61,7 @@ def test_packed_stack_matches_torch_on_the_real_tokens(norm_first, dtype):
     for ours, reference in zip(stack.layers, theirs):
         copy_layer(ours, reference)
     x = torch.randn(3, 7, D_MODEL)
-    lengths = torch.tensor([7, 2, 5])
+    lengths = torch.tensor([7, 6, 5])
     attention_mask = (torch.arange(7)[None] < lengths[:, None]).long()
     expected = x
     for reference in theirs:  # gradients on: torch's ordinary path, not its nested-tensor one
@@ -73,11 +73,19 @@ def test_packed_stack_matches_torch_on_the_real_tokens(norm_first, dtype):
     with torch.no_grad():
         assert packed.can_pack(stack, stack)
         packing = packed.Packing.of(attention_mask)
-        got = packed.encode(stack, packing.pack(x.to(dtype)), packing).float()  # (16 rows, D): 14 real
-    real = expected[attention_mask.bool()]  # (14, D) in sentence order
+        got = packed.encode(stack, packing.pack(x.to(dtype)), packing).float()  # (32 rows, D): 18 real
+        # Each sentence's first token alone, the last layer computing 16 rows, not 32: (16, D), 3 real.
+        first = packed.encode(stack, packing.pack(x.to(dtype)), packing, first_only=True).float()
+        # One sentence: its 7 tokens and its [CLS] both round to 16 rows, so every row goes through.
+        alone = packed.Packing.of(attention_mask[:1])
+        first_alone = packed.encode(stack, alone.pack(x[:1].to(dtype)), alone, first_only=True).float()
+    real = expected[attention_mask.bool()]  # (18, D) in sentence order
     tolerance = 1e-5 if dtype == torch.float32 else 0.1
-    assert got.shape == (16, D_MODEL)
-    torch.testing.assert_close(got[:14], real.detach(), atol=tolerance, rtol=0)
+    assert got.shape == (32, D_MODEL) and first.shape == first_alone.shape == (16, D_MODEL)
+    torch.testing.assert_close(got[:18], real.detach(), atol=tolerance, rtol=0)
+    torch.testing.assert_close(first[:3], expected[:, 0].detach(), atol=tolerance, rtol=0)
+    torch.testing.assert_close(first_alone[:1], expected[:1, 0].detach(), atol=tolerance, rtol=0)
+    assert packed.first_rows(packing).tolist() == [0, 7, 13] + [0] * 13
 
 
 def test_the_packed_path_stands_aside_for_training_gradients_and_hooks():
@@ -125,8 +133,8 @@ def test_warm_up_runs_every_bucket_size_once_through_the_packed_path(tmp_path, m
 
     classifier = SentimentClassifier.load(sentiment_dir(tmp_path / "sentiment"))
     rows = []
-    monkeypatch.setattr(packed, "encode", lambda stack, x, p, _encode=packed.encode: rows.append(p.rows) or
-                        _encode(stack, x, p))
+    monkeypatch.setattr(packed, "encode", lambda stack, x, p, _encode=packed.encode, **kwargs: rows.append(p.rows) or
+                        _encode(stack, x, p, **kwargs))
     assert classifier.warm_up(max_rows=192) == 6
     assert rows == [16, 32, 48, 64, 128, 192] == packed.bucket_sizes(192)
     rows.clear()
@@ -144,8 +152,8 @@ def test_sentence_encoder_warm_up_embeds_every_bucket_size(tmp_path, monkeypatch
     classifier = SentimentClassifier.load(sentiment_dir(tmp_path / "sentiment"))
     encoder = SentenceEncoder(classifier.model.encoder, classifier.tokenizer, SentenceConfig(48, "mean"))
     rows = []
-    monkeypatch.setattr(packed, "encode", lambda stack, x, p, _encode=packed.encode: rows.append(p.rows) or
-                        _encode(stack, x, p))
+    monkeypatch.setattr(packed, "encode", lambda stack, x, p, _encode=packed.encode, **kwargs: rows.append(p.rows) or
+                        _encode(stack, x, p, **kwargs))
     assert encoder.warm_up(max_rows=64) == 4
     assert rows == [16, 32, 48, 64]
     rows.clear()

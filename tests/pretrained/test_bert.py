@@ -130,8 +130,8 @@ def test_sentence_embeddings_match_sentence_transformers(minilm, minilm_dir, mon
     from glassformer.pretrained import SentenceEncoder
 
     batches = []
-    monkeypatch.setattr(packed, "encode", lambda stack, x, p, _encode=packed.encode: batches.append(p.tokens) or
-                        _encode(stack, x, p))
+    monkeypatch.setattr(packed, "encode", lambda stack, x, p, _encode=packed.encode, **kwargs:
+                        batches.append(p.tokens) or _encode(stack, x, p, **kwargs))
 
     long_text = " ".join(f"token{i} is part of a very long document about checkpoints." for i in range(60))
     texts = SENTENCES + [long_text]

@@ -225,7 +225,8 @@ def test_marian_check_fails_on_a_broken_mapping(hf_marian, monkeypatch):
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_packed_logits_match_transformers_on_a_padded_batch(hf_classifier, monkeypatch, pooling):
     """Reference: BertForSequenceClassification (CLS through its pooler), or its BertModel's hidden states averaged
-    over the real tokens (mean pooling) into the same head; ours computes only the real tokens (nn.packed)."""
+    over the real tokens (mean pooling) into the same head; ours computes only the real tokens (nn.packed), and for
+    [CLS] pooling, in the last layer, only the [CLS] rows."""
     from dataclasses import replace
 
     from glassformer.nn import packed
@@ -237,7 +238,8 @@ def test_packed_logits_match_transformers_on_a_padded_batch(hf_classifier, monke
     batch = hf_tokenizer(TEXTS, padding=True, return_tensors="pt")
     assert not bool(batch["attention_mask"].all())  # the batch has padding to leave out
     calls = []
-    monkeypatch.setattr(packed, "encode", lambda *args, _encode=packed.encode: calls.append(1) or _encode(*args))
+    monkeypatch.setattr(packed, "encode", lambda *args, _encode=packed.encode, **kwargs:
+                        calls.append(kwargs.get("first_only", False)) or _encode(*args, **kwargs))
     with torch.no_grad():
         if pooling == "cls":
             expected = hf(**batch).logits
@@ -246,7 +248,7 @@ def test_packed_logits_match_transformers_on_a_padded_batch(hf_classifier, monke
             weights = batch["attention_mask"][..., None].float()
             expected = hf.classifier((hidden * weights).sum(1) / weights.sum(1))
         got = model.predict_logits(batch["input_ids"], batch["attention_mask"])
-    assert calls == [1]  # the packed path ran
+    assert calls == [pooling == "cls"]  # the packed path ran; for [CLS], its last layer on the [CLS] rows alone
     assert (got - expected).abs().max().item() <= 1e-5
     handle = model.encoder.encoder.layers[0].hook_resid_post.register_forward_hook(lambda m, i, o: o * 0)
     try:
@@ -254,4 +256,4 @@ def test_packed_logits_match_transformers_on_a_padded_batch(hf_classifier, monke
             hooked = model.predict_logits(batch["input_ids"], batch["attention_mask"])
     finally:
         handle.remove()
-    assert calls == [1] and (hooked - expected).abs().max().item() > 1e-3  # a hook: the forward pass, hook applied
+    assert len(calls) == 1 and (hooked - expected).abs().max().item() > 1e-3  # a hook: the forward pass, hook applied

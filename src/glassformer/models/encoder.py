@@ -182,13 +182,16 @@ class TransformerEncoderModel(nn.Module):
         return (attention_mask is not None and packed.can_pack(self, self.encoder)
                 and packed.right_padded(attention_mask))
 
-    def forward_packed(self, input_ids: Tensor, attention_mask: Tensor,
-                       token_type_ids: Tensor | None = None) -> tuple[Tensor, packed.Packing]:
+    def forward_packed(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None,
+                       first_only: bool = False) -> tuple[Tensor, packed.Packing]:
         """Inference on packed tokens (:mod:`glassformer.nn.packed`): each real token's last hidden state
-        ``(rows, D)`` and where it sits, the numbers of :meth:`forward` to float rounding without computing padding."""
+        ``(rows, D)`` and where it sits, the numbers of :meth:`forward` to float rounding without computing padding.
+        With `first_only` the states are each sentence's first ([CLS]) one alone, ``(B, D)``, and the last layer
+        computes no other row's (:func:`glassformer.nn.packed.encode`)."""
         packing = packed.Packing.of(attention_mask)
         x = packing.pack(self.embeddings(input_ids, token_type_ids))  # (rows, D)
-        return packed.encode(self.encoder, x, packing), packing
+        hidden = packed.encode(self.encoder, x, packing, first_only=first_only)
+        return (hidden[: packing.batch] if first_only else hidden), packing
 
 
 class EncoderClassifier(nn.Module):
@@ -247,11 +250,12 @@ class EncoderClassifier(nn.Module):
         numbers to float rounding."""
         if not self.encoder.can_pack(attention_mask):
             return self(input_ids, attention_mask, token_type_ids).logits
-        hidden, packing = self.encoder.forward_packed(input_ids, attention_mask, token_type_ids)  # (rows, D)
         if self.config.pooling == "mean":
+            hidden, packing = self.encoder.forward_packed(input_ids, attention_mask, token_type_ids)  # (rows, D)
             features = packing.mean(hidden)  # (B, D)
         else:
-            first = hidden.index_select(0, packing.starts)  # (B, D): each [CLS]
+            # (B, D): each [CLS]; the last layer computes no other row's state
+            first, _ = self.encoder.forward_packed(input_ids, attention_mask, token_type_ids, first_only=True)
             pooler = self.encoder.pooler
             features = torch.tanh(pooler(first)) if pooler is not None else first
         return self.classifier(features)  # (B, num_labels)

@@ -16,6 +16,7 @@ both to each other and the models built on it to Hugging Face transformers.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -163,20 +164,75 @@ def _feed_forward(ffn: FeedForward, x: Tensor) -> Tensor:
     return kernels.linear(hidden, ffn.fc2.weight, ffn.fc2.bias)
 
 
-def encode(stack: Encoder, x: Tensor, packing: Packing) -> Tensor:
+def _first_rows_attention(attn: MultiHeadAttention, x: Tensor, packing: Packing, select: Tensor) -> Tensor:
+    """Self-attention output ``(n, D)`` of the rows `select` alone: each sentence's first row, then repeats of
+    sentence 0's to fill the size (:func:`first_rows`). Keys and values still come from every row."""
+    b, t, h, d = packing.batch, packing.length, attn.n_heads, attn.d_head
+    weight, bias = attn.stacked_qkv_weights()  # (3D, D)
+    dim = h * d
+    kv = kernels.linear(x, weight[dim:], None if bias is None else bias[dim:])  # (rows, 2D)
+    k, v = packing.unpack(kv).view(b, t, 2, h, d).permute(2, 0, 3, 1, 4)  # each (B, H, T, d)
+    q = kernels.linear(x.index_select(0, select), weight[:dim], None if bias is None else bias[:dim])  # (n, D)
+    sentence = _sentence_of_first_rows(packing, select.shape[0])  # (n,)
+    out = F.scaled_dot_product_attention(q.view(-1, h, 1, d), k.index_select(0, sentence),
+                                         v.index_select(0, sentence),
+                                         attn_mask=packing.mask.index_select(0, sentence))  # (n, H, 1, d)
+    return kernels.linear(out.reshape(-1, dim), attn.out_proj.weight, attn.out_proj.bias)
+
+
+def _sentence_of_first_rows(packing: Packing, n: int) -> Tensor:
+    """The sentence each of the `n` rows of :func:`first_rows` belongs to: 0, 1, …, B − 1, then 0s."""
+    sentence = torch.arange(packing.batch, device=packing.starts.device)
+    return torch.cat([sentence, sentence.new_zeros(n - packing.batch)]) if n > packing.batch else sentence
+
+
+def first_rows(packing: Packing) -> Tensor:
+    """Each sentence's first packed row (its [CLS]), padded with sentence 0's to a size of :func:`bucket_rows`,
+    so that a batch of any number of sentences multiplies at one of a few sizes: ``(n,)``, n >= B."""
+    n = bucket_rows(packing.batch)
+    starts = packing.starts
+    return torch.cat([starts, starts.new_zeros(n - packing.batch)]) if n > packing.batch else starts
+
+
+def _layer(layer: EncoderLayer, x: Tensor, packing: Packing, select: Tensor | None) -> Tensor:
+    """One layer on packed rows; with `select`, only those rows' outputs ``(n, D)`` (see :func:`encode`)."""
+    if select is None:
+        attend = functools.partial(_attention, layer.self_attn, packing=packing)
+        kept = x
+    else:
+        attend = functools.partial(_first_rows_attention, layer.self_attn, packing=packing, select=select)
+        kept = x.index_select(0, select)
+    if layer.norm_first:
+        x = kept + attend(layer.norm1(x))
+        if layer.ffn is not None:
+            x = x + _feed_forward(layer.ffn, layer.norm2(x))
+    else:
+        x = layer.norm1(kept + attend(x))
+        if layer.ffn is not None:
+            x = layer.norm2(x + _feed_forward(layer.ffn, x))
+    return x
+
+
+def encode(stack: Encoder, x: Tensor, packing: Packing, first_only: bool = False) -> Tensor:
     """Run packed rows ``(rows, D)`` through every layer of `stack` (and its final norm): ``(rows, D)``.
 
     Each layer computes what :meth:`EncoderLayer.forward` does in eval mode (dropout is the identity there).
+    With `first_only`, only each sentence's first row is wanted (a [CLS] classifier): the last layer
+    computes its keys and values on every row but its queries, attention output, feed-forward and norms on
+    the rows of :func:`first_rows` alone, ``(n, D)``, whose first B rows are the sentences' [CLS] states; no
+    other row's last state feeds them, so they are the full computation's numbers to float rounding. In
+    MiniLM's six layers that leaves out 5/6 of the last layer's multiplications, about 14% of the whole.
+    Where the rounded sizes leave nothing out (a few short sentences), every row goes through and the
+    :func:`first_rows` are picked after the last layer.
     """
-    for layer in stack.layers:
-        if layer.norm_first:
-            x = x + _attention(layer.self_attn, layer.norm1(x), packing)
-            if layer.ffn is not None:
-                x = x + _feed_forward(layer.ffn, layer.norm2(x))
-        else:
-            x = layer.norm1(x + _attention(layer.self_attn, x, packing))
-            if layer.ffn is not None:
-                x = layer.norm2(x + _feed_forward(layer.ffn, x))
+    layers = list(stack.layers)
+    select = first_rows(packing) if first_only else None
+    # A batch of few sentences has as many rows as [CLS] rows once sizes are rounded: then every row goes through.
+    late = select is not None and (select.shape[0] >= x.shape[0] or not layers)
+    for index, layer in enumerate(layers):
+        x = _layer(layer, x, packing, select if index == len(layers) - 1 and not late else None)
+    if late:
+        x = x.index_select(0, select)
     return stack.norm(x) if stack.norm is not None else x
 
 

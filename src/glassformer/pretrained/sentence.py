@@ -136,9 +136,9 @@ class SentenceEncoder:
         """
         if (self.config.pooling in ("mean", "cls") and isinstance(self.model, TransformerEncoderModel)
                 and self.model.can_pack(attention_mask)):
-            hidden, packing = self.model.forward_packed(input_ids, attention_mask)  # (rows, D): the real tokens
-            hidden = hidden.float()
-            vectors = packing.mean(hidden) if self.config.pooling == "mean" else hidden.index_select(0, packing.starts)
+            cls = self.config.pooling == "cls"  # then the last layer computes the [CLS] rows alone
+            hidden, packing = self.model.forward_packed(input_ids, attention_mask, first_only=cls)
+            vectors = hidden.float() if cls else packing.mean(hidden.float())  # (B, D)
         else:
             hidden = self.model(input_ids, attention_mask=attention_mask).last_hidden_state.float()
             vectors = pool(hidden, attention_mask, self.config.pooling)
