@@ -237,6 +237,9 @@ def test_packed_logits_match_transformers_on_a_padded_batch(hf_classifier, monke
     model.config = replace(model.config, pooling=pooling)
     batch = hf_tokenizer(TEXTS, padding=True, return_tensors="pt")
     assert not bool(batch["attention_mask"].all())  # the batch has padding to leave out
+    # and more packed rows than [CLS] rows, so the [CLS]-only last layer leaves rows out
+    packing = packed.Packing.of(batch["attention_mask"])
+    assert packing.rows > packed.first_rows(packing).numel()
     calls = []
     monkeypatch.setattr(packed, "encode", lambda *args, _encode=packed.encode, **kwargs:
                         calls.append(kwargs.get("first_only", False)) or _encode(*args, **kwargs))
