@@ -92,8 +92,7 @@ class Packing:
         starts = lengths.cumsum(0) - lengths  # (B,)
         to_packed = real.reshape(-1).nonzero().squeeze(1)  # (tokens,) flat padded positions, sentence by sentence
         rows = bucket_rows(tokens) if bucket else tokens
-        if rows > tokens:
-            to_packed = torch.cat([to_packed, to_packed.new_zeros(rows - tokens)])
+        to_packed = _zero_padded(to_packed, rows)
         # Padding positions read their sentence's first row; the real ones their own.
         to_padded = starts.repeat_interleave(length)
         to_padded[to_packed[:tokens]] = torch.arange(tokens, device=real.device)
@@ -173,25 +172,22 @@ def _first_rows_attention(attn: MultiHeadAttention, x: Tensor, packing: Packing,
     kv = kernels.linear(x, weight[dim:], None if bias is None else bias[dim:])  # (rows, 2D)
     k, v = packing.unpack(kv).view(b, t, 2, h, d).permute(2, 0, 3, 1, 4)  # each (B, H, T, d)
     q = kernels.linear(x.index_select(0, select), weight[:dim], None if bias is None else bias[:dim])  # (n, D)
-    sentence = _sentence_of_first_rows(packing, select.shape[0])  # (n,)
+    sentence = _zero_padded(torch.arange(b, device=select.device), select.shape[0])  # (n,): each row's sentence
     out = F.scaled_dot_product_attention(q.view(-1, h, 1, d), k.index_select(0, sentence),
                                          v.index_select(0, sentence),
                                          attn_mask=packing.mask.index_select(0, sentence))  # (n, H, 1, d)
     return kernels.linear(out.reshape(-1, dim), attn.out_proj.weight, attn.out_proj.bias)
 
 
-def _sentence_of_first_rows(packing: Packing, n: int) -> Tensor:
-    """The sentence each of the `n` rows of :func:`first_rows` belongs to: 0, 1, …, B − 1, then 0s."""
-    sentence = torch.arange(packing.batch, device=packing.starts.device)
-    return torch.cat([sentence, sentence.new_zeros(n - packing.batch)]) if n > packing.batch else sentence
+def _zero_padded(values: Tensor, n: int) -> Tensor:
+    """``values`` ``(k,)`` followed by zeros up to `n` entries."""
+    return torch.cat([values, values.new_zeros(n - values.shape[0])]) if n > values.shape[0] else values
 
 
 def first_rows(packing: Packing) -> Tensor:
     """Each sentence's first packed row (its [CLS]), padded with sentence 0's to a size of :func:`bucket_rows`,
     so that a batch of any number of sentences multiplies at one of a few sizes: ``(n,)``, n >= B."""
-    n = bucket_rows(packing.batch)
-    starts = packing.starts
-    return torch.cat([starts, starts.new_zeros(n - packing.batch)]) if n > packing.batch else starts
+    return _zero_padded(packing.starts, bucket_rows(packing.batch))
 
 
 def _layer(layer: EncoderLayer, x: Tensor, packing: Packing, select: Tensor | None) -> Tensor:
